@@ -1,0 +1,166 @@
+//! The Defender for Endpoint API: models, errors, and the `DefenderApi` seam.
+//!
+//! `DefenderApi` is what the worker and the CLI call. Production uses
+//! `client::MdeClient` (real HTTPS) wrapped in `ratelimit::RateLimited`; tests also use
+//! `crate::sim::InProcess`, the simulator's engine called directly, so paused tokio time
+//! can drive polling and rate limits without real sockets.
+
+pub mod client;
+pub mod error;
+pub mod models;
+
+use std::future::Future;
+
+pub use error::ApiError;
+pub use models::{IsolationType, Machine, MachineAction, ODataPage};
+
+/// Which machine actions to list (`GET /api/machineactions`). Fields combine with `and`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ActionFilter {
+    pub machine_id: Option<String>,
+    /// Matches any of these action ids (batched polling).
+    pub ids: Vec<String>,
+    /// Matches any of these types, e.g. `["Isolate", "Unisolate"]`.
+    pub types: Vec<String>,
+    pub status: Option<String>,
+}
+
+impl ActionFilter {
+    /// The OData `$filter` expression, or None when nothing is filtered.
+    pub fn to_odata(&self) -> Option<String> {
+        let mut parts = Vec::new();
+        if let Some(id) = &self.machine_id {
+            parts.push(format!("machineId eq '{}'", odata_quote(id)));
+        }
+        if !self.ids.is_empty() {
+            parts.push(any_of("id", &self.ids));
+        }
+        if !self.types.is_empty() {
+            parts.push(any_of("type", &self.types));
+        }
+        if let Some(status) = &self.status {
+            parts.push(format!("status eq '{}'", odata_quote(status)));
+        }
+        if parts.is_empty() {
+            None
+        } else {
+            Some(parts.join(" and "))
+        }
+    }
+}
+
+fn any_of(field: &str, values: &[String]) -> String {
+    let alts: Vec<String> = values
+        .iter()
+        .map(|v| format!("{field} eq '{}'", odata_quote(v)))
+        .collect();
+    if alts.len() == 1 {
+        alts.into_iter().next().unwrap_or_default()
+    } else {
+        format!("({})", alts.join(" or "))
+    }
+}
+
+/// Escape a string literal for OData: a single quote is doubled.
+pub fn odata_quote(s: &str) -> String {
+    s.replace('\'', "''")
+}
+
+/// Where the next machine page comes from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PageRequest {
+    /// The first page: optional OData `$filter`, and `$top` (≤ 10,000).
+    First { filter: Option<String>, top: u32 },
+    /// The absolute `@odata.nextLink` of the previous page.
+    Next(String),
+}
+
+/// The calls cordon makes. Every method is one HTTP request (plus the client's own
+/// read retries and token refresh), so a rate limiter can count them.
+pub trait DefenderApi: Send + Sync + 'static {
+    /// One page of `GET /api/machines`. A 404 "no recent machines" is an empty page.
+    fn machines_page(
+        &self,
+        page: PageRequest,
+    ) -> impl Future<Output = Result<ODataPage<Machine>, ApiError>> + Send;
+
+    /// `GET /api/machines/{id}`: `id_or_name` is a device id or a computer DNS name.
+    fn get_machine(
+        &self,
+        id_or_name: &str,
+    ) -> impl Future<Output = Result<Machine, ApiError>> + Send;
+
+    /// One page of `GET /api/machineactions`.
+    fn actions_page(
+        &self,
+        filter: &ActionFilter,
+        next: Option<String>,
+    ) -> impl Future<Output = Result<ODataPage<MachineAction>, ApiError>> + Send;
+
+    fn get_action(
+        &self,
+        action_id: &str,
+    ) -> impl Future<Output = Result<MachineAction, ApiError>> + Send;
+
+    /// `POST /api/machines/{id}/isolate` (201). Never retried blindly by the client.
+    fn isolate(
+        &self,
+        machine_id: &str,
+        comment: &str,
+        isolation_type: IsolationType,
+    ) -> impl Future<Output = Result<MachineAction, ApiError>> + Send;
+
+    /// `POST /api/machines/{id}/unisolate` (201). Never retried blindly by the client.
+    fn unisolate(
+        &self,
+        machine_id: &str,
+        comment: &str,
+    ) -> impl Future<Output = Result<MachineAction, ApiError>> + Send;
+
+    /// `POST /api/machineactions/{id}/cancel` (200). Never retried blindly by the client.
+    fn cancel_action(
+        &self,
+        action_id: &str,
+        comment: &str,
+    ) -> impl Future<Output = Result<MachineAction, ApiError>> + Send;
+}
+
+/// Every page of a machine action listing, following `@odata.nextLink` to the end.
+pub async fn all_actions<A: DefenderApi>(
+    api: &A,
+    filter: &ActionFilter,
+) -> Result<Vec<MachineAction>, ApiError> {
+    let mut out = Vec::new();
+    let mut next = None;
+    loop {
+        let page = api.actions_page(filter, next.take()).await?;
+        out.extend(page.value);
+        match page.next_link {
+            Some(link) => next = Some(link),
+            None => return Ok(out),
+        }
+    }
+}
+
+/// Every machine matching `filter`, following `@odata.nextLink` to the end.
+pub async fn all_machines<A: DefenderApi>(
+    api: &A,
+    filter: Option<String>,
+) -> Result<Vec<Machine>, ApiError> {
+    let mut out = Vec::new();
+    let mut request = PageRequest::First {
+        filter,
+        top: MAX_PAGE,
+    };
+    loop {
+        let page = api.machines_page(request).await?;
+        out.extend(page.value);
+        match page.next_link {
+            Some(link) => request = PageRequest::Next(link),
+            None => return Ok(out),
+        }
+    }
+}
+
+/// The API's maximum `$top`.
+pub const MAX_PAGE: u32 = 10_000;

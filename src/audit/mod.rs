@@ -1,0 +1,258 @@
+//! The audit log: an append-only JSON-lines record of every write cordon sends, apart
+//! from the debug log. Each request is written (and fsynced) *before* the POST, and its
+//! outcome is appended after, so a crash mid-request still leaves the request on disk.
+//! No secret or token ever reaches this file: records are built only from the fields
+//! below.
+
+use std::fs::{File, OpenOptions};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+use serde::{Deserialize, Serialize};
+
+use crate::worker::protocol::{WriteOp, WriteRequest};
+
+/// Who and where: stamped on every record.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AuditContext {
+    pub user: String,
+    pub profile: String,
+    pub tenant: String,
+}
+
+/// `request` before sending, `outcome` after.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Phase {
+    Request,
+    Outcome,
+}
+
+/// How a request ended: exactly one of these (issue 4, "nothing lost").
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Outcome {
+    /// The service holds an action for it; `status` is its latest known status.
+    Confirmed,
+    /// Not sent (or not acted on) for a stated reason, e.g. already in progress.
+    Refused,
+    /// Sent and failed, with the reason.
+    Failed,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AuditRecord {
+    pub time: String,
+    pub phase: Phase,
+    #[serde(flatten)]
+    pub context: AuditContext,
+    /// One id per cordon process: request ids restart at each run.
+    pub run: String,
+    pub request_id: u64,
+    pub machine_id: String,
+    pub machine_name: String,
+    pub action: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub isolation_type: Option<String>,
+    pub comment: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub action_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub outcome: Option<Outcome>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error_code: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error_message: Option<String>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum AuditError {
+    #[error("cannot write the audit log {path}: {source}")]
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+}
+
+/// A cheap-to-clone handle; writes are serialised by a mutex and fsynced one by one.
+#[derive(Debug, Clone)]
+pub struct AuditLog {
+    inner: Option<Arc<Mutex<File>>>,
+    path: PathBuf,
+    context: AuditContext,
+    run: String,
+}
+
+impl AuditLog {
+    /// Open (creating parent dirs) for appending. The file is created 0600 on Unix.
+    pub fn open(path: &Path, context: AuditContext) -> Result<Self, AuditError> {
+        let io = |source| AuditError::Io {
+            path: path.to_path_buf(),
+            source,
+        };
+        if let Some(parent) = path.parent() {
+            std::fs::create_dir_all(parent).map_err(io)?;
+        }
+        let mut options = OpenOptions::new();
+        options.create(true).append(true);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::OpenOptionsExt;
+            options.mode(0o600);
+        }
+        let file = options.open(path).map_err(io)?;
+        Ok(Self {
+            inner: Some(Arc::new(Mutex::new(file))),
+            path: path.to_path_buf(),
+            context,
+            run: new_run_id(),
+        })
+    }
+
+    /// A log that records nothing (tests of code paths that never write).
+    pub fn disabled(context: AuditContext) -> Self {
+        Self {
+            inner: None,
+            path: PathBuf::new(),
+            context,
+            run: new_run_id(),
+        }
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    pub fn context(&self) -> &AuditContext {
+        &self.context
+    }
+
+    /// The record written before a request is sent.
+    pub fn request_record(&self, req: &WriteRequest) -> AuditRecord {
+        let (isolation_type, action_id) = match &req.op {
+            WriteOp::Isolate { isolation_type } => {
+                (Some(isolation_type.as_str().to_string()), None)
+            }
+            WriteOp::Unisolate => (None, None),
+            WriteOp::Cancel { action_id } => (None, Some(action_id.clone())),
+        };
+        AuditRecord {
+            time: now_rfc3339(),
+            phase: Phase::Request,
+            context: self.context.clone(),
+            run: self.run.clone(),
+            request_id: req.request_id,
+            machine_id: req.machine_id.clone(),
+            machine_name: req.machine_name.clone(),
+            action: req.op.audit_name().to_string(),
+            isolation_type,
+            comment: req.comment.clone(),
+            action_id,
+            outcome: None,
+            status: None,
+            error_code: None,
+            error_message: None,
+        }
+    }
+
+    /// Append the request line. Call before sending; refuse to send if this fails.
+    pub fn log_request(&self, req: &WriteRequest) -> Result<(), AuditError> {
+        self.append(&self.request_record(req))
+    }
+
+    /// Append the outcome line for `req`.
+    pub fn log_outcome(
+        &self,
+        req: &WriteRequest,
+        outcome: Outcome,
+        action_id: Option<&str>,
+        status: Option<&str>,
+        error: Option<(&str, &str)>,
+    ) -> Result<(), AuditError> {
+        let mut rec = self.request_record(req);
+        rec.phase = Phase::Outcome;
+        rec.outcome = Some(outcome);
+        if let Some(id) = action_id {
+            rec.action_id = Some(id.to_string());
+        }
+        rec.status = status.map(str::to_string);
+        if let Some((code, message)) = error {
+            rec.error_code = Some(code.to_string());
+            rec.error_message = Some(message.to_string());
+        }
+        self.append(&rec)
+    }
+
+    /// Write one line, flush and fsync before returning.
+    pub fn append(&self, rec: &AuditRecord) -> Result<(), AuditError> {
+        let Some(file) = &self.inner else {
+            return Ok(());
+        };
+        let io = |source| AuditError::Io {
+            path: self.path.clone(),
+            source,
+        };
+        let mut line = serde_json::to_vec(rec).map_err(|e| io(std::io::Error::other(e)))?;
+        line.push(b'\n');
+        // A poisoned lock only means another writer panicked mid-call; the file is still
+        // an append-only handle, so keep writing.
+        let mut f = file
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        f.write_all(&line).map_err(io)?;
+        f.flush().map_err(io)?;
+        f.sync_data().map_err(io)?;
+        Ok(())
+    }
+
+    /// Read every record of a log file (for recovery at start-up and for tests).
+    /// Lines that do not parse (a torn last line) are skipped.
+    pub fn read_all(path: &Path) -> std::io::Result<Vec<AuditRecord>> {
+        let text = match std::fs::read_to_string(path) {
+            Ok(t) => t,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+            Err(e) => return Err(e),
+        };
+        Ok(text
+            .lines()
+            .filter_map(|l| serde_json::from_str(l).ok())
+            .collect())
+    }
+
+    /// Requests with a `request` line but no `outcome` line: cordon stopped mid-way.
+    pub fn unfinished(records: &[AuditRecord]) -> Vec<&AuditRecord> {
+        use std::collections::HashSet;
+        let done: HashSet<(&str, u64)> = records
+            .iter()
+            .filter(|r| r.phase == Phase::Outcome)
+            .map(|r| (r.run.as_str(), r.request_id))
+            .collect();
+        records
+            .iter()
+            .filter(|r| r.phase == Phase::Request)
+            .filter(|r| !done.contains(&(r.run.as_str(), r.request_id)))
+            .collect()
+    }
+}
+
+fn new_run_id() -> String {
+    format!(
+        "{}-{}",
+        chrono::Utc::now().format("%Y%m%dT%H%M%S%.3fZ"),
+        std::process::id()
+    )
+}
+
+pub fn now_rfc3339() -> String {
+    chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+}
+
+/// The OS user running cordon, for the audit record.
+pub fn os_user() -> String {
+    std::env::var("USER")
+        .or_else(|_| std::env::var("USERNAME"))
+        .unwrap_or_else(|_| "unknown".to_string())
+}

@@ -1,0 +1,3 @@
+//! Config file and profiles.
+pub mod profile;
+pub use profile::{Cloud, Profile, SecretSource};

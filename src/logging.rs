@@ -1,0 +1,1 @@
+//! File logging (tracing). Stub: replaced by the config work.

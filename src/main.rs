@@ -1,0 +1,3 @@
+fn main() {
+    println!("cordon {}", env!("CARGO_PKG_VERSION"));
+}

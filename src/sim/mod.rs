@@ -1,0 +1,1 @@
+//! The embedded Defender simulator. Stub: replaced by the simulator work.

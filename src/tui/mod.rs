@@ -1,0 +1,1 @@
+//! The console. Stub: replaced by the TUI work.

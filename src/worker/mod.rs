@@ -1,0 +1,2 @@
+//! The worker: owns HTTP, rate limiting and polling. Stub: replaced by the worker work.
+pub mod protocol;

@@ -1,0 +1,145 @@
+//! The typed channels between the UI (or the CLI) and the worker. This is the only way
+//! from the UI to the network.
+
+use serde::Serialize;
+
+use crate::api::models::{IsolationState, IsolationType, Machine, MachineAction};
+
+/// Identifies one requested write (one machine, one action) from request to outcome.
+pub type RequestId = u64;
+
+/// What the UI asks of the worker.
+#[derive(Debug, Clone)]
+pub enum Command {
+    /// (Re)load the machine list, streamed page by page, with isolation states.
+    /// Collapsed: a newer refresh replaces a queued one.
+    LoadMachines { filter: Option<String> },
+    /// Load one machine's action history, newest first.
+    LoadHistory { machine_id: String },
+    /// Submit writes: one request per machine (or per action, for cancel). Each gets
+    /// exactly one outcome event: Accepted, AlreadyActive or Failed.
+    Submit(Vec<WriteRequest>),
+    /// Read the current state of these actions (e.g. from the audit log after a crash)
+    /// and track those still active.
+    Track { action_ids: Vec<String> },
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct WriteRequest {
+    pub request_id: RequestId,
+    pub machine_id: String,
+    pub machine_name: String,
+    pub op: WriteOp,
+    pub comment: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(tag = "action")]
+pub enum WriteOp {
+    Isolate { isolation_type: IsolationType },
+    Unisolate,
+    Cancel { action_id: String },
+}
+
+impl WriteOp {
+    pub fn verb(&self) -> &'static str {
+        match self {
+            Self::Isolate { .. } => "Isolate",
+            Self::Unisolate => "Release",
+            Self::Cancel { .. } => "Cancel",
+        }
+    }
+
+    /// The audit log's `action` field.
+    pub fn audit_name(&self) -> &'static str {
+        match self {
+            Self::Isolate { .. } => "Isolate",
+            Self::Unisolate => "Unisolate",
+            Self::Cancel { .. } => "Cancel",
+        }
+    }
+}
+
+/// A failure a person can read: the API's code plus one sentence.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ErrorInfo {
+    pub code: String,
+    pub message: String,
+}
+
+impl From<&crate::api::ApiError> for ErrorInfo {
+    fn from(e: &crate::api::ApiError) -> Self {
+        Self {
+            code: e.code().to_string(),
+            message: e.explain(),
+        }
+    }
+}
+
+/// What the worker reports. Sends never block the worker (unbounded channel).
+#[derive(Debug, Clone)]
+pub enum WorkerEvent {
+    /// A refresh started; pages of the same generation follow.
+    MachinesLoading {
+        generation: u64,
+    },
+    /// One page of machines. `first` replaces the list, later pages append.
+    MachinesPage {
+        generation: u64,
+        machines: Vec<Machine>,
+        first: bool,
+    },
+    /// Derived isolation states for machines (a subset may be sent).
+    IsolationStates {
+        states: Vec<(String, IsolationState)>,
+    },
+    /// Every page of this generation arrived.
+    MachinesLoaded {
+        generation: u64,
+        total: usize,
+    },
+    MachinesFailed {
+        error: ErrorInfo,
+    },
+
+    History {
+        machine_id: String,
+        actions: Vec<MachineAction>,
+    },
+    HistoryFailed {
+        machine_id: String,
+        error: ErrorInfo,
+    },
+
+    /// Outcome: the service accepted the request; the action is now polled.
+    Accepted {
+        request_id: RequestId,
+        action: MachineAction,
+    },
+    /// Outcome: refused because an isolation action is already Pending/InProgress
+    /// for the machine. Nothing was sent; the existing action is reported and polled.
+    AlreadyActive {
+        request_id: RequestId,
+        action: MachineAction,
+    },
+    /// Outcome: the request failed, or was refused, with the reason.
+    Failed {
+        request_id: RequestId,
+        error: ErrorInfo,
+    },
+
+    /// A tracked action changed status (including reaching a final state).
+    ActionUpdated {
+        action: MachineAction,
+    },
+
+    /// The rate-limit budget left for the most-used API.
+    Budget {
+        minute_left: u32,
+        hour_left: u32,
+    },
+    /// Something worth a line in the status bar (e.g. "throttled, waiting 20 s").
+    Notice {
+        message: String,
+    },
+}
