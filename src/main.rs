@@ -1,3 +1,311 @@
-fn main() {
-    println!("cordon {}", env!("CARGO_PKG_VERSION"));
+//! The binary's edge: parse arguments, load the profile (or start the simulator for
+//! `--demo`), then run the console or a subcommand, and turn every error into one
+//! sentence and a documented exit code.
+
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+use clap::Parser;
+use tokio_util::sync::CancellationToken;
+
+use cordon::api::client::{ClientOptions, MdeClient};
+use cordon::audit::{AuditContext, AuditLog};
+use cordon::cli::args::{Cli, CommandArgs, SimulateArgs};
+use cordon::cli::commands::{self, Output};
+use cordon::cli::{CliError, MAX_COMMENT_CHARS};
+use cordon::config::{self, Profile};
+use cordon::sim::{self, SimConfig};
+use cordon::worker::{RateLimited, RateLimits, WorkerSettings};
+
+fn main() -> ExitCode {
+    // clap prints --help/--version and usage errors itself (usage errors exit 2).
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("cordon: cannot start the async runtime: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    let code = runtime.block_on(run(cli));
+    // Do not wait for blocking tasks (stdin readers and the like) at exit.
+    runtime.shutdown_timeout(Duration::from_millis(200));
+    ExitCode::from(code)
+}
+
+async fn run(cli: Cli) -> u8 {
+    match run_inner(cli).await {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("cordon: {e}");
+            e.exit_code()
+        }
+    }
+}
+
+/// Everything a session needs once the profile is known.
+struct Session {
+    profile: Profile,
+    api: Arc<RateLimited<MdeClient>>,
+    audit: AuditLog,
+    worker_settings: WorkerSettings,
+    keys: std::collections::BTreeMap<String, Vec<String>>,
+    refresh_interval: Option<Duration>,
+    /// Keeps the demo simulator alive for the session.
+    _demo: Option<(sim::RunningSim, CancellationToken)>,
+}
+
+async fn run_inner(cli: Cli) -> Result<u8, CliError> {
+    if let Some(CommandArgs::Simulate(args)) = &cli.command {
+        return simulate(args).await;
+    }
+    let _log_guard = match config::logging_init() {
+        Ok(guard) => Some(guard),
+        Err(e) => {
+            eprintln!("cordon: logging is off: {e}");
+            None
+        }
+    };
+    let session = open_session(&cli).await?;
+    let interrupt = CancellationToken::new();
+    {
+        let interrupt = interrupt.clone();
+        tokio::spawn(async move {
+            if tokio::signal::ctrl_c().await.is_ok() {
+                interrupt.cancel();
+            }
+        });
+    }
+    match cli.command {
+        None => run_console(&cli, session).await,
+        Some(CommandArgs::Machines { filter, json }) => {
+            print(commands::machines(session.api.as_ref(), filter, json).await?)
+        }
+        Some(CommandArgs::Actions { machine, json }) => print(
+            commands::actions(session.api.as_ref(), machine.as_deref(), json).await?,
+        ),
+        Some(CommandArgs::Isolate {
+            machines,
+            comment,
+            isolation_type,
+            wait,
+            json,
+        }) => {
+            let requests = commands::plan_isolation(
+                session.api.as_ref(),
+                &machines,
+                &comment,
+                Some(isolation_type.into()),
+            )
+            .await?;
+            write(session, requests, wait, json, interrupt).await
+        }
+        Some(CommandArgs::Unisolate {
+            machines,
+            comment,
+            wait,
+            json,
+        }) => {
+            let requests =
+                commands::plan_isolation(session.api.as_ref(), &machines, &comment, None).await?;
+            write(session, requests, wait, json, interrupt).await
+        }
+        Some(CommandArgs::Cancel {
+            action_id,
+            comment,
+            json,
+        }) => {
+            let request = commands::plan_cancel(session.api.as_ref(), &action_id, &comment).await?;
+            write(session, vec![request], false, json, interrupt).await
+        }
+        Some(CommandArgs::Simulate(_)) => Ok(0),
+    }
+}
+
+fn print(out: Output) -> Result<u8, CliError> {
+    print!("{}", out.stdout);
+    Ok(out.exit_code)
+}
+
+async fn write(
+    session: Session,
+    requests: Vec<cordon::worker::protocol::WriteRequest>,
+    wait: bool,
+    json: bool,
+    interrupt: CancellationToken,
+) -> Result<u8, CliError> {
+    let results = commands::run_writes(
+        session.api.clone(),
+        session.audit.clone(),
+        session.worker_settings.clone(),
+        requests,
+        wait,
+        interrupt,
+    )
+    .await;
+    print(commands::report_writes(&results, wait, json))
+}
+
+async fn open_session(cli: &Cli) -> Result<Session, CliError> {
+    let g = &cli.global;
+    let (profile, keys, ui, demo) = if g.demo {
+        let cfg = SimConfig {
+            machines: g.demo_machines,
+            step: Duration::from_secs_f64(g.demo_step.max(0.05)),
+            ..SimConfig::default()
+        };
+        let cancel = CancellationToken::new();
+        let running = sim::serve(
+            sim::Simulator::new(cfg.clone()),
+            "127.0.0.1:0".parse().map_err(|_| CliError::Usage("bad address".into()))?,
+            cancel.clone(),
+        )
+        .await
+        .map_err(|e| CliError::Failed(format!("cannot start the demo simulator: {e}")))?;
+        let profile = sim::demo_profile(&running, &cfg);
+        (profile, Default::default(), config::UiSettings::default(), Some((running, cancel)))
+    } else {
+        let settings = config::load(g.config.as_deref(), g.profile.as_deref())
+            .map_err(|e| CliError::Usage(e.to_string()))?;
+        for w in &settings.warnings {
+            eprintln!("cordon: warning: {w}");
+        }
+        (settings.profile, settings.keys, settings.ui, None)
+    };
+    let client = MdeClient::new(&profile, ClientOptions::default())
+        .map_err(|e| CliError::Usage(e.to_string()))?;
+    let audit_path = config::audit_log_path();
+    let audit = AuditLog::open(
+        &audit_path,
+        AuditContext {
+            user: cordon::audit::os_user(),
+            profile: profile.name.clone(),
+            tenant: profile.tenant_id.clone(),
+        },
+    )
+    .map_err(|e| CliError::Failed(format!("{e}; set CORDON_DATA_DIR to a writable directory")))?;
+    let limits = RateLimits::default();
+    let worker_settings = WorkerSettings {
+        poll_interval: Duration::from_secs(u64::from(ui.poll_interval_secs.max(1))),
+        readonly: profile.readonly,
+        profile_name: profile.name.clone(),
+        limits: limits.clone(),
+        max_comment_chars: MAX_COMMENT_CHARS,
+    };
+    let refresh_interval = (ui.refresh_interval_secs > 0)
+        .then(|| Duration::from_secs(u64::from(ui.refresh_interval_secs)));
+    Ok(Session {
+        api: Arc::new(RateLimited::new(client, limits)),
+        profile,
+        audit,
+        worker_settings,
+        keys,
+        refresh_interval,
+        _demo: demo,
+    })
+}
+
+async fn run_console(cli: &Cli, session: Session) -> Result<u8, CliError> {
+    use cordon::tui::{self, KeyMap, TuiContext};
+    let keymap = KeyMap::from_config(&session.keys).map_err(|e| CliError::Usage(e.to_string()))?;
+    let no_color = cli.global.no_color || std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty());
+    let ctx = TuiContext {
+        profile: session.profile.name.clone(),
+        tenant: session.profile.tenant_id.clone(),
+        cloud: session.profile.cloud.as_str().to_string(),
+        readonly: session.profile.readonly,
+        color: session.profile.color.clone(),
+        ascii: cli.global.ascii,
+        no_color,
+        refresh_interval: session.refresh_interval,
+        audit_path: Some(session.audit.path().to_path_buf()),
+    };
+    let cancel = CancellationToken::new();
+    let handle = cordon::worker::spawn(
+        session.api.clone(),
+        session.audit.clone(),
+        session.worker_settings.clone(),
+        cancel.clone(),
+    );
+    let result = tui::run(ctx, keymap, handle.commands, handle.events, cancel.clone()).await;
+    // Ordered shutdown: stop the worker (an in-flight POST finishes and is audited),
+    // then report. The terminal is already restored by tui::run.
+    cancel.cancel();
+    let _ = tokio::time::timeout(Duration::from_secs(5), handle.join).await;
+    match result {
+        Ok(exit) => {
+            if exit.in_flight > 0 {
+                println!(
+                    "cordon: {} action(s) still in flight continue in Defender; the audit log is at {}",
+                    exit.in_flight,
+                    session.audit.path().display()
+                );
+            }
+            Ok(0)
+        }
+        Err(e) => Err(CliError::Failed(e.to_string())),
+    }
+}
+
+async fn simulate(args: &SimulateArgs) -> Result<u8, CliError> {
+    let cfg = SimConfig {
+        machines: args.machines,
+        seed: args.seed,
+        step: Duration::from_secs_f64(args.step.max(0.0)),
+        fail_rate: args.fail_rate,
+        latency: Duration::from_millis(args.latency_ms),
+        drop_rate: args.drop_rate,
+        garbage_rate: args.garbage_rate,
+        token_ttl: Duration::from_secs(args.token_ttl),
+        enforce_rate_limits: !args.no_rate_limits,
+        hostile_names: args.hostile,
+        ..SimConfig::default()
+    };
+    for (name, rate) in [
+        ("--fail-rate", cfg.fail_rate),
+        ("--drop-rate", cfg.drop_rate),
+        ("--garbage-rate", cfg.garbage_rate),
+    ] {
+        if !(0.0..=1.0).contains(&rate) {
+            return Err(CliError::Usage(format!("{name} must be between 0 and 1, not {rate}.")));
+        }
+    }
+    let cancel = CancellationToken::new();
+    let running = sim::serve(sim::Simulator::new(cfg.clone()), args.listen, cancel.clone())
+        .await
+        .map_err(|e| CliError::Usage(format!("cannot listen on {}: {e}", args.listen)))?;
+    println!("{}", sim::profile_snippet(&running, &cfg));
+    println!("Simulator listening on {} — Ctrl-C stops it.", running.base_url);
+    wait_for_termination().await;
+    cancel.cancel();
+    Ok(0)
+}
+
+async fn wait_for_termination() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        let mut term = signal(SignalKind::terminate()).ok();
+        let term_fut = async {
+            match term.as_mut() {
+                Some(t) => {
+                    t.recv().await;
+                }
+                None => std::future::pending::<()>().await,
+            }
+        };
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {}
+            () = term_fut => {}
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
 }

@@ -1,0 +1,164 @@
+//! Command-line arguments (clap derive). Flags are global so `cordon --demo machines`
+//! and `cordon machines --demo` both work.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+use crate::api::IsolationType;
+
+pub const EXIT_CODES_HELP: &str = "\
+Exit codes:
+  0  every requested action succeeded (or, without --wait, was accepted)
+  1  an action failed, was refused, or was already in progress
+  2  a usage or config error (nothing was sent)
+  3  sign-in failed";
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "cordon",
+    version,
+    about = "Keyboard-driven console for Microsoft Defender for Endpoint device isolation",
+    long_about = "Keyboard-driven console for Microsoft Defender for Endpoint device isolation.\n\nWith no subcommand, opens the console. `cordon --demo` runs everything against the embedded Defender simulator, with no account needed.",
+    after_help = EXIT_CODES_HELP
+)]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: GlobalArgs,
+    #[command(subcommand)]
+    pub command: Option<CommandArgs>,
+}
+
+#[derive(Debug, Args)]
+pub struct GlobalArgs {
+    /// Config file (default: the platform config dir's cordon/config.toml).
+    #[arg(long, global = true, value_name = "PATH")]
+    pub config: Option<PathBuf>,
+    /// Profile to use (default: the config's default_profile).
+    #[arg(long, global = true, value_name = "NAME")]
+    pub profile: Option<String>,
+    /// Run against the embedded Defender simulator (no account needed).
+    #[arg(long, global = true)]
+    pub demo: bool,
+    /// Number of machines in the demo fleet.
+    #[arg(long, global = true, value_name = "N", default_value_t = 250)]
+    pub demo_machines: usize,
+    /// Seconds per status step of simulated actions (Pending → InProgress → final).
+    #[arg(long, global = true, value_name = "SECS", default_value_t = 3.0, hide = true)]
+    pub demo_step: f64,
+    /// No colours (NO_COLOR is honoured too).
+    #[arg(long, global = true)]
+    pub no_color: bool,
+    /// ASCII-only borders and glyphs.
+    #[arg(long, global = true)]
+    pub ascii: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum CommandArgs {
+    /// List machines as a table, or as JSON with --json.
+    Machines {
+        /// OData $filter, e.g. "healthStatus eq 'Active'".
+        #[arg(long)]
+        filter: Option<String>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Isolate machines (by device id or computer DNS name).
+    #[command(after_help = EXIT_CODES_HELP)]
+    Isolate {
+        #[arg(required = true, value_name = "MACHINE")]
+        machines: Vec<String>,
+        #[arg(long)]
+        comment: String,
+        #[arg(long = "type", value_enum, default_value_t = IsolationKind::Full)]
+        isolation_type: IsolationKind,
+        /// Poll until every action reaches a final state.
+        #[arg(long)]
+        wait: bool,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Release machines from isolation.
+    #[command(after_help = EXIT_CODES_HELP)]
+    Unisolate {
+        #[arg(required = true, value_name = "MACHINE")]
+        machines: Vec<String>,
+        #[arg(long)]
+        comment: String,
+        #[arg(long)]
+        wait: bool,
+        #[arg(long)]
+        json: bool,
+    },
+    /// List machine actions, newest first.
+    Actions {
+        #[arg(long, value_name = "MACHINE")]
+        machine: Option<String>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Cancel a pending machine action.
+    #[command(after_help = EXIT_CODES_HELP)]
+    Cancel {
+        action_id: String,
+        #[arg(long)]
+        comment: String,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Run the Defender simulator on its own and print a profile that points at it.
+    Simulate(SimulateArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct SimulateArgs {
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    pub listen: SocketAddr,
+    #[arg(long, default_value_t = 250)]
+    pub machines: usize,
+    /// Seconds per status step (Pending → InProgress → final).
+    #[arg(long, default_value_t = 3.0)]
+    pub step: f64,
+    /// Chance (0..1) of a 500 answer on API calls.
+    #[arg(long, default_value_t = 0.0)]
+    pub fail_rate: f64,
+    /// Added latency per API call, in milliseconds.
+    #[arg(long, default_value_t = 0)]
+    pub latency_ms: u64,
+    /// Chance (0..1) that the connection is cut without a complete answer.
+    #[arg(long, default_value_t = 0.0)]
+    pub drop_rate: f64,
+    /// Chance (0..1) of a 200 with malformed JSON.
+    #[arg(long, default_value_t = 0.0)]
+    pub garbage_rate: f64,
+    /// Lifetime of issued tokens, in seconds.
+    #[arg(long, default_value_t = 3599)]
+    pub token_ttl: u64,
+    /// Do not enforce 100 calls/min and 1,500 calls/hour per API.
+    #[arg(long)]
+    pub no_rate_limits: bool,
+    /// Add machines whose names and comments hold escape sequences and other hostile text.
+    #[arg(long)]
+    pub hostile: bool,
+    #[arg(long, default_value_t = 42)]
+    pub seed: u64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum IsolationKind {
+    Full,
+    Selective,
+    Unmanaged,
+}
+
+impl From<IsolationKind> for IsolationType {
+    fn from(k: IsolationKind) -> Self {
+        match k {
+            IsolationKind::Full => IsolationType::Full,
+            IsolationKind::Selective => IsolationType::Selective,
+            IsolationKind::Unmanaged => IsolationType::UnManagedDevice,
+        }
+    }
+}

@@ -1,0 +1,417 @@
+//! The subcommands themselves. Each returns its standard output and exit code, so tests
+//! can run them against the simulator without spawning the binary.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use serde_json::json;
+use tokio_util::sync::CancellationToken;
+
+use super::{CliError, validate_comment};
+use crate::api::models::{ActionStatus, IsolationState, Machine, MachineAction};
+use crate::api::{ActionFilter, DefenderApi, IsolationType, all_actions, all_machines, odata_quote};
+use crate::audit::AuditLog;
+use crate::sanitize::clean;
+use crate::worker::protocol::{Command, ErrorInfo, WorkerEvent, WriteOp, WriteRequest};
+use crate::worker::{WorkerSettings, spawn};
+
+/// What a subcommand printed and how it ended.
+#[derive(Debug)]
+pub struct Output {
+    pub stdout: String,
+    pub exit_code: u8,
+}
+
+/// `cordon machines [--filter ODATA] [--json]`.
+pub async fn machines<A: DefenderApi>(
+    api: &A,
+    filter: Option<String>,
+    json_out: bool,
+) -> Result<Output, CliError> {
+    let machines = all_machines(api, filter)
+        .await
+        .map_err(|e| CliError::from_api(&e))?;
+    let states = isolation_states(api).await?;
+    let rows: Vec<(Machine, IsolationState)> = machines
+        .into_iter()
+        .map(|m| {
+            let state = states
+                .get(&m.id)
+                .copied()
+                .unwrap_or(IsolationState::NotIsolated);
+            (m, state)
+        })
+        .collect();
+    let stdout = if json_out {
+        let values: Vec<serde_json::Value> = rows
+            .iter()
+            .map(|(m, state)| {
+                let mut v = serde_json::to_value(m).unwrap_or_default();
+                if let Some(obj) = v.as_object_mut() {
+                    obj.insert("isolationState".into(), json!(state.label()));
+                }
+                v
+            })
+            .collect();
+        to_json_line(&values)
+    } else {
+        let mut s = super::output::machines_table(&rows);
+        s.push_str(&format!("{} machines\n", rows.len()));
+        s
+    };
+    Ok(Output {
+        stdout,
+        exit_code: 0,
+    })
+}
+
+/// Latest isolation state of every machine that has an Isolate/Unisolate action.
+async fn isolation_states<A: DefenderApi>(
+    api: &A,
+) -> Result<HashMap<String, IsolationState>, CliError> {
+    let filter = ActionFilter {
+        types: vec!["Isolate".into(), "Unisolate".into()],
+        ..ActionFilter::default()
+    };
+    let actions = all_actions(api, &filter)
+        .await
+        .map_err(|e| CliError::from_api(&e))?;
+    let mut by_machine: HashMap<String, Vec<MachineAction>> = HashMap::new();
+    for a in actions {
+        if let Some(id) = a.machine_id.clone() {
+            by_machine.entry(id).or_default().push(a);
+        }
+    }
+    Ok(by_machine
+        .into_iter()
+        .map(|(id, acts)| (id, IsolationState::derive(&acts)))
+        .collect())
+}
+
+/// `cordon actions [--machine MACHINE] [--json]`.
+pub async fn actions<A: DefenderApi>(
+    api: &A,
+    machine: Option<&str>,
+    json_out: bool,
+) -> Result<Output, CliError> {
+    let mut filter = ActionFilter::default();
+    if let Some(key) = machine {
+        filter.machine_id = Some(resolve_machine(api, key).await?.id);
+    }
+    let mut list = all_actions(api, &filter)
+        .await
+        .map_err(|e| CliError::from_api(&e))?;
+    sort_actions_newest_first(&mut list);
+    let stdout = if json_out {
+        to_json_line(&list)
+    } else {
+        let mut s = super::output::actions_table(&list);
+        s.push_str(&format!("{} actions\n", list.len()));
+        s
+    };
+    Ok(Output {
+        stdout,
+        exit_code: 0,
+    })
+}
+
+fn sort_actions_newest_first(list: &mut [MachineAction]) {
+    list.sort_by_key(|a| {
+        std::cmp::Reverse(crate::api::models::parse_time(
+            a.creation_date_time_utc.as_deref(),
+        ))
+    });
+}
+
+/// A device id is 40 hex characters (mde-api.md §4.1).
+fn looks_like_device_id(s: &str) -> bool {
+    s.len() == 40 && s.bytes().all(|b| b.is_ascii_hexdigit())
+}
+
+/// Find one machine by device id or computer DNS name. A name that matches several
+/// machines (re-onboarded duplicates, the same short name in two domains) is refused
+/// with the list, so a script never isolates the wrong one.
+pub async fn resolve_machine<A: DefenderApi>(api: &A, key: &str) -> Result<Machine, CliError> {
+    let key = key.trim();
+    if key.is_empty() {
+        return Err(CliError::Usage(
+            "An empty machine name was given; pass a device id or a DNS name.".into(),
+        ));
+    }
+    if looks_like_device_id(key) {
+        return match api.get_machine(key).await {
+            Ok(m) => Ok(m),
+            Err(e) if e.is_not_found() => Err(unknown_machine(key)),
+            Err(e) => Err(CliError::from_api(&e)),
+        };
+    }
+    let filter = format!("startswith(computerDnsName,'{}')", odata_quote(key));
+    let candidates = all_machines(api, Some(filter))
+        .await
+        .map_err(|e| CliError::from_api(&e))?;
+    let exact: Vec<&Machine> = candidates
+        .iter()
+        .filter(|m| m.display_name().eq_ignore_ascii_case(key))
+        .collect();
+    let short: Vec<&Machine> = candidates
+        .iter()
+        .filter(|m| {
+            m.display_name()
+                .split('.')
+                .next()
+                .is_some_and(|s| s.eq_ignore_ascii_case(key))
+        })
+        .collect();
+    let pick = if exact.is_empty() { short } else { exact };
+    match pick.len() {
+        1 => Ok(pick[0].clone()),
+        0 => match api.get_machine(key).await {
+            // The service also resolves names itself (other casing, Entra device id).
+            Ok(m) => Ok(m),
+            Err(e) if e.is_not_found() => Err(unknown_machine(key)),
+            Err(e) => Err(CliError::from_api(&e)),
+        },
+        n => {
+            let list: Vec<String> = pick
+                .iter()
+                .take(10)
+                .map(|m| format!("{} ({})", clean(m.display_name()), clean(&m.id)))
+                .collect();
+            Err(CliError::Usage(format!(
+                "'{}' matches {n} machines: {}; pass the device id instead.",
+                clean(key),
+                list.join(", ")
+            )))
+        }
+    }
+}
+
+fn unknown_machine(key: &str) -> CliError {
+    CliError::Usage(format!(
+        "No machine matches '{}'; check the name with `cordon machines --filter \"startswith(computerDnsName,'...')\"`.",
+        clean(key)
+    ))
+}
+
+/// The end of one write request.
+#[derive(Debug, Clone)]
+pub enum WriteResult {
+    Accepted(MachineAction),
+    AlreadyActive(MachineAction),
+    Failed(ErrorInfo),
+}
+
+/// Submit writes through the worker, wait for one outcome per request and, with `wait`,
+/// for each accepted action to reach a final state. Ctrl-C (`interrupt`) stops waiting.
+pub async fn run_writes<A: DefenderApi>(
+    api: Arc<A>,
+    audit: AuditLog,
+    settings: WorkerSettings,
+    requests: Vec<WriteRequest>,
+    wait: bool,
+    interrupt: CancellationToken,
+) -> Vec<(WriteRequest, WriteResult)> {
+    let cancel = CancellationToken::new();
+    let mut handle = spawn(api, audit, settings, cancel.clone());
+    let mut results: HashMap<u64, WriteResult> = HashMap::new();
+    let total = requests.len();
+    if handle
+        .commands
+        .send(Command::Submit(requests.clone()))
+        .await
+        .is_err()
+    {
+        tracing::error!("worker stopped before the submission");
+    }
+    let done = |results: &HashMap<u64, WriteResult>| {
+        results.len() == total
+            && (!wait
+                || results.values().all(|r| match r {
+                    WriteResult::Accepted(a) => a.status.is_final(),
+                    _ => true,
+                }))
+    };
+    while !done(&results) {
+        let event = tokio::select! {
+            e = handle.events.recv() => e,
+            () = interrupt.cancelled() => break,
+        };
+        let Some(event) = event else { break };
+        match event {
+            WorkerEvent::Accepted { request_id, action } => {
+                results.insert(request_id, WriteResult::Accepted(action));
+            }
+            WorkerEvent::AlreadyActive { request_id, action } => {
+                results.insert(request_id, WriteResult::AlreadyActive(action));
+            }
+            WorkerEvent::Failed { request_id, error } => {
+                results.insert(request_id, WriteResult::Failed(error));
+            }
+            WorkerEvent::ActionUpdated { action } => {
+                for r in results.values_mut() {
+                    if let WriteResult::Accepted(a) = r
+                        && a.id == action.id
+                    {
+                        *a = action.clone();
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+    cancel.cancel();
+    let _ = tokio::time::timeout(std::time::Duration::from_secs(5), handle.join).await;
+    requests
+        .into_iter()
+        .map(|r| {
+            let result = results.remove(&r.request_id).unwrap_or_else(|| {
+                WriteResult::Failed(ErrorInfo {
+                    code: "Interrupted".into(),
+                    message: "cordon stopped before the outcome was known; check `cordon actions --machine ...`".into(),
+                })
+            });
+            (r, result)
+        })
+        .collect()
+}
+
+/// Exit code and printed report of a batch of writes.
+pub fn report_writes(
+    results: &[(WriteRequest, WriteResult)],
+    wait: bool,
+    json_out: bool,
+) -> Output {
+    let mut exit_code = 0u8;
+    for (_, r) in results {
+        let code = match r {
+            WriteResult::Accepted(a) if wait && a.status != ActionStatus::Succeeded => 1,
+            WriteResult::Accepted(a) if !wait && !(a.status.is_active() || a.status == ActionStatus::Succeeded) => 1,
+            WriteResult::Accepted(_) => 0,
+            WriteResult::AlreadyActive(_) => 1,
+            WriteResult::Failed(e) if e.code == "AuthenticationFailed" => 3,
+            WriteResult::Failed(_) => 1,
+        };
+        exit_code = exit_code.max(code);
+    }
+    let stdout = if json_out {
+        let values: Vec<serde_json::Value> = results
+            .iter()
+            .map(|(req, r)| match r {
+                WriteResult::Accepted(a) => serde_json::to_value(a).unwrap_or_default(),
+                WriteResult::AlreadyActive(a) => json!({
+                    "machine": req.machine_name,
+                    "machineId": req.machine_id,
+                    "error": {
+                        "code": "ActiveRequestAlreadyExists",
+                        "message": format!("an isolation action is already {} for this machine (action {}); nothing was sent", a.status.as_str(), a.id),
+                    },
+                    "existingAction": a,
+                }),
+                WriteResult::Failed(e) => json!({
+                    "machine": req.machine_name,
+                    "machineId": req.machine_id,
+                    "error": { "code": e.code, "message": e.message },
+                }),
+            })
+            .collect();
+        to_json_line(&values)
+    } else {
+        let mut s = String::new();
+        for (req, r) in results {
+            let name = clean(&req.machine_name);
+            let what = match &req.op {
+                WriteOp::Isolate { isolation_type } => format!("Isolate ({})", isolation_type.as_str()),
+                WriteOp::Unisolate => "Unisolate".to_string(),
+                WriteOp::Cancel { action_id } => format!("Cancel {}", clean(action_id)),
+            };
+            let line = match r {
+                WriteResult::Accepted(a) => format!(
+                    "{name}  {what}  {}  action {}",
+                    a.status.as_str(),
+                    clean(&a.id)
+                ),
+                WriteResult::AlreadyActive(a) => format!(
+                    "{name}  {what}  refused: an isolation action is already {} (action {}); nothing was sent",
+                    a.status.as_str(),
+                    clean(&a.id)
+                ),
+                WriteResult::Failed(e) => {
+                    format!("{name}  {what}  failed: {} ({})", clean(&e.message), e.code)
+                }
+            };
+            s.push_str(&line);
+            s.push('\n');
+        }
+        s
+    };
+    Output { stdout, exit_code }
+}
+
+/// Build one request per resolved machine. Fails (exit 2) before anything is sent if
+/// the comment is bad or any machine is unknown or ambiguous.
+pub async fn plan_isolation<A: DefenderApi>(
+    api: &A,
+    keys: &[String],
+    comment: &str,
+    isolation_type: Option<IsolationType>,
+) -> Result<Vec<WriteRequest>, CliError> {
+    validate_comment(comment)?;
+    let mut requests = Vec::with_capacity(keys.len());
+    let mut seen = std::collections::HashSet::new();
+    for key in keys {
+        let m = resolve_machine(api, key).await?;
+        if !seen.insert(m.id.clone()) {
+            continue; // the same machine named twice: one request
+        }
+        let op = match isolation_type {
+            Some(t) => WriteOp::Isolate { isolation_type: t },
+            None => WriteOp::Unisolate,
+        };
+        requests.push(WriteRequest {
+            request_id: requests.len() as u64 + 1,
+            machine_name: m.display_name().to_string(),
+            machine_id: m.id,
+            op,
+            comment: comment.to_string(),
+        });
+    }
+    Ok(requests)
+}
+
+/// The request for `cordon cancel ACTION_ID --comment TEXT`.
+pub async fn plan_cancel<A: DefenderApi>(
+    api: &A,
+    action_id: &str,
+    comment: &str,
+) -> Result<WriteRequest, CliError> {
+    validate_comment(comment)?;
+    let action = match api.get_action(action_id.trim()).await {
+        Ok(a) => a,
+        Err(e) if e.is_not_found() => {
+            return Err(CliError::Usage(format!(
+                "No machine action has the id '{}'; list them with `cordon actions`.",
+                clean(action_id)
+            )));
+        }
+        Err(e) => return Err(CliError::from_api(&e)),
+    };
+    Ok(WriteRequest {
+        request_id: 1,
+        machine_id: action.machine_id.clone().unwrap_or_default(),
+        machine_name: action
+            .computer_dns_name
+            .clone()
+            .or(action.machine_id.clone())
+            .unwrap_or_else(|| "(unknown machine)".into()),
+        op: WriteOp::Cancel {
+            action_id: action.id,
+        },
+        comment: comment.to_string(),
+    })
+}
+
+fn to_json_line<T: serde::Serialize>(value: &T) -> String {
+    let mut s = serde_json::to_string_pretty(value).unwrap_or_else(|_| "[]".into());
+    s.push('\n');
+    s
+}
