@@ -42,7 +42,7 @@ async fn missing_env_secret_names_the_variable() {
     let var = "CORDON_TEST_SECRET_THAT_IS_NEVER_SET_7f3a";
     let err = resolve_secret(&SecretSource::Env(var.into()))
         .await
-        .unwrap_err();
+        .expect_err("must fail");
     assert_eq!(err, AuthError::SecretEnvMissing { var: var.into() });
     assert!(err.to_string().contains(var));
 }
@@ -68,7 +68,7 @@ async fn command_runs_without_a_shell() {
 async fn failing_command_names_program_and_status_but_not_output() {
     let err = resolve_secret(&argv(&["sh", "-c", "echo leaked-output-xyz; exit 3"]))
         .await
-        .unwrap_err();
+        .expect_err("must fail");
     assert_eq!(
         err,
         AuthError::SecretCommandFailed {
@@ -88,12 +88,14 @@ async fn failing_command_names_program_and_status_but_not_output() {
 async fn missing_program_and_empty_output_are_reported() {
     let err = resolve_secret(&argv(&["/nonexistent/cordon-secret-helper"]))
         .await
-        .unwrap_err();
+        .expect_err("must fail");
     assert!(
         matches!(&err, AuthError::SecretCommandSpawn { program, .. } if program == "/nonexistent/cordon-secret-helper"),
         "{err:?}"
     );
-    let err = resolve_secret(&argv(&["true"])).await.unwrap_err();
+    let err = resolve_secret(&argv(&["true"]))
+        .await
+        .expect_err("must fail");
     assert_eq!(
         err,
         AuthError::SecretCommandNoOutput {
@@ -107,7 +109,7 @@ async fn slow_command_times_out() {
     let started = std::time::Instant::now();
     let err = resolve_secret_with_timeout(&argv(&["sleep", "20"]), Duration::from_millis(200))
         .await
-        .unwrap_err();
+        .expect_err("must fail");
     assert!(
         matches!(err, AuthError::SecretCommandTimeout { ref program, .. } if program == "sleep")
     );
@@ -279,7 +281,7 @@ async fn a_secret_that_cannot_be_resolved_sends_nothing() {
         SecretSource::Env("CORDON_TEST_SECRET_THAT_IS_NEVER_SET_7f3a".into()),
     );
     let provider = TokenProvider::new(&profile, http()).expect("provider");
-    let err = provider.get_token().await.unwrap_err();
+    let err = provider.get_token().await.expect_err("must fail");
     assert!(matches!(err, AuthError::SecretEnvMissing { .. }));
     assert_eq!(mock.token_requests(), 0);
 }
@@ -289,7 +291,7 @@ async fn a_secret_that_cannot_be_resolved_sends_nothing() {
 async fn sign_in_error(status: u16, body: serde_json::Value) -> AuthError {
     let mock = Mock::start(move |_, _| json_response(status, body.clone())).await;
     let provider = TokenProvider::new(&mock.profile(), http()).expect("provider");
-    let err = provider.get_token().await.unwrap_err();
+    let err = provider.get_token().await.expect_err("must fail");
     let text = err.to_string();
     let debug = format!("{err:?}");
     assert!(!text.contains(SECRET) && !debug.contains(SECRET), "{text}");
@@ -360,7 +362,7 @@ async fn non_json_sign_in_answers_are_explained() {
     })
     .await;
     let provider = TokenProvider::new(&mock.profile(), http()).expect("provider");
-    let err = provider.get_token().await.unwrap_err();
+    let err = provider.get_token().await.expect_err("must fail");
     assert!(
         matches!(err, AuthError::UnexpectedResponse { status: 502, .. }),
         "{err:?}"
@@ -372,7 +374,7 @@ async fn non_json_sign_in_answers_are_explained() {
 async fn a_success_without_a_token_is_an_error() {
     let mock = Mock::start(|_, _| json_response(200, json!({"token_type": "Bearer"}))).await;
     let provider = TokenProvider::new(&mock.profile(), http()).expect("provider");
-    let err = provider.get_token().await.unwrap_err();
+    let err = provider.get_token().await.expect_err("must fail");
     assert!(
         matches!(err, AuthError::UnexpectedResponse { status: 200, .. }),
         "{err:?}"
@@ -391,7 +393,7 @@ async fn unreachable_authority_names_the_host() {
         SecretSource::Value(SecretString::from(SECRET)),
     );
     let provider = TokenProvider::new(&profile, http()).expect("provider");
-    let err = provider.get_token().await.unwrap_err();
+    let err = provider.get_token().await.expect_err("must fail");
     assert!(
         matches!(&err, AuthError::Unreachable { host, .. } if host == &format!("127.0.0.1:{port}")),
         "{err:?}"
@@ -410,7 +412,7 @@ async fn plain_http_authority_is_refused_unless_loopback() {
         SecretSource::Value(SecretString::from(SECRET)),
     );
     profile.authority = "http://login.microsoftonline.com".into();
-    let err = TokenProvider::new(&profile, http()).unwrap_err();
+    let err = TokenProvider::new(&profile, http()).expect_err("must fail");
     assert!(
         matches!(err, AuthError::InsecureAuthority { .. }),
         "{err:?}"

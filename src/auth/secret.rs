@@ -134,7 +134,7 @@ mod tests {
     async fn empty_argv_is_refused() {
         let err = resolve_secret(&SecretSource::Command(vec![]))
             .await
-            .unwrap_err();
+            .expect_err("must fail");
         assert_eq!(err, AuthError::SecretCommandEmpty);
     }
 }
