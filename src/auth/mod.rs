@@ -1,7 +1,19 @@
-//! Entra ID sign-in (client credentials, v2 endpoint). Stub: replaced by the auth work.
+//! Entra ID sign-in: client credentials on the v2 token endpoint (mde-api.md §1.1).
+//!
+//! * [`resolve_secret`] turns a profile's [`SecretSource`](crate::config::SecretSource)
+//!   into a `SecretString` (env var, command, or in-memory value).
+//! * [`TokenProvider`] fetches, caches and refreshes the bearer token, one request at a
+//!   time however many callers wait for it.
+//! * [`AuthError`] says in one sentence what went wrong and what to do next. No variant
+//!   ever carries a secret or a token.
 
-#[derive(Debug, thiserror::Error)]
-pub enum AuthError {
-    #[error("sign-in failed: {0}")]
-    Failed(String),
-}
+mod error;
+mod secret;
+mod token;
+mod transport;
+
+pub use error::AuthError;
+pub use secret::{SECRET_COMMAND_TIMEOUT, resolve_secret, resolve_secret_with_timeout};
+pub(crate) use token::network_reason;
+pub use token::{AccessToken, TokenProvider, refresh_margin};
+pub use transport::{ensure_secure_transport, is_loopback};
