@@ -253,6 +253,7 @@ fn reload_shown_history(state: &mut State, fx: &mut Vec<Effect>) {
         && !state.history.loading.contains(&id)
         && !state.worker_gone
     {
+        state.history.errors.remove(&id);
         state.history.loading.insert(id.clone());
         fx.push(Effect::Send(Command::LoadHistory { machine_id: id }));
     }
@@ -267,8 +268,10 @@ fn sync_history(state: &mut State, fx: &mut Vec<Effect>) {
         state.history.selected = 0;
     }
     let Some(id) = selected else { return };
+    // A failed load is not retried on its own (that would loop); `r` retries.
     if state.worker_gone
         || state.history.cache.contains_key(&id)
+        || state.history.errors.contains_key(&id)
         || !state.history.loading.is_empty()
     {
         return;

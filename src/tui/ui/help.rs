@@ -42,7 +42,7 @@ pub fn draw(frame: &mut Frame, area: Rect, state: &State, theme: &Theme, keymap:
         .as_ref()
         .map(|p| format!("Audit log: {}", clean(&p.display().to_string())));
     let extra = 1 + u16::from(audit.is_some());
-    let height = u16::try_from(rows.len()).unwrap_or(u16::MAX) + 3 + extra;
+    let height = u16::try_from(rows.len()).unwrap_or(u16::MAX) + 4 + extra;
     let rect = centered(area, width, height);
     frame.render_widget(Clear, rect);
     let block = Block::default()

@@ -8,6 +8,9 @@ mod machines;
 mod modal;
 mod status;
 
+pub use help::help_rows;
+pub use machines::{Column, columns_for};
+
 use chrono::{DateTime, Utc};
 use ratatui::Frame;
 use ratatui::layout::Rect;

@@ -16,17 +16,16 @@ use super::fit;
 use crate::sanitize::clean;
 
 /// Actions shown in the hint line, most useful first (the line is cut to the width).
-const HINTS: [UserAction; 10] = [
+const HINTS: [UserAction; 9] = [
     UserAction::Isolate,
     UserAction::Release,
     UserAction::CancelAction,
     UserAction::ToggleMark,
     UserAction::Filter,
-    UserAction::Refresh,
-    UserAction::SwitchPane,
     UserAction::Help,
     UserAction::Quit,
-    UserAction::MoveDown,
+    UserAction::Refresh,
+    UserAction::SwitchPane,
 ];
 
 pub fn hint_spans(keymap: &KeyMap, theme: &Theme, width: usize) -> Vec<Span<'static>> {
@@ -56,15 +55,31 @@ pub fn draw(frame: &mut Frame, area: Rect, state: &State, theme: &Theme, keymap:
     let width = usize::from(area.width);
     let line1 = Rect::new(area.x, area.y, area.width, 1);
 
+    let message = if let Some(e) = &state.status.error {
+        Some((clean(e).into_owned(), theme.error))
+    } else {
+        state
+            .status
+            .notice
+            .as_ref()
+            .map(|n| (clean(n).into_owned(), theme.notice))
+    };
+    let message_w = message.as_ref().map_or(0, |(m, _)| m.width() + 1);
+    // The message matters more than the budget: shorten the budget, then drop it.
     let budget = state
         .status
         .budget
         .map(|(m, h)| {
-            format!(
-                "API budget {}/min {}/h ",
-                group_thousands(m as usize),
-                group_thousands(h as usize)
-            )
+            let (m, h) = (group_thousands(m as usize), group_thousands(h as usize));
+            let full = format!("API budget {m}/min {h}/h ");
+            let short = format!("{m}/min {h}/h ");
+            if state.filter.editing || message_w + full.width() < width {
+                full
+            } else if message_w + short.width() < width {
+                short
+            } else {
+                String::new()
+            }
         })
         .unwrap_or_default();
     let left_w = width.saturating_sub(budget.width() + 1);
@@ -86,14 +101,8 @@ pub fn draw(frame: &mut Frame, area: Rect, state: &State, theme: &Theme, keymap:
             ));
         }
     } else {
-        let (text, style) = if let Some(e) = &state.status.error {
-            (e.clone(), theme.error)
-        } else if let Some(n) = &state.status.notice {
-            (n.clone(), theme.notice)
-        } else {
-            (String::new(), theme.dim)
-        };
-        let text = fit(&clean(&text), left_w, theme.ellipsis());
+        let (text, style) = message.unwrap_or_else(|| (String::new(), theme.dim));
+        let text = fit(&text, left_w.saturating_sub(1), theme.ellipsis());
         frame.render_widget(
             Paragraph::new(Line::from(Span::styled(format!(" {text}"), style))),
             line1,
