@@ -302,11 +302,20 @@ impl State {
         self.machines.loading
             || !self.history.loading.is_empty()
             || self.in_flight() > 0
-            || self
-                .machines
-                .isolation
-                .values()
-                .any(|s| matches!(s, IsolationState::Isolating | IsolationState::Releasing))
+            || self.viewport_has_transition()
             || self.history.entries().iter().any(|a| a.status.is_active())
+    }
+
+    /// A machine in the drawn window is Isolating/Releasing (its spinner turns). Only
+    /// the viewport is checked so this stays cheap with 100,000 machines.
+    fn viewport_has_transition(&self) -> bool {
+        let m = &self.machines;
+        let end = (m.scroll + self.list_height).min(m.visible.len());
+        m.visible[m.scroll.min(end)..end].iter().any(|&i| {
+            matches!(
+                m.isolation_of(&m.rows[i].machine.id),
+                Some(IsolationState::Isolating | IsolationState::Releasing)
+            )
+        })
     }
 }

@@ -25,6 +25,13 @@ pub fn update(state: &mut State, action: Action) -> Vec<Effect> {
             if !state.machines.loading && !state.worker_gone {
                 fx.push(Effect::Send(Command::LoadMachines { filter: None }));
             }
+            // Other machines' histories are stale now: load them again when selected.
+            let shown = state.machines.selected_id().map(str::to_string);
+            state
+                .history
+                .cache
+                .retain(|id, _| Some(id.as_str()) == shown.as_deref());
+            state.history.errors.clear();
             reload_shown_history(state, &mut fx);
         }
         Action::Resize { width, height } => {
@@ -318,7 +325,8 @@ pub fn apply_filter(state: &mut State, fx: &mut Vec<Effect>) {
     if !state.filter.applied.is_empty() && needle.starts_with(&state.filter.applied) {
         // Narrowing: only the rows still visible can match.
         let rows = &m.rows;
-        m.visible.retain(|&i| rows[i].search_key.contains(&needle));
+        m.visible
+            .retain(|&i| contains(&rows[i].search_key, &needle));
     } else {
         m.visible = matching(&m.rows, 0, &needle);
     }
@@ -330,8 +338,26 @@ pub fn apply_filter(state: &mut State, fx: &mut Vec<Effect>) {
 
 fn matching(rows: &[MachineRow], from: usize, needle: &str) -> Vec<usize> {
     (from..rows.len())
-        .filter(|&i| needle.is_empty() || rows[i].search_key.contains(needle))
+        .filter(|&i| needle.is_empty() || contains(&rows[i].search_key, needle))
         .collect()
+}
+
+/// Substring test tuned for many short haystacks and one needle: `str::contains`
+/// builds a two-way searcher per call, which dominates at 100,000 rows; finding the
+/// first character uses memchr and needs no setup.
+fn contains(haystack: &str, needle: &str) -> bool {
+    let Some(first) = needle.chars().next() else {
+        return true;
+    };
+    let mut from = 0;
+    while let Some(pos) = haystack[from..].find(first) {
+        let at = from + pos;
+        if haystack[at..].starts_with(needle) {
+            return true;
+        }
+        from = at + first.len_utf8();
+    }
+    false
 }
 
 fn position_of(m: &super::state::MachineList, id: &str) -> Option<usize> {

@@ -117,7 +117,19 @@ pub fn draw(frame: &mut Frame, area: Rect, state: &State, theme: &Theme, keymap:
     if area.height >= 2 {
         let line2 = Rect::new(area.x, area.y + 1, area.width, 1);
         let mut spans = vec![Span::raw(" ")];
-        spans.extend(hint_spans(keymap, theme, width.saturating_sub(1)));
+        if state.filter.editing {
+            // Filter keys are fixed (text input is not bindable).
+            for (k, label) in [
+                ("Enter", " keep filter  "),
+                ("Esc", " clear  "),
+                ("Up/Down", " move"),
+            ] {
+                spans.push(Span::styled(k, theme.key));
+                spans.push(Span::raw(label));
+            }
+        } else {
+            spans.extend(hint_spans(keymap, theme, width.saturating_sub(1)));
+        }
         frame.render_widget(Paragraph::new(Line::from(spans)), line2);
     }
 }
