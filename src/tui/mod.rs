@@ -15,8 +15,10 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use chrono::Utc;
-use crossterm::event::EventStream;
-use futures::StreamExt;
+use crossterm::event::{Event, EventStream};
+use futures::{Stream, StreamExt};
+use ratatui::Terminal;
+use ratatui::backend::Backend;
 use tokio::signal::unix::{SignalKind, signal};
 use tokio::sync::mpsc;
 use tokio::sync::mpsc::error::TrySendError;
@@ -84,17 +86,61 @@ pub async fn run(
     ctx: TuiContext,
     keymap: KeyMap,
     commands: mpsc::Sender<Command>,
-    mut events: mpsc::UnboundedReceiver<WorkerEvent>,
+    events: mpsc::UnboundedReceiver<WorkerEvent>,
     cancel: CancellationToken,
 ) -> Result<TuiExit, TuiError> {
-    let theme = Theme::new(ctx.color.as_deref(), ctx.no_color, ctx.ascii);
-    let mut state = initial_state(&ctx);
+    // SIGHUP/SIGTERM/SIGINT leave cleanly, like Ctrl-C: they stop only the console;
+    // the caller's token is left alone so the caller decides about the worker.
+    let stop = cancel.child_token();
     let mut sighup = signal(SignalKind::hangup())?;
     let mut sigterm = signal(SignalKind::terminate())?;
     let mut sigint = signal(SignalKind::interrupt())?;
+    let signal_stop = stop.clone();
+    let signals = tokio::spawn(async move {
+        tokio::select! {
+            _ = sighup.recv() => {},
+            _ = sigterm.recv() => {},
+            _ = sigint.recv() => {},
+        }
+        tracing::info!("termination signal: leaving the console");
+        signal_stop.cancel();
+    });
 
     let mut guard = terminal::TerminalGuard::enter()?;
-    let size = guard.terminal.size()?;
+    let result = run_loop(
+        &mut guard.terminal,
+        EventStream::new(),
+        &ctx,
+        &keymap,
+        &commands,
+        events,
+        &stop,
+    )
+    .await;
+    drop(guard);
+    signals.abort();
+    result
+}
+
+/// The event loop on any backend and any terminal event stream, so tests can drive
+/// it headless (TestBackend, a channel of events, paused time).
+pub async fn run_loop<B, S>(
+    terminal: &mut Terminal<B>,
+    mut term_events: S,
+    ctx: &TuiContext,
+    keymap: &KeyMap,
+    commands: &mpsc::Sender<Command>,
+    mut events: mpsc::UnboundedReceiver<WorkerEvent>,
+    cancel: &CancellationToken,
+) -> Result<TuiExit, TuiError>
+where
+    B: Backend,
+    B::Error: Send + Sync + 'static,
+    S: Stream<Item = std::io::Result<Event>> + Unpin,
+{
+    let theme = Theme::new(ctx.color.as_deref(), ctx.no_color, ctx.ascii);
+    let mut state = initial_state(ctx);
+    let size = terminal.size().map_err(backend_error)?;
     update::update(
         &mut state,
         Action::Resize {
@@ -104,11 +150,10 @@ pub async fn run(
     );
     let mut quit = apply_effects(
         &mut state,
-        &commands,
+        commands,
         vec![Effect::Send(Command::LoadMachines { filter: None })],
     );
 
-    let mut term_events = EventStream::new();
     let mut refresh = ctx.refresh_interval.map(|every| {
         let mut i = tokio::time::interval_at(Instant::now() + every, every);
         i.set_missed_tick_behavior(MissedTickBehavior::Skip);
@@ -124,9 +169,9 @@ pub async fn run(
         let now = Instant::now();
         let frame_due = last_draw.map_or(now, |t| t + FRAME);
         if dirty && frame_due <= now {
-            guard
-                .terminal
-                .draw(|f| ui::draw(f, &state, &theme, &keymap))?;
+            terminal
+                .draw(|f| ui::draw(f, &state, &theme, keymap))
+                .map_err(backend_error)?;
             dirty = false;
             last_draw = Some(now);
         }
@@ -136,14 +181,11 @@ pub async fn run(
         let mut actions: Vec<Action> = Vec::new();
         tokio::select! {
             () = cancel.cancelled() => break,
-            _ = sighup.recv() => actions.push(Action::ForceQuit),
-            _ = sigterm.recv() => actions.push(Action::ForceQuit),
-            _ = sigint.recv() => actions.push(Action::ForceQuit),
             ev = term_events.next() => match ev {
                 Some(Ok(ev)) => {
-                    if let Some(a) = input::map_event(&state, &ev, &keymap) {
+                    if let Some(a) = input::map_event(&state, &ev, keymap) {
                         actions.push(a);
-                    } else if matches!(ev, crossterm::event::Event::FocusGained) {
+                    } else if matches!(ev, Event::FocusGained) {
                         dirty = true;
                     }
                 }
@@ -180,15 +222,18 @@ pub async fn run(
         for action in actions {
             dirty = true;
             let effects = update::update(&mut state, action);
-            if apply_effects(&mut state, &commands, effects) {
+            if apply_effects(&mut state, commands, effects) {
                 quit = true;
             }
         }
     }
-    drop(guard);
     Ok(TuiExit {
         in_flight: state.in_flight(),
     })
+}
+
+fn backend_error<E: std::error::Error + Send + Sync + 'static>(e: E) -> TuiError {
+    TuiError::Io(std::io::Error::other(e))
 }
 
 async fn refresh_tick(interval: &mut Option<Interval>) {
