@@ -398,3 +398,57 @@ fn large_list_renders_only_the_viewport() {
     assert!(t.contains("Machines 100,000/100,000"), "{t}");
     assert!(t.contains("ws-99999.contoso.local"), "{t}");
 }
+
+#[test]
+fn ascii_mode_stays_ascii_on_every_screen() {
+    let ascii = Theme::new(None, false, true);
+    let mut states = vec![
+        main_state(80, 24),
+        comment_state(80, 24),
+        confirm_state(80, 24),
+        error_state(80, 24),
+    ];
+    let mut help = main_state(80, 24);
+    user(&mut help, UserAction::Help);
+    states.push(help);
+    let mut empty = State::new(info(false), now());
+    update(
+        &mut empty,
+        Action::Resize {
+            width: 80,
+            height: 24,
+        },
+    );
+    states.push(empty);
+    for s in &states {
+        let t = text(&buffer(s, &ascii, 80, 24));
+        assert!(t.is_ascii(), "non-ASCII in ascii mode:\n{t}");
+    }
+}
+
+#[test]
+fn bulk_progress_shows_in_the_list_title() {
+    let mut s = main_state(120, 40); // ws-00 and ws-02 are marked
+    user(&mut s, UserAction::Isolate);
+    type_text(&mut s, "IR-5");
+    update(&mut s, Action::Submit);
+    update(&mut s, Action::Answer(true));
+    let a = action(
+        "b1",
+        "m000000",
+        ActionType::Isolate,
+        ActionStatus::Succeeded,
+        0,
+        "IR-5",
+    );
+    feed(
+        &mut s,
+        WorkerEvent::Accepted {
+            request_id: 1,
+            action: a,
+        },
+    );
+    s.now += chrono::Duration::seconds(30);
+    let t = screen(&s, 120, 40);
+    assert!(t.contains("Isolate 1/2 done · ETA 30s"), "{t}");
+}

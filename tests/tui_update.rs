@@ -484,7 +484,10 @@ fn outcomes_update_bulk_progress() {
     type_text(&mut s, "IR-77");
     update(&mut s, Action::Submit);
     update(&mut s, Action::Answer(true));
-    assert_eq!(batch_progress(&s), vec!["Isolate 0/4 done".to_string()]);
+    assert_eq!(
+        batch_progress(&s, " · "),
+        vec!["Isolate 0/4 done".to_string()]
+    );
 
     // Request 1 fails, request 2 is accepted and then succeeds after 60 s.
     feed(
@@ -519,14 +522,17 @@ fn outcomes_update_bulk_progress() {
             action: a.clone(),
         },
     );
-    assert_eq!(batch_progress(&s), vec!["Isolate 1/4 done".to_string()]);
+    assert_eq!(
+        batch_progress(&s, " · "),
+        vec!["Isolate 1/4 done".to_string()]
+    );
     s.now += chrono::Duration::seconds(60);
     let mut ok = a;
     ok.status = ActionStatus::Succeeded;
     feed(&mut s, WorkerEvent::ActionUpdated { action: ok });
     // 2 done in 60 s → 2 remaining take ~60 s.
     assert_eq!(
-        batch_progress(&s),
+        batch_progress(&s, " · "),
         vec!["Isolate 2/4 done · ETA 1m".to_string()]
     );
 
@@ -548,10 +554,10 @@ fn outcomes_update_bulk_progress() {
             },
         );
     }
-    assert!(batch_progress(&s).is_empty());
+    assert!(batch_progress(&s, " · ").is_empty());
     assert_eq!(
         s.status.notice.as_deref(),
-        Some("Isolate 4/4 done · 1 failed")
+        Some("Isolate 4/4 done, 1 failed")
     );
     assert_eq!(s.in_flight(), 0);
 }

@@ -731,14 +731,15 @@ fn settle_batches(state: &mut State) {
             group_thousands(total)
         );
         if failed > 0 {
-            line.push_str(&format!(" · {failed} failed"));
+            line.push_str(&format!(", {failed} failed"));
         }
         state.status.notice = Some(line);
     }
 }
 
 /// Progress lines for unfinished batches: "Isolate 37/100 done · ETA 4m".
-pub fn batch_progress(state: &State) -> Vec<String> {
+/// `sep` joins the parts (" · ", or " | " for ASCII terminals).
+pub fn batch_progress(state: &State, sep: &str) -> Vec<String> {
     state
         .batches
         .iter()
@@ -759,7 +760,10 @@ pub fn batch_progress(state: &State) -> Vec<String> {
             if done > 0 && done < total && elapsed > 0 {
                 let per_item = elapsed as f64 / done as f64;
                 let remaining_ms = per_item * (total - done) as f64;
-                line.push_str(&format!(" · ETA {}", short_duration(remaining_ms / 1000.0)));
+                line.push_str(&format!(
+                    "{sep}ETA {}",
+                    short_duration(remaining_ms / 1000.0)
+                ));
             }
             line
         })

@@ -80,8 +80,9 @@ pub fn draw(frame: &mut Frame, area: Rect, state: &State, theme: &Theme, keymap:
 
     let mut lines = vec![Line::from(Span::styled(
         format!(
-            "Profile {} · keys are remappable in the config's [keys] table",
-            clean(&state.info.profile)
+            "Profile {}{}keys are remappable in the config's [keys] table",
+            clean(&state.info.profile),
+            theme.separator()
         ),
         theme.dim,
     ))];

@@ -68,7 +68,7 @@ pub fn draw(frame: &mut Frame, area: Rect, state: &State, theme: &Theme) {
                 "Select a machine to see its actions.".to_string(),
                 theme.dim,
             ),
-            (None, true, true) => ("Loading…".to_string(), theme.dim),
+            (None, true, true) => (format!("Loading{}", theme.ellipsis()), theme.dim),
             (None, true, false) => (
                 "No actions recorded for this machine.".to_string(),
                 theme.dim,

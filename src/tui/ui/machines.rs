@@ -124,7 +124,7 @@ pub fn draw(frame: &mut Frame, area: Rect, state: &State, theme: &Theme) {
             fit(&clean(state.filter.input.value()), 30, theme.ellipsis())
         )));
     }
-    for line in batch_progress(state) {
+    for line in batch_progress(state, sep) {
         bottom.push(Span::styled(format!(" {line} "), theme.notice));
     }
 
@@ -146,11 +146,11 @@ pub fn draw(frame: &mut Frame, area: Rect, state: &State, theme: &Theme) {
 
     if m.visible.is_empty() {
         let msg = if m.loading || m.generation.is_none() {
-            "Loading machines…"
+            format!("Loading machines{}", theme.ellipsis())
         } else if !state.filter.applied.is_empty() {
-            "No machine matches the filter (Esc in the filter clears it)."
+            "No machine matches the filter (/ then Esc clears it).".to_string()
         } else {
-            "No machines."
+            "No machines.".to_string()
         };
         frame.render_widget(
             ratatui::widgets::Paragraph::new(msg).style(theme.dim),
@@ -206,12 +206,8 @@ pub fn draw(frame: &mut Frame, area: Rect, state: &State, theme: &Theme) {
                                     format!("{} {}", theme.spinner(state.spinner), s.label())
                                 }
                                 Some(s) => s.label().to_string(),
-                                None => "…".to_string(),
-                            };
-                            let label = if theme.ascii && iso.is_none() {
-                                "?".to_string()
-                            } else {
-                                label
+                                // Not derived yet (history not loaded).
+                                None => if theme.ascii { "?" } else { "…" }.to_string(),
                             };
                             Cell::from(label).style(theme.isolation(iso))
                         }
