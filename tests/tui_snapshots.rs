@@ -452,3 +452,28 @@ fn bulk_progress_shows_in_the_list_title() {
     let t = screen(&s, 120, 40);
     assert!(t.contains("Isolate 1/2 done · ETA 30s"), "{t}");
 }
+
+#[test]
+fn tiny_terminals_do_not_panic() {
+    for (w, h) in [(1, 1), (10, 3), (20, 6), (40, 10), (60, 15), (200, 8)] {
+        let mut states = vec![
+            main_state(w, h),
+            comment_state(w, h),
+            confirm_state(w, h),
+            error_state(w, h),
+        ];
+        let mut help = main_state(w, h);
+        user(&mut help, UserAction::Help);
+        states.push(help);
+        let mut filtering = main_state(w, h);
+        user(&mut filtering, UserAction::Filter);
+        type_text(
+            &mut filtering,
+            "a very long filter text that is wider than the screen",
+        );
+        states.push(filtering);
+        for s in &states {
+            text(&buffer(s, &Theme::default(), w, h));
+        }
+    }
+}

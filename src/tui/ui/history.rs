@@ -62,7 +62,12 @@ pub fn draw(frame: &mut Frame, area: Rect, state: &State, theme: &Theme) {
     let entries = h.entries();
     if entries.is_empty() {
         let error = h.machine_id.as_ref().and_then(|id| h.errors.get(id));
-        let (msg, style) = match (error, name.is_some(), loading) {
+        // Not cached yet (its load may be queued behind another): still loading.
+        let pending = h
+            .machine_id
+            .as_ref()
+            .is_some_and(|id| !h.cache.contains_key(id));
+        let (msg, style) = match (error, name.is_some(), loading || pending) {
             (Some(e), _, _) => (format!("Could not load the history: {e}"), theme.error),
             (None, false, _) => (
                 "Select a machine to see its actions.".to_string(),
