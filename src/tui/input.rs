@@ -1,0 +1,65 @@
+//! Terminal events → `Action`s. No state changes here: the modal (or the filter box)
+//! gets first refusal, then the keymap. Text typed into a field is never a binding.
+
+use crossterm::event::{Event, KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
+use tui_input::backend::crossterm::to_input_request;
+
+use super::action::{Action, UserAction};
+use super::keymap::{Key, KeyMap};
+use super::state::{Modal, State};
+
+pub fn map_event(state: &State, event: &Event, keymap: &KeyMap) -> Option<Action> {
+    match event {
+        Event::Key(key) => map_key(state, *key, keymap),
+        Event::Paste(text) => match &state.modal {
+            Some(Modal::Comment(_)) => Some(Action::Paste(text.clone())),
+            None if state.filter.editing => Some(Action::Paste(text.clone())),
+            _ => None,
+        },
+        Event::Resize(width, height) => Some(Action::Resize {
+            width: *width,
+            height: *height,
+        }),
+        _ => None,
+    }
+}
+
+pub fn map_key(state: &State, key: KeyEvent, keymap: &KeyMap) -> Option<Action> {
+    if key.kind == KeyEventKind::Release {
+        return None;
+    }
+    if Key::from_event(&key).is_ctrl_c() {
+        return Some(Action::ForceQuit);
+    }
+    let plain = key.modifiers.difference(KeyModifiers::SHIFT).is_empty();
+    match &state.modal {
+        Some(Modal::Comment(_)) => match key.code {
+            KeyCode::Esc => Some(Action::Back),
+            KeyCode::Enter => Some(Action::Submit),
+            KeyCode::Tab | KeyCode::BackTab => Some(Action::NextField),
+            _ => to_input_request(&Event::Key(key)).map(Action::Text),
+        },
+        Some(Modal::Confirm(_) | Modal::QuitConfirm) => match key.code {
+            KeyCode::Char('y' | 'Y') if plain => Some(Action::Answer(true)),
+            KeyCode::Char('n' | 'N') if plain => Some(Action::Answer(false)),
+            KeyCode::Esc => Some(Action::Back),
+            KeyCode::Enter => Some(Action::Submit),
+            _ => None,
+        },
+        Some(Modal::Help) => match key.code {
+            KeyCode::Esc => Some(Action::Back),
+            _ => match keymap.lookup(&key) {
+                Some(a @ (UserAction::Help | UserAction::Quit)) => Some(Action::User(a)),
+                _ => None,
+            },
+        },
+        None if state.filter.editing => match key.code {
+            KeyCode::Esc => Some(Action::Back),
+            KeyCode::Enter => Some(Action::Submit),
+            KeyCode::Up => Some(Action::Move(-1)),
+            KeyCode::Down => Some(Action::Move(1)),
+            _ => to_input_request(&Event::Key(key)).map(Action::Text),
+        },
+        None => keymap.lookup(&key).map(Action::User),
+    }
+}

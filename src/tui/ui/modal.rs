@@ -1,0 +1,215 @@
+//! Modals: the comment box, the confirmation, the quit question. Drawn last, over a
+//! cleared area.
+
+use ratatui::Frame;
+use ratatui::layout::Rect;
+use ratatui::style::Modifier;
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Block, Borders, Clear, Paragraph, Wrap};
+use unicode_width::UnicodeWidthStr;
+
+use super::super::keymap::KeyMap;
+use super::super::state::{CommentForm, ConfirmForm, MAX_COMMENT_CHARS, Modal, PendingOp, State};
+use super::super::theme::Theme;
+use super::super::update::{confirm_text, target_names};
+use super::status::skip_columns;
+use super::{centered, fit};
+use crate::api::models::IsolationType;
+use crate::sanitize::clean;
+
+pub fn draw(
+    frame: &mut Frame,
+    area: Rect,
+    modal: &Modal,
+    state: &State,
+    theme: &Theme,
+    keymap: &KeyMap,
+) {
+    match modal {
+        Modal::Comment(form) => comment(frame, area, form, theme),
+        Modal::Confirm(form) => confirm(frame, area, form, theme),
+        Modal::Help => super::help::draw(frame, area, state, theme, keymap),
+        Modal::QuitConfirm => quit(frame, area, state, theme),
+    }
+}
+
+fn modal_block<'a>(title: &'a str, theme: &Theme) -> Block<'a> {
+    Block::default()
+        .borders(Borders::ALL)
+        .border_set(theme.border)
+        .border_style(theme.modal_border)
+        .title(Span::styled(format!(" {title} "), theme.title))
+}
+
+/// Rows a wrapped text of this width needs (approximate: words may wrap earlier).
+fn wrapped_rows(lines: &[Line], width: u16) -> u16 {
+    let w = usize::from(width.max(1));
+    let rows: usize = lines.iter().map(|l| l.width().max(1).div_ceil(w)).sum();
+    u16::try_from(rows).unwrap_or(u16::MAX)
+}
+
+fn headline(op: &PendingOp, targets: &[super::super::state::Target]) -> String {
+    let subject = match targets {
+        [one] => one.name.clone(),
+        many => format!("{} machines: {}", many.len(), target_names(many)),
+    };
+    match op {
+        PendingOp::Isolate(_) => format!("Isolate {subject}"),
+        PendingOp::Release => format!("Release {subject}"),
+        PendingOp::Cancel {
+            action_id,
+            action_type,
+        } => format!(
+            "Cancel {action_type} action {} on {subject}",
+            clean(action_id)
+        ),
+    }
+}
+
+fn comment(frame: &mut Frame, area: Rect, form: &CommentForm, theme: &Theme) {
+    let width = area.width.saturating_sub(4).min(78);
+    let inner_w = width.saturating_sub(2);
+    let mut lines = vec![Line::from(Span::styled(
+        headline(&form.op, &form.targets),
+        theme.danger,
+    ))];
+    if let PendingOp::Isolate(current) = form.op {
+        let mut spans = vec![Span::raw("Type: ")];
+        for t in IsolationType::ALL {
+            if t == current {
+                spans.push(Span::styled(
+                    format!("[{}]", t.as_str()),
+                    theme.selected.add_modifier(Modifier::BOLD),
+                ));
+            } else {
+                spans.push(Span::styled(format!(" {} ", t.as_str()), theme.dim));
+            }
+            spans.push(Span::raw(" "));
+        }
+        spans.push(Span::styled("(Tab changes)", theme.dim));
+        lines.push(Line::from(spans));
+    }
+    let height = wrapped_rows(&lines, inner_w) + 7;
+    let rect = centered(area, width, height);
+    frame.render_widget(Clear, rect);
+    let block = modal_block("Comment required", theme);
+    let inner = block.inner(rect);
+    frame.render_widget(block, rect);
+
+    let top_h = inner.height.saturating_sub(5);
+    frame.render_widget(
+        Paragraph::new(lines).wrap(Wrap { trim: false }),
+        Rect::new(inner.x, inner.y, inner.width, top_h),
+    );
+    let y = inner.y + top_h + 1;
+    // The input line, scrolled so the cursor is always visible.
+    let field_w = usize::from(inner.width.saturating_sub(2)).max(1);
+    let scroll = form.input.visual_scroll(field_w);
+    let shown = skip_columns(form.input.value(), scroll, field_w);
+    let chars = form.input.value().chars().count();
+    frame.render_widget(
+        Paragraph::new(Line::from(vec![
+            Span::styled("> ", theme.key),
+            Span::styled(shown, theme.selected_unfocused),
+        ])),
+        Rect::new(inner.x, y, inner.width, 1),
+    );
+    let cursor_x = usize::from(inner.x) + 2 + form.input.visual_cursor().saturating_sub(scroll);
+    frame.set_cursor_position((
+        u16::try_from(cursor_x.min(usize::from(inner.right().saturating_sub(1)))).unwrap_or(0),
+        y,
+    ));
+    let count = format!("{chars}/{MAX_COMMENT_CHARS}");
+    let count_style = if chars > MAX_COMMENT_CHARS {
+        theme.error
+    } else {
+        theme.dim
+    };
+    let err = form
+        .error
+        .as_deref()
+        .map(|e| {
+            fit(
+                e,
+                usize::from(inner.width).saturating_sub(count.width() + 1),
+                theme.ellipsis(),
+            )
+        })
+        .unwrap_or_default();
+    let pad = usize::from(inner.width).saturating_sub(err.width() + count.width());
+    frame.render_widget(
+        Paragraph::new(Line::from(vec![
+            Span::styled(err, theme.error),
+            Span::raw(" ".repeat(pad)),
+            Span::styled(count, count_style),
+        ])),
+        Rect::new(inner.x, y + 1, inner.width, 1),
+    );
+    let hint = Line::from(vec![
+        Span::styled("Enter", theme.key),
+        Span::raw(" review  "),
+        Span::styled("Esc", theme.key),
+        Span::raw(" cancel (nothing is sent)"),
+    ]);
+    frame.render_widget(
+        Paragraph::new(hint),
+        Rect::new(inner.x, y + 3, inner.width, 1),
+    );
+}
+
+fn confirm(frame: &mut Frame, area: Rect, form: &ConfirmForm, theme: &Theme) {
+    let width = area.width.saturating_sub(4).min(78);
+    let inner_w = width.saturating_sub(2);
+    let mut lines = vec![Line::from(Span::styled(confirm_text(form), theme.danger))];
+    if form.targets.len() > 1 {
+        lines.push(Line::from(format!(
+            "Machines: {}",
+            target_names(&form.targets)
+        )));
+    }
+    lines.push(Line::from(""));
+    lines.push(Line::from(vec![
+        Span::raw("Send it? "),
+        Span::styled("y", theme.key),
+        Span::raw(" yes, send   "),
+        Span::styled("n", theme.key),
+        Span::raw(" / Esc / Enter: no (default)"),
+    ]));
+    let height = wrapped_rows(&lines, inner_w) + 2;
+    let rect = centered(area, width, height.max(6));
+    frame.render_widget(Clear, rect);
+    let block = modal_block("Confirm: nothing is sent until you press y", theme);
+    frame.render_widget(
+        Paragraph::new(lines)
+            .block(block)
+            .wrap(Wrap { trim: false }),
+        rect,
+    );
+}
+
+fn quit(frame: &mut Frame, area: Rect, state: &State, theme: &Theme) {
+    let n = state.in_flight();
+    let lines = vec![
+        Line::from(format!(
+            "{n} action(s) are still in flight. They continue on the service, but cordon stops watching them."
+        )),
+        Line::from(""),
+        Line::from(vec![
+            Span::raw("Quit anyway? "),
+            Span::styled("y", theme.key),
+            Span::raw(" quit   "),
+            Span::styled("n", theme.key),
+            Span::raw(" / Esc / Enter: stay"),
+        ]),
+    ];
+    let width = area.width.saturating_sub(4).min(64);
+    let height = wrapped_rows(&lines, width.saturating_sub(2)) + 2;
+    let rect = centered(area, width, height.max(6));
+    frame.render_widget(Clear, rect);
+    frame.render_widget(
+        Paragraph::new(lines)
+            .block(modal_block("Quit?", theme))
+            .wrap(Wrap { trim: false }),
+        rect,
+    );
+}

@@ -1,0 +1,821 @@
+//! The only place state changes: `update(&mut State, Action) -> Vec<Effect>`. No I/O,
+//! no clock (the runner sets `state.now`), so every flow is a unit test away.
+
+use tui_input::{Input, InputRequest};
+
+use super::action::{Action, Effect, UserAction};
+use super::state::{
+    Batch, CommentForm, ConfirmForm, MAX_COMMENT_CHARS, MachineRow, Modal, Pane, PendingOp,
+    RequestInfo, RequestStage, State, Target,
+};
+use crate::api::models::{IsolationState, IsolationType, MachineAction, sort_newest_first};
+use crate::sanitize::clean;
+use crate::worker::protocol::{Command, RequestId, WorkerEvent, WriteRequest};
+
+/// How many target names a modal lists before "and N more".
+pub const NAMES_SHOWN: usize = 3;
+
+pub fn update(state: &mut State, action: Action) -> Vec<Effect> {
+    let mut fx = Vec::new();
+    match action {
+        Action::ForceQuit => fx.push(Effect::Quit),
+        Action::Worker(ev) => on_worker(state, ev, &mut fx),
+        Action::Tick => state.spinner = state.spinner.wrapping_add(1),
+        Action::PeriodicRefresh => {
+            if !state.machines.loading && !state.worker_gone {
+                fx.push(Effect::Send(Command::LoadMachines { filter: None }));
+            }
+            // Other machines' histories are stale now: load them again when selected.
+            let shown = state.machines.selected_id().map(str::to_string);
+            state
+                .history
+                .cache
+                .retain(|id, _| Some(id.as_str()) == shown.as_deref());
+            state.history.errors.clear();
+            reload_shown_history(state, &mut fx);
+        }
+        Action::Resize { width, height } => {
+            state.size = (width, height);
+            state.list_height = super::ui::machine_table_rows(width, height).max(1);
+            ensure_visible(state);
+        }
+        Action::SendFailed { command, reason } => on_send_failed(state, command, &reason),
+        Action::WorkerGone => {
+            state.worker_gone = true;
+            state.machines.loading = false;
+            state.history.loading.clear();
+            state.status.error = Some(
+                "The worker stopped: nothing more can be sent or loaded; quit and start cordon again."
+                    .into(),
+            );
+        }
+        other => {
+            if state.modal.is_some() {
+                on_modal(state, other, &mut fx);
+            } else if state.filter.editing {
+                on_filter(state, other, &mut fx);
+            } else if let Action::User(user) = other {
+                on_user(state, user, &mut fx);
+            }
+        }
+    }
+    fx
+}
+
+// ---------------------------------------------------------------- user commands
+
+fn on_user(state: &mut State, user: UserAction, fx: &mut Vec<Effect>) {
+    match user {
+        UserAction::MoveDown => move_by(state, 1, fx),
+        UserAction::MoveUp => move_by(state, -1, fx),
+        UserAction::PageDown => move_by(state, page(state), fx),
+        UserAction::PageUp => move_by(state, -page(state), fx),
+        UserAction::First => move_by(state, i64::MIN / 2, fx),
+        UserAction::Last => move_by(state, i64::MAX / 2, fx),
+        UserAction::SwitchPane => {
+            state.focus = match state.focus {
+                Pane::Machines => Pane::History,
+                Pane::History => Pane::Machines,
+            }
+        }
+        UserAction::Filter => {
+            state.focus = Pane::Machines;
+            state.filter.editing = true;
+        }
+        UserAction::ToggleMark => {
+            if let Some(id) = state.machines.selected_id().map(str::to_string) {
+                if !state.machines.marked.remove(&id) {
+                    state.machines.marked.insert(id);
+                }
+                if state.focus == Pane::Machines {
+                    move_by(state, 1, fx);
+                }
+            }
+        }
+        UserAction::Isolate => open_comment(state, PendingOp::Isolate(IsolationType::Full)),
+        UserAction::Release => open_comment(state, PendingOp::Release),
+        UserAction::CancelAction => open_cancel(state),
+        UserAction::Refresh => {
+            if !state.worker_gone {
+                fx.push(Effect::Send(Command::LoadMachines { filter: None }));
+            }
+            reload_shown_history(state, fx);
+            state.status.error = None;
+        }
+        UserAction::Help => state.modal = Some(Modal::Help),
+        UserAction::Quit => {
+            if state.in_flight() > 0 {
+                state.modal = Some(Modal::QuitConfirm);
+            } else {
+                fx.push(Effect::Quit);
+            }
+        }
+    }
+}
+
+fn page(state: &State) -> i64 {
+    let rows = match state.focus {
+        Pane::Machines => state.list_height,
+        Pane::History => super::ui::history_table_rows(state.size.0, state.size.1),
+    };
+    i64::try_from(rows.max(1)).unwrap_or(1)
+}
+
+fn move_by(state: &mut State, delta: i64, fx: &mut Vec<Effect>) {
+    match state.focus {
+        Pane::Machines => {
+            let len = state.machines.visible.len();
+            state.machines.selected = clamp_move(state.machines.selected, delta, len);
+            state.machines.reselect = None;
+            ensure_visible(state);
+            sync_history(state, fx);
+        }
+        Pane::History => {
+            let len = state.history.entries().len();
+            state.history.selected = clamp_move(state.history.selected, delta, len);
+        }
+    }
+}
+
+fn clamp_move(current: usize, delta: i64, len: usize) -> usize {
+    if len == 0 {
+        return 0;
+    }
+    let cur = i64::try_from(current).unwrap_or(i64::MAX);
+    let last = i64::try_from(len - 1).unwrap_or(i64::MAX);
+    usize::try_from(cur.saturating_add(delta).clamp(0, last)).unwrap_or(0)
+}
+
+/// Keep the selected machine inside the drawn window.
+fn ensure_visible(state: &mut State) {
+    let m = &mut state.machines;
+    let h = state.list_height.max(1);
+    let len = m.visible.len();
+    if m.selected >= len {
+        m.selected = len.saturating_sub(1);
+    }
+    if m.selected < m.scroll {
+        m.scroll = m.selected;
+    } else if m.selected >= m.scroll + h {
+        m.scroll = m.selected + 1 - h;
+    }
+    m.scroll = m.scroll.min(len.saturating_sub(h));
+}
+
+fn readonly_refusal(state: &mut State) -> bool {
+    if state.info.readonly {
+        state.status.error = Some(format!(
+            "profile {} is read-only: isolate/release/cancel are disabled",
+            clean(&state.info.profile)
+        ));
+        true
+    } else {
+        false
+    }
+}
+
+fn target_of(row: &MachineRow) -> Target {
+    Target {
+        id: row.machine.id.clone(),
+        name: clean(row.machine.display_name()).into_owned(),
+    }
+}
+
+fn open_comment(state: &mut State, op: PendingOp) {
+    if readonly_refusal(state) {
+        return;
+    }
+    let targets: Vec<Target> = if state.machines.marked.is_empty() {
+        state
+            .machines
+            .selected_row()
+            .map(target_of)
+            .into_iter()
+            .collect()
+    } else {
+        // List order, so the modal reads like the screen.
+        let mut t: Vec<Target> = state
+            .machines
+            .rows
+            .iter()
+            .filter(|r| state.machines.marked.contains(&r.machine.id))
+            .map(target_of)
+            .collect();
+        t.dedup_by(|a, b| a.id == b.id);
+        t
+    };
+    if targets.is_empty() {
+        state.status.error =
+            Some("No machine selected: load machines or clear the filter first.".into());
+        return;
+    }
+    state.status.error = None;
+    state.modal = Some(Modal::Comment(CommentForm {
+        op,
+        targets,
+        input: Input::default(),
+        error: None,
+    }));
+}
+
+fn open_cancel(state: &mut State) {
+    if readonly_refusal(state) {
+        return;
+    }
+    let Some(row) = state.machines.selected_row() else {
+        state.status.error = Some("No machine selected: load machines first.".into());
+        return;
+    };
+    let target = target_of(row);
+    let from_selection = (state.focus == Pane::History)
+        .then(|| state.history.selected_entry())
+        .flatten()
+        .filter(|a| a.status.is_active());
+    let entries = state
+        .history
+        .cache
+        .get(&target.id)
+        .map(Vec::as_slice)
+        .unwrap_or(&[]);
+    let action = from_selection.or_else(|| entries.iter().find(|a| a.status.is_active()));
+    let Some(action) = action else {
+        state.status.error = Some(format!("no pending action to cancel on {}", target.name));
+        return;
+    };
+    let op = PendingOp::Cancel {
+        action_id: action.id.clone(),
+        action_type: clean(action.action_type.as_str()).into_owned(),
+    };
+    state.status.error = None;
+    state.modal = Some(Modal::Comment(CommentForm {
+        op,
+        targets: vec![target],
+        input: Input::default(),
+        error: None,
+    }));
+}
+
+fn reload_shown_history(state: &mut State, fx: &mut Vec<Effect>) {
+    if let Some(id) = state.machines.selected_id().map(str::to_string)
+        && !state.history.loading.contains(&id)
+        && !state.worker_gone
+    {
+        state.history.errors.remove(&id);
+        state.history.loading.insert(id.clone());
+        fx.push(Effect::Send(Command::LoadHistory { machine_id: id }));
+    }
+}
+
+/// Show the selected machine's history; load it if it is not cached. At most one load
+/// is in flight: when it answers, the then-selected machine is loaded (newest wins).
+fn sync_history(state: &mut State, fx: &mut Vec<Effect>) {
+    let selected = state.machines.selected_id().map(str::to_string);
+    if selected != state.history.machine_id {
+        state.history.machine_id.clone_from(&selected);
+        state.history.selected = 0;
+    }
+    let Some(id) = selected else { return };
+    // A failed load is not retried on its own (that would loop); `r` retries.
+    if state.worker_gone
+        || state.history.cache.contains_key(&id)
+        || state.history.errors.contains_key(&id)
+        || !state.history.loading.is_empty()
+    {
+        return;
+    }
+    state.history.loading.insert(id.clone());
+    fx.push(Effect::Send(Command::LoadHistory { machine_id: id }));
+}
+
+// ---------------------------------------------------------------- filter
+
+fn on_filter(state: &mut State, action: Action, fx: &mut Vec<Effect>) {
+    match action {
+        Action::Text(req) => {
+            state.filter.input.handle(req);
+            apply_filter(state, fx);
+        }
+        Action::Paste(text) => {
+            insert_text(&mut state.filter.input, &text);
+            apply_filter(state, fx);
+        }
+        Action::Submit => state.filter.editing = false,
+        Action::Back => {
+            state.filter.editing = false;
+            state.filter.input.reset();
+            apply_filter(state, fx);
+        }
+        Action::Move(delta) => move_by(state, delta, fx),
+        Action::User(UserAction::Quit) => {}
+        _ => {}
+    }
+}
+
+fn insert_text(input: &mut Input, text: &str) {
+    for c in clean(text).chars() {
+        input.handle(InputRequest::InsertChar(c));
+    }
+}
+
+/// Recompute the visible rows for the filter text; keep the same machine selected.
+pub fn apply_filter(state: &mut State, fx: &mut Vec<Effect>) {
+    let needle = state.filter.input.value().trim().to_lowercase();
+    let keep = state.machines.selected_id().map(str::to_string);
+    let m = &mut state.machines;
+    if !state.filter.applied.is_empty() && needle.starts_with(&state.filter.applied) {
+        // Narrowing: only the rows still visible can match.
+        let rows = &m.rows;
+        m.visible
+            .retain(|&i| contains(&rows[i].search_key, &needle));
+    } else {
+        m.visible = matching(&m.rows, 0, &needle);
+    }
+    state.filter.applied = needle;
+    m.selected = keep.and_then(|id| position_of(m, &id)).unwrap_or(0);
+    ensure_visible(state);
+    sync_history(state, fx);
+}
+
+fn matching(rows: &[MachineRow], from: usize, needle: &str) -> Vec<usize> {
+    (from..rows.len())
+        .filter(|&i| needle.is_empty() || contains(&rows[i].search_key, needle))
+        .collect()
+}
+
+/// Substring test tuned for many short haystacks and one needle: `str::contains`
+/// builds a two-way searcher per call, which dominates at 100,000 rows; finding the
+/// first character uses memchr and needs no setup.
+fn contains(haystack: &str, needle: &str) -> bool {
+    let Some(first) = needle.chars().next() else {
+        return true;
+    };
+    let mut from = 0;
+    while let Some(pos) = haystack[from..].find(first) {
+        let at = from + pos;
+        if haystack[at..].starts_with(needle) {
+            return true;
+        }
+        from = at + first.len_utf8();
+    }
+    false
+}
+
+fn position_of(m: &super::state::MachineList, id: &str) -> Option<usize> {
+    let idx = *m.index_by_id.get(id)?;
+    m.visible.iter().position(|&i| i == idx)
+}
+
+// ---------------------------------------------------------------- modals
+
+fn on_modal(state: &mut State, action: Action, fx: &mut Vec<Effect>) {
+    let Some(modal) = state.modal.take() else {
+        return;
+    };
+    state.modal = match modal {
+        Modal::Help => match action {
+            Action::Back | Action::User(UserAction::Help | UserAction::Quit) => None,
+            _ => Some(Modal::Help),
+        },
+        Modal::QuitConfirm => match action {
+            Action::Answer(true) => {
+                fx.push(Effect::Quit);
+                None
+            }
+            Action::Answer(false) | Action::Back | Action::Submit => None,
+            _ => Some(Modal::QuitConfirm),
+        },
+        Modal::Comment(form) => on_comment(state, form, action),
+        Modal::Confirm(form) => match action {
+            Action::Answer(true) => {
+                submit(state, form, fx);
+                None
+            }
+            Action::Answer(false) | Action::Back | Action::Submit => {
+                state.status.notice = Some("Nothing sent.".into());
+                None
+            }
+            _ => Some(Modal::Confirm(form)),
+        },
+    };
+}
+
+fn on_comment(state: &mut State, mut form: CommentForm, action: Action) -> Option<Modal> {
+    match action {
+        Action::Text(req) => {
+            form.input.handle(req);
+            form.error = None;
+        }
+        Action::Paste(text) => {
+            insert_text(&mut form.input, &text);
+            form.error = None;
+        }
+        Action::NextField => {
+            if let PendingOp::Isolate(t) = form.op {
+                form.op = PendingOp::Isolate(t.next());
+            }
+        }
+        Action::Back => {
+            state.status.notice = Some("Nothing sent.".into());
+            return None;
+        }
+        Action::Submit => {
+            let comment = form.input.value().trim();
+            let chars = comment.chars().count();
+            if comment.is_empty() {
+                form.error =
+                    Some("A comment is required: say why (e.g. the ticket number).".into());
+            } else if chars > MAX_COMMENT_CHARS {
+                form.error = Some(format!(
+                    "The comment has {chars} characters; shorten it to {MAX_COMMENT_CHARS} or fewer."
+                ));
+            } else {
+                return Some(Modal::Confirm(ConfirmForm {
+                    comment: comment.to_string(),
+                    op: form.op,
+                    targets: form.targets,
+                }));
+            }
+        }
+        _ => {}
+    }
+    Some(Modal::Comment(form))
+}
+
+/// "ws-01, ws-02, ws-03 and 4 more"
+pub fn target_names(targets: &[Target]) -> String {
+    let mut s = targets
+        .iter()
+        .take(NAMES_SHOWN)
+        .map(|t| t.name.as_str())
+        .collect::<Vec<_>>()
+        .join(", ");
+    if targets.len() > NAMES_SHOWN {
+        s.push_str(&format!(" and {} more", targets.len() - NAMES_SHOWN));
+    }
+    s
+}
+
+/// Exactly what will be sent, in one sentence.
+pub fn confirm_text(form: &ConfirmForm) -> String {
+    let subject = match form.targets.as_slice() {
+        [one] => one.name.clone(),
+        many => format!("{} machines", group_thousands(many.len())),
+    };
+    match &form.op {
+        PendingOp::Isolate(t) => format!(
+            "Isolate {subject} ({}) with comment: \"{}\"",
+            t.as_str(),
+            form.comment
+        ),
+        PendingOp::Release => format!("Release {subject} with comment: \"{}\"", form.comment),
+        PendingOp::Cancel { action_id, .. } => format!(
+            "Cancel action {} on {subject} with comment: \"{}\"",
+            clean(action_id),
+            form.comment
+        ),
+    }
+}
+
+fn submit(state: &mut State, form: ConfirmForm, fx: &mut Vec<Effect>) {
+    let op = form.op.to_write_op();
+    let verb = op.verb();
+    let mut requests = Vec::with_capacity(form.targets.len());
+    for target in &form.targets {
+        let request_id = state.next_request_id;
+        state.next_request_id += 1;
+        state.requests.insert(
+            request_id,
+            RequestInfo {
+                machine_id: target.id.clone(),
+                machine_name: target.name.clone(),
+                verb,
+                stage: RequestStage::Sent,
+            },
+        );
+        requests.push(WriteRequest {
+            request_id,
+            machine_id: target.id.clone(),
+            machine_name: target.name.clone(),
+            op: op.clone(),
+            comment: form.comment.clone(),
+        });
+    }
+    state.batches.push(Batch {
+        verb,
+        request_ids: requests.iter().map(|r| r.request_id).collect(),
+        started: state.now,
+    });
+    state.status.notice = Some(format!("Sent: {}", confirm_text(&form)));
+    state.status.error = None;
+    state.machines.marked.clear();
+    fx.push(Effect::Send(Command::Submit(requests)));
+}
+
+// ---------------------------------------------------------------- worker events
+
+fn on_worker(state: &mut State, ev: WorkerEvent, fx: &mut Vec<Effect>) {
+    match ev {
+        WorkerEvent::MachinesLoading { generation } => {
+            state.machines.loading = true;
+            state.machines.generation = Some(generation);
+        }
+        WorkerEvent::MachinesPage {
+            generation,
+            machines,
+            first,
+        } => {
+            if state.machines.generation.is_some_and(|g| generation < g) {
+                return; // a page of an older refresh
+            }
+            state.machines.generation = Some(generation);
+            state.machines.loading = true;
+            let m = &mut state.machines;
+            let from = if first {
+                if m.reselect.is_none() {
+                    m.reselect = m.selected_id().map(str::to_string);
+                }
+                m.rows.clear();
+                m.index_by_id.clear();
+                m.visible.clear();
+                0
+            } else {
+                m.rows.len()
+            };
+            m.rows.reserve(machines.len());
+            for machine in machines {
+                match m.index_by_id.get(&machine.id) {
+                    // Pages can overlap when the list shifts under paging: keep one row.
+                    Some(&i) => m.rows[i] = MachineRow::new(machine),
+                    None => {
+                        m.index_by_id.insert(machine.id.clone(), m.rows.len());
+                        m.rows.push(MachineRow::new(machine));
+                    }
+                }
+            }
+            let added = matching(&m.rows, from, &state.filter.applied);
+            m.visible.extend(added);
+            if let Some(id) = m.reselect.clone() {
+                if let Some(pos) = position_of(m, &id) {
+                    m.selected = pos;
+                    m.reselect = None;
+                }
+            }
+            ensure_visible(state);
+            if state.machines.reselect.is_none() {
+                sync_history(state, fx);
+            }
+        }
+        WorkerEvent::IsolationStates { states } => {
+            state.machines.isolation.extend(states);
+        }
+        WorkerEvent::MachinesLoaded { generation, total } => {
+            if state.machines.generation.is_some_and(|g| generation < g) {
+                return;
+            }
+            state.machines.loading = false;
+            state.machines.total = Some(total);
+            state.machines.reselect = None;
+            ensure_visible(state);
+            sync_history(state, fx);
+        }
+        WorkerEvent::MachinesFailed { error } => {
+            state.machines.loading = false;
+            state.machines.reselect = None;
+            state.status.error = Some(format!(
+                "Loading machines failed: {} ({})",
+                clean(&error.message),
+                clean(&error.code)
+            ));
+        }
+        WorkerEvent::History {
+            machine_id,
+            actions,
+        } => {
+            let mut refs: Vec<&MachineAction> = actions.iter().collect();
+            sort_newest_first(&mut refs);
+            let sorted: Vec<MachineAction> = refs.into_iter().cloned().collect();
+            state
+                .machines
+                .isolation
+                .insert(machine_id.clone(), IsolationState::derive(&sorted));
+            state.history.loading.remove(&machine_id);
+            state.history.errors.remove(&machine_id);
+            state.history.cache.insert(machine_id.clone(), sorted);
+            if state.history.machine_id.as_deref() == Some(&machine_id) {
+                let len = state.history.entries().len();
+                state.history.selected = state.history.selected.min(len.saturating_sub(1));
+            }
+            sync_history(state, fx);
+        }
+        WorkerEvent::HistoryFailed { machine_id, error } => {
+            state.history.loading.remove(&machine_id);
+            let msg = format!("{} ({})", clean(&error.message), clean(&error.code));
+            state.status.error = Some(format!("Loading history failed: {msg}"));
+            state.history.errors.insert(machine_id, msg);
+            sync_history(state, fx);
+        }
+        WorkerEvent::Accepted { request_id, action } => {
+            on_outcome(state, request_id, &action);
+        }
+        WorkerEvent::AlreadyActive { request_id, action } => {
+            let name = state
+                .requests
+                .get(&request_id)
+                .map(|r| r.machine_name.clone())
+                .unwrap_or_default();
+            state.status.notice = Some(format!(
+                "{name}: an isolation action ({} {}) is already active; nothing new was sent, tracking it.",
+                clean(action.action_type.as_str()),
+                clean(action.status.as_str())
+            ));
+            on_outcome(state, request_id, &action);
+        }
+        WorkerEvent::Failed { request_id, error } => {
+            let (verb, name) = state
+                .requests
+                .get(&request_id)
+                .map(|r| (r.verb, r.machine_name.clone()))
+                .unwrap_or(("Request", String::new()));
+            let msg = format!("{} ({})", clean(&error.message), clean(&error.code));
+            state.status.error = Some(format!("{verb} {name} failed: {msg}"));
+            if let Some(r) = state.requests.get_mut(&request_id) {
+                r.stage = RequestStage::Failed(msg);
+            }
+            settle_batches(state);
+        }
+        WorkerEvent::ActionUpdated { action } => {
+            for r in state.requests.values_mut() {
+                if let RequestStage::Tracking { action_id, final_ } = &mut r.stage
+                    && *action_id == action.id
+                {
+                    *final_ = action.status.is_final();
+                }
+            }
+            let machine = action.machine_id.clone();
+            apply_action(state, machine, &action);
+            settle_batches(state);
+        }
+        WorkerEvent::Budget {
+            minute_left,
+            hour_left,
+        } => state.status.budget = Some((minute_left, hour_left)),
+        WorkerEvent::Notice { message } => {
+            state.status.notice = Some(clean(&message).into_owned());
+        }
+    }
+}
+
+fn on_outcome(state: &mut State, request_id: RequestId, action: &MachineAction) {
+    let fallback = state.requests.get_mut(&request_id).map(|r| {
+        r.stage = RequestStage::Tracking {
+            action_id: action.id.clone(),
+            final_: action.status.is_final(),
+        };
+        r.machine_id.clone()
+    });
+    apply_action(state, action.machine_id.clone().or(fallback), action);
+    settle_batches(state);
+}
+
+/// Fold one action into the machine's cached history and derived isolation state.
+fn apply_action(state: &mut State, machine_id: Option<String>, action: &MachineAction) {
+    let Some(machine_id) = machine_id else { return };
+    if let Some(entries) = state.history.cache.get_mut(&machine_id) {
+        match entries.iter_mut().find(|a| a.id == action.id) {
+            Some(existing) => *existing = action.clone(),
+            None => {
+                entries.insert(0, action.clone());
+                let mut refs: Vec<&MachineAction> = entries.iter().collect();
+                sort_newest_first(&mut refs);
+                *entries = refs.into_iter().cloned().collect();
+            }
+        }
+        let derived = IsolationState::derive(entries.iter());
+        state.machines.isolation.insert(machine_id, derived);
+    } else if action.is_isolation()
+        && !matches!(action.status, crate::api::models::ActionStatus::Cancelled)
+    {
+        // The newest isolation action decides the state; this one is the newest we know.
+        let derived = IsolationState::derive(std::iter::once(action));
+        state.machines.isolation.insert(machine_id, derived);
+    }
+}
+
+/// Finish batches whose requests are all accounted for, with a summary line.
+fn settle_batches(state: &mut State) {
+    let requests = &state.requests;
+    let mut finished = Vec::new();
+    state.batches.retain(|b| {
+        let done = b
+            .request_ids
+            .iter()
+            .all(|id| requests.get(id).is_none_or(RequestInfo::is_done));
+        if done {
+            let failed = b
+                .request_ids
+                .iter()
+                .filter(|id| {
+                    requests
+                        .get(id)
+                        .is_some_and(|r| matches!(r.stage, RequestStage::Failed(_)))
+                })
+                .count();
+            finished.push((b.verb, b.request_ids.len(), failed));
+        }
+        !done
+    });
+    for (verb, total, failed) in finished {
+        let mut line = format!(
+            "{verb} {}/{} done",
+            group_thousands(total),
+            group_thousands(total)
+        );
+        if failed > 0 {
+            line.push_str(&format!(", {failed} failed"));
+        }
+        state.status.notice = Some(line);
+    }
+}
+
+/// Progress lines for unfinished batches: "Isolate 37/100 done · ETA 4m".
+/// `sep` joins the parts (" · ", or " | " for ASCII terminals).
+pub fn batch_progress(state: &State, sep: &str) -> Vec<String> {
+    state
+        .batches
+        .iter()
+        .map(|b| {
+            let total = b.request_ids.len();
+            let done = b
+                .request_ids
+                .iter()
+                .filter(|id| state.requests.get(id).is_none_or(RequestInfo::is_done))
+                .count();
+            let mut line = format!(
+                "{} {}/{} done",
+                b.verb,
+                group_thousands(done),
+                group_thousands(total)
+            );
+            let elapsed = (state.now - b.started).num_milliseconds();
+            if done > 0 && done < total && elapsed > 0 {
+                let per_item = elapsed as f64 / done as f64;
+                let remaining_ms = per_item * (total - done) as f64;
+                line.push_str(&format!(
+                    "{sep}ETA {}",
+                    short_duration(remaining_ms / 1000.0)
+                ));
+            }
+            line
+        })
+        .collect()
+}
+
+fn short_duration(secs: f64) -> String {
+    let s = secs.round().max(0.0) as u64;
+    if s < 60 {
+        format!("{s}s")
+    } else if s < 3600 {
+        format!("{}m", s.div_ceil(60))
+    } else {
+        format!("{}h{:02}m", s / 3600, (s % 3600) / 60)
+    }
+}
+
+fn on_send_failed(state: &mut State, command: Command, reason: &str) {
+    match command {
+        Command::Submit(requests) => {
+            for r in &requests {
+                if let Some(info) = state.requests.get_mut(&r.request_id) {
+                    info.stage = RequestStage::Failed(format!("not sent: {reason}"));
+                }
+            }
+            state.status.error = Some(format!(
+                "NOT SENT ({} request(s)): {reason}; try again in a moment.",
+                requests.len()
+            ));
+            settle_batches(state);
+        }
+        Command::LoadHistory { machine_id } => {
+            state.history.loading.remove(&machine_id);
+            state.status.error = Some(format!(
+                "Could not load history: {reason}; press r to retry."
+            ));
+        }
+        Command::LoadMachines { .. } | Command::Track { .. } => {
+            state.status.error = Some(format!("Could not refresh: {reason}; press r to retry."));
+        }
+    }
+}
+
+/// 100000 → "100,000".
+pub fn group_thousands(n: usize) -> String {
+    let digits = n.to_string();
+    let mut out = String::with_capacity(digits.len() + digits.len() / 3);
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}

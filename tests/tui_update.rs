@@ -1,0 +1,803 @@
+//! State transitions of the console: Action sequences in, state and effects out.
+
+mod tui_support;
+
+use cordon::api::models::{ActionStatus, ActionType, IsolationState, IsolationType};
+use cordon::tui::action::{Action, Effect, UserAction};
+use cordon::tui::state::{Modal, Pane, PendingOp};
+use cordon::tui::update::{batch_progress, confirm_text, update};
+use cordon::worker::protocol::{Command, ErrorInfo, WorkerEvent, WriteOp, WriteRequest};
+use tui_support::*;
+
+fn submits(fx: &[Effect]) -> Vec<Vec<WriteRequest>> {
+    fx.iter()
+        .filter_map(|e| match e {
+            Effect::Send(Command::Submit(r)) => Some(r.clone()),
+            _ => None,
+        })
+        .collect()
+}
+
+fn history_loads(fx: &[Effect]) -> Vec<String> {
+    fx.iter()
+        .filter_map(|e| match e {
+            Effect::Send(Command::LoadHistory { machine_id }) => Some(machine_id.clone()),
+            _ => None,
+        })
+        .collect()
+}
+
+fn confirm_sentence(s: &cordon::tui::state::State) -> String {
+    match &s.modal {
+        Some(Modal::Confirm(f)) => confirm_text(f),
+        other => panic!("expected the confirmation, got {other:?}"),
+    }
+}
+
+#[test]
+fn isolate_single_full_flow() {
+    let mut s = loaded(5, 80, 24, false);
+    user(&mut s, UserAction::MoveDown);
+    assert!(user(&mut s, UserAction::Isolate).is_empty());
+    let Some(Modal::Comment(form)) = &s.modal else {
+        panic!("comment modal expected")
+    };
+    assert_eq!(form.targets.len(), 1);
+    assert_eq!(form.targets[0].id, "m000001");
+    assert_eq!(form.op, PendingOp::Isolate(IsolationType::Full));
+
+    // An empty or blank comment is refused inline; the modal stays.
+    assert!(update(&mut s, Action::Submit).is_empty());
+    type_text(&mut s, "   ");
+    assert!(update(&mut s, Action::Submit).is_empty());
+    let Some(Modal::Comment(form)) = &s.modal else {
+        panic!("modal must stay after a refused comment")
+    };
+    assert!(
+        form.error
+            .as_deref()
+            .unwrap_or("")
+            .contains("comment is required")
+    );
+
+    // Tab cycles Full → Selective → UnManagedDevice → Full → Selective.
+    let mut seen = vec![];
+    for _ in 0..4 {
+        update(&mut s, Action::NextField);
+        if let Some(Modal::Comment(f)) = &s.modal {
+            seen.push(f.op.clone());
+        }
+    }
+    assert_eq!(
+        seen,
+        vec![
+            PendingOp::Isolate(IsolationType::Selective),
+            PendingOp::Isolate(IsolationType::UnManagedDevice),
+            PendingOp::Isolate(IsolationType::Full),
+            PendingOp::Isolate(IsolationType::Selective),
+        ]
+    );
+
+    update(&mut s, Action::Text(tui_input::InputRequest::DeleteLine));
+    type_text(&mut s, "IR-1234 ransomware");
+    assert!(update(&mut s, Action::Submit).is_empty());
+    assert_eq!(
+        confirm_sentence(&s),
+        "Isolate ws-01.contoso.local (Selective) with comment: \"IR-1234 ransomware\""
+    );
+
+    // 'n' sends nothing and closes.
+    let fx = update(&mut s, Action::Answer(false));
+    assert!(fx.is_empty());
+    assert!(s.modal.is_none());
+    assert_eq!(s.in_flight(), 0);
+}
+
+#[test]
+fn confirm_yes_emits_exactly_one_submit() {
+    let mut s = loaded(5, 80, 24, false);
+    user(&mut s, UserAction::Isolate);
+    type_text(&mut s, "IR-1234 ransomware");
+    update(&mut s, Action::Submit);
+    let fx = update(&mut s, Action::Answer(true));
+    let subs = submits(&fx);
+    assert_eq!(subs.len(), 1, "{fx:?}");
+    assert_eq!(
+        subs[0],
+        vec![WriteRequest {
+            request_id: 1,
+            machine_id: "m000000".into(),
+            machine_name: "ws-00.contoso.local".into(),
+            op: WriteOp::Isolate {
+                isolation_type: IsolationType::Full
+            },
+            comment: "IR-1234 ransomware".into(),
+        }]
+    );
+    assert!(s.modal.is_none());
+    assert_eq!(s.in_flight(), 1);
+    // Request ids keep increasing.
+    user(&mut s, UserAction::Release);
+    type_text(&mut s, "done");
+    update(&mut s, Action::Submit);
+    let subs = submits(&update(&mut s, Action::Answer(true)));
+    assert_eq!(subs[0][0].request_id, 2);
+}
+
+#[test]
+fn enter_and_esc_on_confirmation_default_to_no() {
+    for answer in [Action::Submit, Action::Back] {
+        let mut s = loaded(3, 80, 24, false);
+        user(&mut s, UserAction::Isolate);
+        type_text(&mut s, "x");
+        update(&mut s, Action::Submit);
+        assert!(matches!(s.modal, Some(Modal::Confirm(_))));
+        assert!(update(&mut s, answer).is_empty());
+        assert!(s.modal.is_none());
+        assert_eq!(s.in_flight(), 0);
+    }
+}
+
+#[test]
+fn comment_over_limit_is_refused_inline() {
+    let mut s = loaded(1, 80, 24, false);
+    user(&mut s, UserAction::Isolate);
+    update(&mut s, Action::Paste("a".repeat(1001)));
+    update(&mut s, Action::Submit);
+    let Some(Modal::Comment(form)) = &s.modal else {
+        panic!("modal must stay")
+    };
+    assert!(form.error.as_deref().unwrap_or("").contains("1001"));
+    // Exactly 1000 is fine.
+    update(
+        &mut s,
+        Action::Text(tui_input::InputRequest::DeletePrevChar),
+    );
+    update(&mut s, Action::Submit);
+    assert!(matches!(s.modal, Some(Modal::Confirm(_))));
+}
+
+#[test]
+fn pasted_escape_sequences_never_reach_the_comment() {
+    let mut s = loaded(1, 80, 24, false);
+    user(&mut s, UserAction::Isolate);
+    update(&mut s, Action::Paste("IR-1\u{1b}]0;pwn\u{7}\nline2".into()));
+    update(&mut s, Action::Submit);
+    assert_eq!(
+        confirm_sentence(&s),
+        "Isolate ws-00.contoso.local (Full) with comment: \"IR-1 line2\""
+    );
+}
+
+#[test]
+fn bulk_isolate_uses_marked_machines() {
+    let mut s = loaded(10, 80, 24, false);
+    user(&mut s, UserAction::ToggleMark); // marks m0, moves to m1
+    user(&mut s, UserAction::MoveDown); // m2
+    user(&mut s, UserAction::ToggleMark); // marks m2 → m3
+    user(&mut s, UserAction::ToggleMark); // marks m3 → m4
+    assert_eq!(s.machines.marked.len(), 3);
+    user(&mut s, UserAction::Isolate);
+    type_text(&mut s, "IR-1234 ransomware");
+    update(&mut s, Action::Submit);
+    assert_eq!(
+        confirm_sentence(&s),
+        "Isolate 3 machines (Full) with comment: \"IR-1234 ransomware\""
+    );
+    let subs = submits(&update(&mut s, Action::Answer(true)));
+    assert_eq!(subs.len(), 1);
+    let ids: Vec<_> = subs[0].iter().map(|r| r.machine_id.as_str()).collect();
+    assert_eq!(ids, ["m000000", "m000002", "m000003"]);
+    let req_ids: Vec<_> = subs[0].iter().map(|r| r.request_id).collect();
+    assert_eq!(req_ids, [1, 2, 3]);
+    assert!(s.machines.marked.is_empty(), "marks clear after sending");
+}
+
+#[test]
+fn release_flow_and_text() {
+    let mut s = loaded(2, 80, 24, false);
+    user(&mut s, UserAction::Release);
+    type_text(&mut s, "all clear");
+    // Tab does nothing for release.
+    update(&mut s, Action::NextField);
+    update(&mut s, Action::Submit);
+    assert_eq!(
+        confirm_sentence(&s),
+        "Release ws-00.contoso.local with comment: \"all clear\""
+    );
+    let subs = submits(&update(&mut s, Action::Answer(true)));
+    assert_eq!(subs[0][0].op, WriteOp::Unisolate);
+}
+
+#[test]
+fn cancel_without_pending_action_is_an_error() {
+    let mut s = loaded(2, 80, 24, false);
+    feed(
+        &mut s,
+        WorkerEvent::History {
+            machine_id: "m000000".into(),
+            actions: vec![action(
+                "a1",
+                "m000000",
+                ActionType::Isolate,
+                ActionStatus::Succeeded,
+                60,
+                "old",
+            )],
+        },
+    );
+    let fx = user(&mut s, UserAction::CancelAction);
+    assert!(fx.is_empty());
+    assert!(s.modal.is_none());
+    assert!(
+        s.status
+            .error
+            .as_deref()
+            .unwrap_or("")
+            .contains("no pending action to cancel")
+    );
+}
+
+#[test]
+fn cancel_targets_the_newest_active_action_or_the_selected_entry() {
+    let mut s = loaded(2, 80, 24, false);
+    feed(
+        &mut s,
+        WorkerEvent::History {
+            machine_id: "m000000".into(),
+            actions: vec![
+                action(
+                    "old",
+                    "m000000",
+                    ActionType::RunAntiVirusScan,
+                    ActionStatus::Pending,
+                    90,
+                    "scan",
+                ),
+                action(
+                    "new",
+                    "m000000",
+                    ActionType::Isolate,
+                    ActionStatus::InProgress,
+                    5,
+                    "iso",
+                ),
+                action(
+                    "done",
+                    "m000000",
+                    ActionType::Unisolate,
+                    ActionStatus::Succeeded,
+                    60,
+                    "rel",
+                ),
+            ],
+        },
+    );
+    user(&mut s, UserAction::CancelAction);
+    type_text(&mut s, "wrong machine");
+    update(&mut s, Action::Submit);
+    assert_eq!(
+        confirm_sentence(&s),
+        "Cancel action new on ws-00.contoso.local with comment: \"wrong machine\""
+    );
+    update(&mut s, Action::Back);
+
+    // In the history pane, the selected active entry wins: entries are newest first
+    // (new, done, old), so two moves down select "old".
+    user(&mut s, UserAction::SwitchPane);
+    assert_eq!(s.focus, Pane::History);
+    user(&mut s, UserAction::MoveDown);
+    user(&mut s, UserAction::MoveDown);
+    assert_eq!(
+        s.history.selected_entry().map(|a| a.id.as_str()),
+        Some("old")
+    );
+    user(&mut s, UserAction::CancelAction);
+    type_text(&mut s, "stop scan");
+    update(&mut s, Action::Submit);
+    let subs = submits(&update(&mut s, Action::Answer(true)));
+    assert_eq!(
+        subs[0][0].op,
+        WriteOp::Cancel {
+            action_id: "old".into()
+        }
+    );
+}
+
+#[test]
+fn readonly_profile_opens_no_modal_and_explains() {
+    let mut s = loaded(2, 80, 24, true);
+    for a in [
+        UserAction::Isolate,
+        UserAction::Release,
+        UserAction::CancelAction,
+    ] {
+        s.status.error = None;
+        assert!(user(&mut s, a).is_empty());
+        assert!(s.modal.is_none());
+        assert_eq!(
+            s.status.error.as_deref(),
+            Some("profile prod-eu is read-only: isolate/release/cancel are disabled")
+        );
+    }
+}
+
+#[test]
+fn quit_asks_while_actions_are_in_flight() {
+    let mut s = loaded(2, 80, 24, false);
+    assert!(matches!(user(&mut s, UserAction::Quit)[..], [Effect::Quit]));
+
+    let mut s = loaded(2, 80, 24, false);
+    user(&mut s, UserAction::Isolate);
+    type_text(&mut s, "x");
+    update(&mut s, Action::Submit);
+    update(&mut s, Action::Answer(true));
+    assert!(user(&mut s, UserAction::Quit).is_empty());
+    assert!(matches!(s.modal, Some(Modal::QuitConfirm)));
+    assert!(update(&mut s, Action::Answer(false)).is_empty());
+    assert!(s.modal.is_none());
+    user(&mut s, UserAction::Quit);
+    assert!(matches!(
+        update(&mut s, Action::Answer(true))[..],
+        [Effect::Quit]
+    ));
+    // Ctrl-C quits from inside any modal.
+    user(&mut s, UserAction::Help);
+    assert!(matches!(
+        update(&mut s, Action::ForceQuit)[..],
+        [Effect::Quit]
+    ));
+}
+
+#[test]
+fn pages_stream_in_and_first_page_replaces() {
+    let mut s = loaded(0, 80, 24, false);
+    feed(&mut s, WorkerEvent::MachinesLoading { generation: 2 });
+    assert!(s.machines.loading);
+    feed(
+        &mut s,
+        WorkerEvent::MachinesPage {
+            generation: 2,
+            machines: machines(3),
+            first: true,
+        },
+    );
+    feed(
+        &mut s,
+        WorkerEvent::MachinesPage {
+            generation: 2,
+            machines: (3..5).map(machine).collect(),
+            first: false,
+        },
+    );
+    assert_eq!(s.machines.rows.len(), 5);
+    assert!(s.machines.loading);
+    feed(
+        &mut s,
+        WorkerEvent::MachinesLoaded {
+            generation: 2,
+            total: 5,
+        },
+    );
+    assert!(!s.machines.loading);
+    // A new generation's first page replaces everything.
+    feed(
+        &mut s,
+        WorkerEvent::MachinesPage {
+            generation: 3,
+            machines: (10..12).map(machine).collect(),
+            first: true,
+        },
+    );
+    assert_eq!(s.machines.rows.len(), 2);
+    assert_eq!(s.machines.rows[0].machine.id, "m000010");
+    // A late page of an older generation is ignored.
+    feed(
+        &mut s,
+        WorkerEvent::MachinesPage {
+            generation: 2,
+            machines: machines(3),
+            first: false,
+        },
+    );
+    assert_eq!(s.machines.rows.len(), 2);
+}
+
+#[test]
+fn action_updates_flip_isolation_state_and_history() {
+    let mut s = loaded(3, 80, 24, false);
+    feed(
+        &mut s,
+        WorkerEvent::History {
+            machine_id: "m000000".into(),
+            actions: vec![],
+        },
+    );
+    assert_eq!(
+        s.machines.isolation_of("m000000"),
+        Some(IsolationState::NotIsolated)
+    );
+    user(&mut s, UserAction::Isolate);
+    type_text(&mut s, "IR-9");
+    update(&mut s, Action::Submit);
+    update(&mut s, Action::Answer(true));
+    let pending = action(
+        "act-1",
+        "m000000",
+        ActionType::Isolate,
+        ActionStatus::Pending,
+        0,
+        "IR-9",
+    );
+    feed(
+        &mut s,
+        WorkerEvent::Accepted {
+            request_id: 1,
+            action: pending.clone(),
+        },
+    );
+    assert_eq!(
+        s.machines.isolation_of("m000000"),
+        Some(IsolationState::Isolating)
+    );
+    assert_eq!(s.history.entries()[0].id, "act-1");
+    assert_eq!(s.in_flight(), 1);
+
+    let mut done = pending;
+    done.status = ActionStatus::Succeeded;
+    feed(&mut s, WorkerEvent::ActionUpdated { action: done });
+    assert_eq!(
+        s.machines.isolation_of("m000000"),
+        Some(IsolationState::Isolated)
+    );
+    assert_eq!(s.history.entries()[0].status, ActionStatus::Succeeded);
+    assert_eq!(
+        s.history.entries().len(),
+        1,
+        "updated in place, not duplicated"
+    );
+    assert_eq!(s.in_flight(), 0);
+
+    // A machine with no loaded history still gets its state from the action.
+    let release = action(
+        "act-2",
+        "m000002",
+        ActionType::Unisolate,
+        ActionStatus::InProgress,
+        0,
+        "x",
+    );
+    feed(&mut s, WorkerEvent::ActionUpdated { action: release });
+    assert_eq!(
+        s.machines.isolation_of("m000002"),
+        Some(IsolationState::Releasing)
+    );
+}
+
+#[test]
+fn outcomes_update_bulk_progress() {
+    let mut s = loaded(4, 80, 24, false);
+    for _ in 0..4 {
+        user(&mut s, UserAction::ToggleMark);
+    }
+    user(&mut s, UserAction::Isolate);
+    type_text(&mut s, "IR-77");
+    update(&mut s, Action::Submit);
+    update(&mut s, Action::Answer(true));
+    assert_eq!(
+        batch_progress(&s, " · "),
+        vec!["Isolate 0/4 done".to_string()]
+    );
+
+    // Request 1 fails, request 2 is accepted and then succeeds after 60 s.
+    feed(
+        &mut s,
+        WorkerEvent::Failed {
+            request_id: 1,
+            error: ErrorInfo {
+                code: "ActiveRequestAlreadyExists".into(),
+                message: "Action is already in progress".into(),
+            },
+        },
+    );
+    assert!(
+        s.status
+            .error
+            .as_deref()
+            .unwrap_or("")
+            .contains("ws-00.contoso.local")
+    );
+    let a = action(
+        "a2",
+        "m000001",
+        ActionType::Isolate,
+        ActionStatus::Pending,
+        0,
+        "IR-77",
+    );
+    feed(
+        &mut s,
+        WorkerEvent::Accepted {
+            request_id: 2,
+            action: a.clone(),
+        },
+    );
+    assert_eq!(
+        batch_progress(&s, " · "),
+        vec!["Isolate 1/4 done".to_string()]
+    );
+    s.now += chrono::Duration::seconds(60);
+    let mut ok = a;
+    ok.status = ActionStatus::Succeeded;
+    feed(&mut s, WorkerEvent::ActionUpdated { action: ok });
+    // 2 done in 60 s → 2 remaining take ~60 s.
+    assert_eq!(
+        batch_progress(&s, " · "),
+        vec!["Isolate 2/4 done · ETA 1m".to_string()]
+    );
+
+    for (rid, id) in [(3, "a3"), (4, "a4")] {
+        let mut a = action(
+            id,
+            &format!("m00000{}", rid - 1),
+            ActionType::Isolate,
+            ActionStatus::Succeeded,
+            0,
+            "IR-77",
+        );
+        a.status = ActionStatus::Succeeded;
+        feed(
+            &mut s,
+            WorkerEvent::Accepted {
+                request_id: rid,
+                action: a,
+            },
+        );
+    }
+    assert!(batch_progress(&s, " · ").is_empty());
+    assert_eq!(
+        s.status.notice.as_deref(),
+        Some("Isolate 4/4 done, 1 failed")
+    );
+    assert_eq!(s.in_flight(), 0);
+}
+
+#[test]
+fn filter_narrows_and_esc_clears() {
+    let mut s = loaded(300, 80, 24, false);
+    user(&mut s, UserAction::Filter);
+    assert!(s.filter.editing);
+    type_text(&mut s, "WS-1");
+    // ws-10..ws-19 and ws-100..ws-199 (ws-01 does not contain "ws-1").
+    assert_eq!(s.machines.visible.len(), 10 + 100);
+    type_text(&mut s, "2");
+    assert_eq!(s.machines.visible.len(), 1 + 10);
+    // IP and tag matches.
+    update(&mut s, Action::Text(tui_input::InputRequest::DeleteLine));
+    type_text(&mut s, "192.168.1.7");
+    let ids: Vec<_> = s
+        .machines
+        .visible
+        .iter()
+        .map(|&i| s.machines.rows[i].machine.id.clone())
+        .collect();
+    assert!(ids.contains(&"m000257".to_string()), "{ids:?}");
+    update(&mut s, Action::Text(tui_input::InputRequest::DeleteLine));
+    type_text(&mut s, "WARD-7");
+    assert_eq!(s.machines.visible.len(), 60);
+    // Enter keeps the filter and returns to the list.
+    update(&mut s, Action::Submit);
+    assert!(!s.filter.editing);
+    assert_eq!(s.machines.visible.len(), 60);
+    user(&mut s, UserAction::Filter);
+    update(&mut s, Action::Back);
+    assert!(!s.filter.editing);
+    assert_eq!(s.machines.visible.len(), 300);
+    assert_eq!(s.filter.input.value(), "");
+}
+
+#[test]
+fn selection_survives_refresh_and_filter() {
+    let mut s = loaded(50, 80, 24, false);
+    for _ in 0..7 {
+        user(&mut s, UserAction::MoveDown);
+    }
+    assert_eq!(s.machines.selected_id(), Some("m000007"));
+    // The refresh delivers the machine in a later page, in a new order.
+    feed(&mut s, WorkerEvent::MachinesLoading { generation: 2 });
+    let mut all = machines(50);
+    all.reverse();
+    let (a, b) = all.split_at(30);
+    feed(
+        &mut s,
+        WorkerEvent::MachinesPage {
+            generation: 2,
+            machines: a.to_vec(),
+            first: true,
+        },
+    );
+    feed(
+        &mut s,
+        WorkerEvent::MachinesPage {
+            generation: 2,
+            machines: b.to_vec(),
+            first: false,
+        },
+    );
+    feed(
+        &mut s,
+        WorkerEvent::MachinesLoaded {
+            generation: 2,
+            total: 50,
+        },
+    );
+    assert_eq!(s.machines.selected_id(), Some("m000007"));
+
+    // The filter keeps it when it still matches.
+    user(&mut s, UserAction::Filter);
+    type_text(&mut s, "ws-0");
+    assert_eq!(s.machines.selected_id(), Some("m000007"));
+    update(&mut s, Action::Back);
+    assert_eq!(s.machines.selected_id(), Some("m000007"));
+}
+
+#[test]
+fn history_loads_on_selection_change_one_at_a_time() {
+    let mut s = State0::new();
+    let fx = feed(
+        &mut s.0,
+        WorkerEvent::MachinesPage {
+            generation: 1,
+            machines: machines(5),
+            first: true,
+        },
+    );
+    assert_eq!(history_loads(&fx), ["m000000"]);
+    // While that load runs, moving does not queue more requests.
+    assert!(history_loads(&user(&mut s.0, UserAction::MoveDown)).is_empty());
+    assert!(history_loads(&user(&mut s.0, UserAction::MoveDown)).is_empty());
+    // When it answers, the machine now selected is loaded.
+    let fx = feed(
+        &mut s.0,
+        WorkerEvent::History {
+            machine_id: "m000000".into(),
+            actions: vec![],
+        },
+    );
+    assert_eq!(history_loads(&fx), ["m000002"]);
+    feed(
+        &mut s.0,
+        WorkerEvent::History {
+            machine_id: "m000002".into(),
+            actions: vec![],
+        },
+    );
+    // Cached: going back does not reload.
+    user(&mut s.0, UserAction::MoveUp);
+    assert_eq!(
+        history_loads(&user(&mut s.0, UserAction::MoveDown)),
+        Vec::<String>::new()
+    );
+    assert!(history_loads(&user(&mut s.0, UserAction::First)).is_empty());
+}
+
+struct State0(cordon::tui::state::State);
+impl State0 {
+    fn new() -> Self {
+        let mut s = cordon::tui::state::State::new(info(false), now());
+        update(
+            &mut s,
+            Action::Resize {
+                width: 80,
+                height: 24,
+            },
+        );
+        Self(s)
+    }
+}
+
+#[test]
+fn periodic_refresh_reloads_without_losing_marks() {
+    let mut s = loaded(5, 80, 24, false);
+    user(&mut s, UserAction::ToggleMark);
+    let fx = update(&mut s, Action::PeriodicRefresh);
+    assert!(
+        fx.iter()
+            .any(|e| matches!(e, Effect::Send(Command::LoadMachines { filter: None })))
+    );
+    feed(
+        &mut s,
+        WorkerEvent::MachinesPage {
+            generation: 2,
+            machines: machines(5),
+            first: true,
+        },
+    );
+    feed(
+        &mut s,
+        WorkerEvent::MachinesLoaded {
+            generation: 2,
+            total: 5,
+        },
+    );
+    assert!(s.machines.marked.contains("m000000"));
+    assert_eq!(s.machines.selected_id(), Some("m000001"));
+}
+
+#[test]
+fn failed_send_marks_requests_failed() {
+    let mut s = loaded(1, 80, 24, false);
+    user(&mut s, UserAction::Isolate);
+    type_text(&mut s, "x");
+    update(&mut s, Action::Submit);
+    let fx = update(&mut s, Action::Answer(true));
+    let Some(Effect::Send(cmd)) = fx.into_iter().next() else {
+        panic!("submit expected")
+    };
+    update(
+        &mut s,
+        Action::SendFailed {
+            command: cmd,
+            reason: "the worker is busy".into(),
+        },
+    );
+    assert_eq!(s.in_flight(), 0);
+    assert!(s.status.error.as_deref().unwrap_or("").contains("NOT SENT"));
+}
+
+#[test]
+fn paging_and_jumps_stay_in_bounds() {
+    let mut s = loaded(100, 80, 24, false);
+    user(&mut s, UserAction::Last);
+    assert_eq!(s.machines.selected, 99);
+    assert!(s.machines.scroll + s.list_height > 99);
+    user(&mut s, UserAction::PageUp);
+    assert_eq!(s.machines.selected, 99 - s.list_height);
+    user(&mut s, UserAction::First);
+    assert_eq!((s.machines.selected, s.machines.scroll), (0, 0));
+    user(&mut s, UserAction::MoveUp);
+    assert_eq!(s.machines.selected, 0);
+}
+
+#[test]
+fn failed_history_is_not_retried_until_refresh() {
+    let mut s = State0::new();
+    let fx = feed(
+        &mut s.0,
+        WorkerEvent::MachinesPage {
+            generation: 1,
+            machines: machines(2),
+            first: true,
+        },
+    );
+    assert_eq!(history_loads(&fx), ["m000000"]);
+    let fx = feed(
+        &mut s.0,
+        WorkerEvent::HistoryFailed {
+            machine_id: "m000000".into(),
+            error: ErrorInfo {
+                code: "Forbidden".into(),
+                message: "no".into(),
+            },
+        },
+    );
+    assert!(
+        history_loads(&fx).is_empty(),
+        "must not loop on a failing load"
+    );
+    assert!(s.0.history.loading.is_empty());
+    // Moving away and back does not retry either; r does.
+    user(&mut s.0, UserAction::MoveDown);
+    feed(
+        &mut s.0,
+        WorkerEvent::History {
+            machine_id: "m000001".into(),
+            actions: vec![],
+        },
+    );
+    assert!(history_loads(&user(&mut s.0, UserAction::MoveUp)).is_empty());
+    assert_eq!(
+        history_loads(&user(&mut s.0, UserAction::Refresh)),
+        ["m000000"]
+    );
+}
