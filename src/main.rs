@@ -64,7 +64,7 @@ async fn run_inner(cli: Cli) -> Result<u8, CliError> {
     if let Some(CommandArgs::Simulate(args)) = &cli.command {
         return simulate(args).await;
     }
-    let _log_guard = match config::logging_init() {
+    let _log_guard = match cordon::logging::init(&config::log_path()) {
         Ok(guard) => Some(guard),
         Err(e) => {
             eprintln!("cordon: logging is off: {e}");
@@ -86,9 +86,9 @@ async fn run_inner(cli: Cli) -> Result<u8, CliError> {
         Some(CommandArgs::Machines { filter, json }) => {
             print(commands::machines(session.api.as_ref(), filter, json).await?)
         }
-        Some(CommandArgs::Actions { machine, json }) => print(
-            commands::actions(session.api.as_ref(), machine.as_deref(), json).await?,
-        ),
+        Some(CommandArgs::Actions { machine, json }) => {
+            print(commands::actions(session.api.as_ref(), machine.as_deref(), json).await?)
+        }
         Some(CommandArgs::Isolate {
             machines,
             comment,
@@ -162,13 +162,20 @@ async fn open_session(cli: &Cli) -> Result<Session, CliError> {
         let cancel = CancellationToken::new();
         let running = sim::serve(
             sim::Simulator::new(cfg.clone()),
-            "127.0.0.1:0".parse().map_err(|_| CliError::Usage("bad address".into()))?,
+            "127.0.0.1:0"
+                .parse()
+                .map_err(|_| CliError::Usage("bad address".into()))?,
             cancel.clone(),
         )
         .await
         .map_err(|e| CliError::Failed(format!("cannot start the demo simulator: {e}")))?;
         let profile = sim::demo_profile(&running, &cfg);
-        (profile, Default::default(), config::UiSettings::default(), Some((running, cancel)))
+        (
+            profile,
+            Default::default(),
+            config::UiSettings::default(),
+            Some((running, cancel)),
+        )
     } else {
         let settings = config::load(g.config.as_deref(), g.profile.as_deref())
             .map_err(|e| CliError::Usage(e.to_string()))?;
@@ -213,7 +220,8 @@ async fn open_session(cli: &Cli) -> Result<Session, CliError> {
 async fn run_console(cli: &Cli, session: Session) -> Result<u8, CliError> {
     use cordon::tui::{self, KeyMap, TuiContext};
     let keymap = KeyMap::from_config(&session.keys).map_err(|e| CliError::Usage(e.to_string()))?;
-    let no_color = cli.global.no_color || std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty());
+    let no_color =
+        cli.global.no_color || std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty());
     let ctx = TuiContext {
         profile: session.profile.name.clone(),
         tenant: session.profile.tenant_id.clone(),
@@ -272,15 +280,24 @@ async fn simulate(args: &SimulateArgs) -> Result<u8, CliError> {
         ("--garbage-rate", cfg.garbage_rate),
     ] {
         if !(0.0..=1.0).contains(&rate) {
-            return Err(CliError::Usage(format!("{name} must be between 0 and 1, not {rate}.")));
+            return Err(CliError::Usage(format!(
+                "{name} must be between 0 and 1, not {rate}."
+            )));
         }
     }
     let cancel = CancellationToken::new();
-    let running = sim::serve(sim::Simulator::new(cfg.clone()), args.listen, cancel.clone())
-        .await
-        .map_err(|e| CliError::Usage(format!("cannot listen on {}: {e}", args.listen)))?;
+    let running = sim::serve(
+        sim::Simulator::new(cfg.clone()),
+        args.listen,
+        cancel.clone(),
+    )
+    .await
+    .map_err(|e| CliError::Usage(format!("cannot listen on {}: {e}", args.listen)))?;
     println!("{}", sim::profile_snippet(&running, &cfg));
-    println!("Simulator listening on {} — Ctrl-C stops it.", running.base_url);
+    println!(
+        "Simulator listening on {} — Ctrl-C stops it.",
+        running.base_url
+    );
     wait_for_termination().await;
     cancel.cancel();
     Ok(0)

@@ -23,7 +23,9 @@ fn which(cmd: &str) -> Option<PathBuf> {
 fn skip_reason() -> Option<String> {
     for tool in ["sshd", "ssh", "ssh-keygen", "tmux"] {
         if which(tool).is_none() {
-            return Some(format!("`{tool}` is not installed (bash .ci/run installs it)"));
+            return Some(format!(
+                "`{tool}` is not installed (bash .ci/run installs it)"
+            ));
         }
     }
     let uid = Command::new("id").arg("-u").output().ok()?;
@@ -87,14 +89,22 @@ fn capture(socket: &Path) -> String {
     tmux(socket, &["capture-pane", "-p", "-t", "cordon"])
 }
 
-fn wait_screen(socket: &Path, what: &str, timeout: Duration, pred: impl Fn(&str) -> bool) -> String {
+fn wait_screen(
+    socket: &Path,
+    what: &str,
+    timeout: Duration,
+    pred: impl Fn(&str) -> bool,
+) -> String {
     let deadline = Instant::now() + timeout;
     loop {
         let s = capture(socket);
         if pred(&s) {
             return s;
         }
-        assert!(Instant::now() < deadline, "timed out waiting for {what}; screen:\n{s}");
+        assert!(
+            Instant::now() < deadline,
+            "timed out waiting for {what}; screen:\n{s}"
+        );
         std::thread::sleep(Duration::from_millis(100));
     }
 }
@@ -108,8 +118,12 @@ fn console_over_real_ssh_survives_a_dropped_connection() {
     let dir = tempfile::tempdir().expect("tempdir");
     let d = dir.path();
     std::fs::create_dir_all("/run/sshd").ok();
-    run(Command::new("ssh-keygen").args(["-q", "-t", "ed25519", "-N", "", "-f"]).arg(d.join("host_key")));
-    run(Command::new("ssh-keygen").args(["-q", "-t", "ed25519", "-N", "", "-f"]).arg(d.join("user_key")));
+    run(Command::new("ssh-keygen")
+        .args(["-q", "-t", "ed25519", "-N", "", "-f"])
+        .arg(d.join("host_key")));
+    run(Command::new("ssh-keygen")
+        .args(["-q", "-t", "ed25519", "-N", "", "-f"])
+        .arg(d.join("user_key")));
     std::fs::copy(d.join("user_key.pub"), d.join("authorized_keys")).expect("authorized_keys");
     let port = free_port();
     let config = format!(
@@ -151,35 +165,68 @@ fn console_over_real_ssh_survives_a_dropped_connection() {
         "ssh -tt -i {key} -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null -o LogLevel=ERROR -p {port} root@127.0.0.1 '{remote}'",
         key = d.join("user_key").display(),
     );
-    tmux(&socket, &["new-session", "-d", "-s", "cordon", "-x", "100", "-y", "30", &ssh]);
+    tmux(
+        &socket,
+        &[
+            "new-session",
+            "-d",
+            "-s",
+            "cordon",
+            "-x",
+            "100",
+            "-y",
+            "30",
+            &ssh,
+        ],
+    );
 
     let target = common::succeeding_machine_name();
-    wait_screen(&socket, "the machine list", Duration::from_secs(30), |s| s.contains(".contoso"));
+    wait_screen(&socket, "the machine list", Duration::from_secs(30), |s| {
+        s.contains(".contoso")
+    });
     tmux(&socket, &["send-keys", "-t", "cordon", "/"]);
     tmux(&socket, &["send-keys", "-t", "cordon", "-l", &target]);
     tmux(&socket, &["send-keys", "-t", "cordon", "Enter"]);
     tmux(&socket, &["send-keys", "-t", "cordon", "i"]);
-    wait_screen(&socket, "the comment modal", Duration::from_secs(10), |s| s.contains(&target) && s.to_lowercase().contains("comment"));
-    tmux(&socket, &["send-keys", "-t", "cordon", "-l", "IR-7 over ssh"]);
+    wait_screen(&socket, "the comment modal", Duration::from_secs(10), |s| {
+        s.contains(&target) && s.to_lowercase().contains("comment")
+    });
+    tmux(
+        &socket,
+        &["send-keys", "-t", "cordon", "-l", "IR-7 over ssh"],
+    );
     tmux(&socket, &["send-keys", "-t", "cordon", "Enter"]);
-    wait_screen(&socket, "the confirmation", Duration::from_secs(10), |s| s.contains("IR-7 over ssh"));
+    wait_screen(&socket, "the confirmation", Duration::from_secs(10), |s| {
+        s.contains("IR-7 over ssh")
+    });
     tmux(&socket, &["send-keys", "-t", "cordon", "y"]);
-    wait_screen(&socket, "Succeeded", Duration::from_secs(30), |s| s.contains("Succeeded"));
+    wait_screen(&socket, "Succeeded", Duration::from_secs(30), |s| {
+        s.contains("Succeeded")
+    });
 
     // Drop the connection: kill the ssh client, as a flaky link or closed laptop would.
-    let pane_pid = tmux(&socket, &["list-panes", "-t", "cordon", "-F", "#{pane_pid}"]);
+    let pane_pid = tmux(
+        &socket,
+        &["list-panes", "-t", "cordon", "-F", "#{pane_pid}"],
+    );
     let pane_pid = pane_pid.trim().to_string();
     run(Command::new("kill").args(["-9", &pane_pid]));
 
     // cordon (on the "remote" side) must notice the hang-up and exit.
     let deadline = Instant::now() + Duration::from_secs(15);
     while cordon_alive(&data) {
-        assert!(Instant::now() < deadline, "cordon kept running after the ssh client died");
+        assert!(
+            Instant::now() < deadline,
+            "cordon kept running after the ssh client died"
+        );
         std::thread::sleep(Duration::from_millis(100));
     }
 
     let audit = std::fs::read_to_string(data.join("audit.jsonl")).expect("audit log written");
-    let lines: Vec<serde_json::Value> = audit.lines().map(|l| serde_json::from_str(l).expect("json line")).collect();
+    let lines: Vec<serde_json::Value> = audit
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("json line"))
+        .collect();
     let requests = lines.iter().filter(|l| l["phase"] == "request").count();
     let finals = lines
         .iter()

@@ -45,7 +45,13 @@ pub struct GlobalArgs {
     #[arg(long, global = true, value_name = "N", default_value_t = 250)]
     pub demo_machines: usize,
     /// Seconds per status step of simulated actions (Pending → InProgress → final).
-    #[arg(long, global = true, value_name = "SECS", default_value_t = 3.0, hide = true)]
+    #[arg(
+        long,
+        global = true,
+        value_name = "SECS",
+        default_value_t = 3.0,
+        hide = true
+    )]
     pub demo_step: f64,
     /// No colours (NO_COLOR is honoured too).
     #[arg(long, global = true)]

@@ -9,7 +9,9 @@ use tokio_util::sync::CancellationToken;
 
 use super::{CliError, validate_comment};
 use crate::api::models::{ActionStatus, IsolationState, Machine, MachineAction};
-use crate::api::{ActionFilter, DefenderApi, IsolationType, all_actions, all_machines, odata_quote};
+use crate::api::{
+    ActionFilter, DefenderApi, IsolationType, all_actions, all_machines, odata_quote,
+};
 use crate::audit::AuditLog;
 use crate::sanitize::clean;
 use crate::worker::protocol::{Command, ErrorInfo, WorkerEvent, WriteOp, WriteRequest};
@@ -285,7 +287,11 @@ pub fn report_writes(
     for (_, r) in results {
         let code = match r {
             WriteResult::Accepted(a) if wait && a.status != ActionStatus::Succeeded => 1,
-            WriteResult::Accepted(a) if !wait && !(a.status.is_active() || a.status == ActionStatus::Succeeded) => 1,
+            WriteResult::Accepted(a)
+                if !wait && !(a.status.is_active() || a.status == ActionStatus::Succeeded) =>
+            {
+                1
+            }
             WriteResult::Accepted(_) => 0,
             WriteResult::AlreadyActive(_) => 1,
             WriteResult::Failed(e) if e.code == "AuthenticationFailed" => 3,
@@ -320,7 +326,9 @@ pub fn report_writes(
         for (req, r) in results {
             let name = clean(&req.machine_name);
             let what = match &req.op {
-                WriteOp::Isolate { isolation_type } => format!("Isolate ({})", isolation_type.as_str()),
+                WriteOp::Isolate { isolation_type } => {
+                    format!("Isolate ({})", isolation_type.as_str())
+                }
                 WriteOp::Unisolate => "Unisolate".to_string(),
                 WriteOp::Cancel { action_id } => format!("Cancel {}", clean(action_id)),
             };

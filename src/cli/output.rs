@@ -90,7 +90,13 @@ pub fn actions_table(actions: &[MachineAction]) -> String {
         .collect();
     table(
         &[
-            "CREATED", "TYPE", "STATUS", "MACHINE", "REQUESTOR", "COMMENT", "ACTION ID",
+            "CREATED",
+            "TYPE",
+            "STATUS",
+            "MACHINE",
+            "REQUESTOR",
+            "COMMENT",
+            "ACTION ID",
         ],
         &rows,
     )

@@ -1,3 +1,481 @@
-//! Config file and profiles.
+//! The config file and profile selection.
+//!
+//! The file DTOs (serde, `deny_unknown_fields`) are kept apart from the runtime types
+//! (`Profile`, `UiSettings`): everything is validated at load, so a typo in security
+//! config is an error naming the key, never a silent default.
+
 pub mod profile;
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use secrecy::SecretString;
+use serde::Deserialize;
+
 pub use profile::{Cloud, Profile, SecretSource};
+
+/// Settings that shape the console.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UiSettings {
+    /// Machine list auto-refresh; 0 turns it off.
+    pub refresh_interval_secs: u32,
+    /// Action status polling.
+    pub poll_interval_secs: u32,
+}
+
+impl Default for UiSettings {
+    fn default() -> Self {
+        Self {
+            refresh_interval_secs: 60,
+            poll_interval_secs: 3,
+        }
+    }
+}
+
+/// Everything loaded: the chosen profile and the shared settings.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub profile: Profile,
+    pub ui: UiSettings,
+    /// `[keys]` as written: action name → keys. The console's keymap validates them.
+    pub keys: BTreeMap<String, Vec<String>>,
+    /// None when the `env` profile was built from AZURE_* variables.
+    pub config_path: Option<PathBuf>,
+    /// Things worth telling the user that do not stop cordon.
+    pub warnings: Vec<String>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read the config file {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{path}:{line}:{column}: {message}; fix the file and try again")]
+    Syntax {
+        path: PathBuf,
+        line: usize,
+        column: usize,
+        message: String,
+    },
+    #[error(
+        "{path}: profile '{profile}' has a literal client_secret, which cordon refuses: name an environment variable with client_secret_env = \"VAR\", or a command with client_secret_command = [\"pass\", \"show\", \"mde/prod\"]"
+    )]
+    LiteralSecret { path: PathBuf, profile: String },
+    #[error("{path}: {message}")]
+    Invalid { path: PathBuf, message: String },
+    #[error("unknown profile '{name}'; the config defines: {known}")]
+    UnknownProfile { name: String, known: String },
+    #[error(
+        "no profile chosen: pass --profile NAME (or set CORDON_PROFILE), or set default_profile in {path}; the config defines: {known}"
+    )]
+    NoProfileChosen { path: PathBuf, known: String },
+    #[error(
+        "no config file at {path}: create it (see config.example.toml), point --config or CORDON_CONFIG at one, or set AZURE_TENANT_ID, AZURE_CLIENT_ID and AZURE_CLIENT_SECRET; or try `cordon --demo`"
+    )]
+    NoConfig { path: PathBuf },
+}
+
+// ---- file DTOs -------------------------------------------------------------------
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileDto {
+    default_profile: Option<String>,
+    #[serde(default)]
+    ui: UiDto,
+    #[serde(default)]
+    keys: BTreeMap<String, OneOrMany>,
+    #[serde(default)]
+    profiles: BTreeMap<String, ProfileDto>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct UiDto {
+    refresh_interval_secs: Option<u32>,
+    poll_interval_secs: Option<u32>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+enum OneOrMany {
+    One(String),
+    Many(Vec<String>),
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ProfileDto {
+    tenant_id: String,
+    client_id: String,
+    client_secret_env: Option<String>,
+    client_secret_command: Option<Vec<String>>,
+    cloud: Option<String>,
+    api_base: Option<String>,
+    authority: Option<String>,
+    scope: Option<String>,
+    #[serde(default)]
+    readonly: bool,
+    color: Option<String>,
+}
+
+// ---- paths -------------------------------------------------------------------------
+
+fn project_dirs() -> Option<directories::ProjectDirs> {
+    directories::ProjectDirs::from("", "", "cordon")
+}
+
+/// The config file: `--config`, else CORDON_CONFIG, else the platform default.
+pub fn config_path(cli: Option<&Path>, env: &dyn Fn(&str) -> Option<String>) -> PathBuf {
+    if let Some(p) = cli {
+        return p.to_path_buf();
+    }
+    if let Some(p) = env("CORDON_CONFIG").filter(|s| !s.is_empty()) {
+        return PathBuf::from(p);
+    }
+    project_dirs()
+        .map(|d| d.config_dir().join("config.toml"))
+        .unwrap_or_else(|| PathBuf::from("cordon.toml"))
+}
+
+/// Where cordon writes its audit and debug logs: CORDON_DATA_DIR, else the platform
+/// data dir (`~/.local/share/cordon` on Linux).
+pub fn data_dir() -> PathBuf {
+    if let Some(p) = std::env::var_os("CORDON_DATA_DIR").filter(|s| !s.is_empty()) {
+        return PathBuf::from(p);
+    }
+    project_dirs()
+        .map(|d| d.data_dir().to_path_buf())
+        .unwrap_or_else(|| PathBuf::from(".cordon"))
+}
+
+pub fn audit_log_path() -> PathBuf {
+    data_dir().join("audit.jsonl")
+}
+
+pub fn log_path() -> PathBuf {
+    data_dir().join("cordon.log")
+}
+
+fn process_env(name: &str) -> Option<String> {
+    std::env::var(name).ok()
+}
+
+// ---- loading -----------------------------------------------------------------------
+
+/// Load the config and pick a profile, reading the process environment.
+pub fn load(config: Option<&Path>, profile: Option<&str>) -> Result<Settings, ConfigError> {
+    load_with(config, profile, &process_env)
+}
+
+/// As `load`, with the environment injected (tests never mutate the process env).
+pub fn load_with(
+    config: Option<&Path>,
+    profile: Option<&str>,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<Settings, ConfigError> {
+    let path = config_path(config, env);
+    let wanted = profile
+        .map(str::to_string)
+        .or_else(|| env("CORDON_PROFILE").filter(|s| !s.is_empty()));
+    let text = match std::fs::read_to_string(&path) {
+        Ok(t) => t,
+        // No file at all (and none was asked for explicitly): the Azure SDK convention.
+        Err(e)
+            if e.kind() == std::io::ErrorKind::NotFound
+                && config.is_none()
+                && env("CORDON_CONFIG").is_none() =>
+        {
+            return env_profile(&path, wanted.as_deref(), env);
+        }
+        Err(source) => return Err(ConfigError::Read { path, source }),
+    };
+    let mut settings = parse(&path, &text, wanted.as_deref())?;
+    if let Some(w) = permission_warning(&path, &settings.profile) {
+        settings.warnings.push(w);
+    }
+    Ok(settings)
+}
+
+/// Parse and validate a config file's text, then select a profile.
+pub fn parse(path: &Path, text: &str, wanted: Option<&str>) -> Result<Settings, ConfigError> {
+    let syntax = |e: toml::de::Error| {
+        let (line, column) = e.span().map(|s| line_col(text, s.start)).unwrap_or((1, 1));
+        ConfigError::Syntax {
+            path: path.to_path_buf(),
+            line,
+            column,
+            message: e.message().trim().to_string(),
+        }
+    };
+    // A literal secret gets its own message, before the generic unknown-key error.
+    let table: toml::Table = toml::from_str(text).map_err(syntax)?;
+    if let Some(toml::Value::Table(profiles)) = table.get("profiles") {
+        for (name, p) in profiles {
+            if p.get("client_secret").is_some() {
+                return Err(ConfigError::LiteralSecret {
+                    path: path.to_path_buf(),
+                    profile: name.clone(),
+                });
+            }
+        }
+    }
+    let file: FileDto = toml::from_str(text).map_err(syntax)?;
+    let invalid = |message: String| ConfigError::Invalid {
+        path: path.to_path_buf(),
+        message,
+    };
+
+    let ui = UiSettings {
+        refresh_interval_secs: file.ui.refresh_interval_secs.unwrap_or(60),
+        poll_interval_secs: file.ui.poll_interval_secs.unwrap_or(3),
+    };
+    if ui.poll_interval_secs == 0 || ui.poll_interval_secs > 300 {
+        return Err(invalid(format!(
+            "ui.poll_interval_secs is {}; use a value from 1 to 300",
+            ui.poll_interval_secs
+        )));
+    }
+    if ui.refresh_interval_secs != 0 && ui.refresh_interval_secs < 5 {
+        return Err(invalid(format!(
+            "ui.refresh_interval_secs is {}; use 0 (off) or at least 5",
+            ui.refresh_interval_secs
+        )));
+    }
+    let keys = file
+        .keys
+        .into_iter()
+        .map(|(k, v)| {
+            let keys = match v {
+                OneOrMany::One(s) => vec![s],
+                OneOrMany::Many(v) => v,
+            };
+            (k, keys)
+        })
+        .collect();
+
+    let known = || file.profiles.keys().cloned().collect::<Vec<_>>().join(", ");
+    if let Some(d) = &file.default_profile
+        && !file.profiles.contains_key(d)
+    {
+        return Err(invalid(format!(
+            "default_profile is '{d}', but no [profiles.{d}] exists; the config defines: {}",
+            known()
+        )));
+    }
+    let name = match wanted.map(str::to_string).or(file.default_profile.clone()) {
+        Some(n) => n,
+        None if file.profiles.len() == 1 => {
+            file.profiles.keys().next().cloned().unwrap_or_default()
+        }
+        None => {
+            return Err(ConfigError::NoProfileChosen {
+                path: path.to_path_buf(),
+                known: known(),
+            });
+        }
+    };
+    // Validate every profile, not just the chosen one: a broken production profile
+    // should not wait until the incident to be noticed.
+    let mut chosen = None;
+    for (pname, dto) in &file.profiles {
+        let p =
+            resolve_profile(pname, dto).map_err(|m| invalid(format!("profile '{pname}': {m}")))?;
+        if *pname == name {
+            chosen = Some(p);
+        }
+    }
+    let profile = chosen.ok_or_else(|| ConfigError::UnknownProfile {
+        name: name.clone(),
+        known: if file.profiles.is_empty() {
+            "(no profiles)".to_string()
+        } else {
+            known()
+        },
+    })?;
+    Ok(Settings {
+        profile,
+        ui,
+        keys,
+        config_path: Some(path.to_path_buf()),
+        warnings: Vec::new(),
+    })
+}
+
+fn resolve_profile(name: &str, dto: &ProfileDto) -> Result<Profile, String> {
+    if dto.tenant_id.trim().is_empty() {
+        return Err("tenant_id is empty; set it to the tenant's GUID or domain".into());
+    }
+    if dto.client_id.trim().is_empty() {
+        return Err("client_id is empty; set it to the app registration's client id".into());
+    }
+    let secret = match (&dto.client_secret_env, &dto.client_secret_command) {
+        (Some(var), None) if !var.trim().is_empty() => SecretSource::Env(var.trim().to_string()),
+        (Some(_), None) => {
+            return Err("client_secret_env is empty; name an environment variable".into());
+        }
+        (None, Some(argv)) if argv.first().is_some_and(|a| !a.trim().is_empty()) => {
+            SecretSource::Command(argv.clone())
+        }
+        (None, Some(_)) => {
+            return Err("client_secret_command is empty; give the command as a list, e.g. [\"pass\", \"show\", \"mde/prod\"]".into());
+        }
+        (Some(_), Some(_)) => {
+            return Err(
+                "both client_secret_env and client_secret_command are set; keep one".into(),
+            );
+        }
+        (None, None) => {
+            return Err("no secret source: set client_secret_env = \"VAR\" or client_secret_command = [\"pass\", \"show\", \"...\"]".into());
+        }
+    };
+    let cloud = match dto.cloud.as_deref() {
+        None => Cloud::Commercial,
+        Some("commercial") => Cloud::Commercial,
+        Some("gcc") => Cloud::Gcc,
+        Some("gcc-high") => Cloud::GccHigh,
+        Some("dod") => Cloud::Dod,
+        Some(other) => {
+            return Err(format!(
+                "cloud '{other}' is not one of: commercial, gcc, gcc-high, dod"
+            ));
+        }
+    };
+    let preset = cloud.preset();
+    let api_base = endpoint(
+        "api_base",
+        dto.api_base.as_deref().unwrap_or(preset.api_base),
+    )?;
+    let authority = endpoint(
+        "authority",
+        dto.authority.as_deref().unwrap_or(preset.authority),
+    )?;
+    // The scope follows the cloud, not api_base: a regional or test api_base keeps it.
+    let scope = dto
+        .scope
+        .clone()
+        .unwrap_or_else(|| preset.scope.to_string());
+    if scope.trim().is_empty() {
+        return Err("scope is empty; remove it to use the cloud's scope".into());
+    }
+    if let Some(c) = &dto.color
+        && c.parse::<ratatui::style::Color>().is_err()
+    {
+        return Err(format!(
+            "color '{c}' is not a colour; use a name such as red or a hex value such as #b00020"
+        ));
+    }
+    Ok(Profile {
+        name: name.to_string(),
+        tenant_id: dto.tenant_id.trim().to_string(),
+        client_id: dto.client_id.trim().to_string(),
+        secret,
+        cloud,
+        api_base,
+        authority,
+        scope,
+        readonly: dto.readonly,
+        color: dto.color.clone(),
+    })
+}
+
+/// Parse an endpoint URL and refuse plain HTTP unless it points at loopback: tokens
+/// travel only over HTTPS (the simulator and tests use loopback).
+fn endpoint(key: &str, value: &str) -> Result<String, String> {
+    let url =
+        url::Url::parse(value.trim()).map_err(|e| format!("{key} '{value}' is not a URL ({e})"))?;
+    match url.scheme() {
+        "https" => {}
+        "http" if is_loopback_host(&url) => {}
+        "http" => {
+            return Err(format!(
+                "{key} '{value}' uses plain http to a non-loopback host; tokens travel only over https"
+            ));
+        }
+        other => return Err(format!("{key} '{value}' has scheme '{other}'; use https")),
+    }
+    Ok(value.trim().trim_end_matches('/').to_string())
+}
+
+fn is_loopback_host(url: &url::Url) -> bool {
+    match url.host() {
+        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+        Some(url::Host::Domain(d)) => d.eq_ignore_ascii_case("localhost"),
+        None => false,
+    }
+}
+
+/// The `env` profile from AZURE_TENANT_ID, AZURE_CLIENT_ID and AZURE_CLIENT_SECRET.
+fn env_profile(
+    path: &Path,
+    wanted: Option<&str>,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<Settings, ConfigError> {
+    let get = |k: &str| env(k).filter(|v| !v.trim().is_empty());
+    let (Some(tenant), Some(client), Some(secret)) = (
+        get("AZURE_TENANT_ID"),
+        get("AZURE_CLIENT_ID"),
+        get("AZURE_CLIENT_SECRET"),
+    ) else {
+        return Err(ConfigError::NoConfig {
+            path: path.to_path_buf(),
+        });
+    };
+    if let Some(w) = wanted
+        && w != "env"
+    {
+        return Err(ConfigError::UnknownProfile {
+            name: w.to_string(),
+            known: "env (from AZURE_* variables; there is no config file)".into(),
+        });
+    }
+    let preset = Cloud::Commercial.preset();
+    Ok(Settings {
+        profile: Profile {
+            name: "env".into(),
+            tenant_id: tenant,
+            client_id: client,
+            secret: SecretSource::Value(SecretString::from(secret)),
+            cloud: Cloud::Commercial,
+            api_base: preset.api_base.into(),
+            authority: preset.authority.into(),
+            scope: preset.scope.into(),
+            readonly: false,
+            color: None,
+        },
+        ui: UiSettings::default(),
+        keys: BTreeMap::new(),
+        config_path: None,
+        warnings: Vec::new(),
+    })
+}
+
+/// A config that names a secret command should not be readable by others: the command
+/// line tells an attacker where the secret lives.
+fn permission_warning(path: &Path, profile: &Profile) -> Option<String> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(path).ok()?.permissions().mode();
+        if mode & 0o077 != 0 && matches!(profile.secret, SecretSource::Command(_)) {
+            return Some(format!(
+                "{} is readable by other users and names a secret command; run chmod 600 {}",
+                path.display(),
+                path.display()
+            ));
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = (path, profile);
+    None
+}
+
+fn line_col(text: &str, offset: usize) -> (usize, usize) {
+    let before = &text[..offset.min(text.len())];
+    let line = before.matches('\n').count() + 1;
+    let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+    (line, column)
+}
