@@ -123,6 +123,12 @@ pub trait DefenderApi: Send + Sync + 'static {
         action_id: &str,
         comment: &str,
     ) -> impl Future<Output = Result<MachineAction, ApiError>> + Send;
+
+    /// Calls left this minute and this hour on the busiest API, when a rate limiter
+    /// sits in front (`worker::RateLimited`); None otherwise.
+    fn budget(&self) -> Option<(u32, u32)> {
+        None
+    }
 }
 
 /// Every page of a machine action listing, following `@odata.nextLink` to the end.

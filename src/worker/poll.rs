@@ -1,0 +1,149 @@
+//! Following actions in flight. One list call per cycle covers up to 50 actions
+//! (`$filter=id eq 'a' or id eq 'b' …`), so polling many actions costs a few calls a
+//! cycle instead of one GET per action.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use tokio_util::sync::CancellationToken;
+
+use super::Ctx;
+use super::protocol::{WorkerEvent, WriteRequest};
+use crate::api::models::MachineAction;
+use crate::api::{ActionFilter, DefenderApi};
+use crate::audit::Outcome;
+
+/// Ids per list call: keeps the URL short and the answer one page.
+pub const POLL_BATCH: usize = 50;
+
+#[derive(Debug, Default)]
+pub struct Tracker {
+    pub actions: HashMap<String, Tracked>,
+}
+
+#[derive(Debug)]
+pub struct Tracked {
+    pub last: MachineAction,
+    /// The request that produced it, for the final audit line; None for actions
+    /// followed on behalf of someone else (already active, recovery).
+    pub request: Option<WriteRequest>,
+}
+
+impl<A: DefenderApi> Ctx<A> {
+    /// Follow `action` until it is final.
+    pub fn track(&self, action: &MachineAction, request: Option<WriteRequest>) {
+        if action.status.is_final() {
+            return;
+        }
+        self.tracker().actions.insert(
+            action.id.clone(),
+            Tracked {
+                last: action.clone(),
+                request,
+            },
+        );
+    }
+
+    /// Record a fresh read of a tracked action: report changes, finish final ones.
+    pub fn observe(&self, action: MachineAction) {
+        let finished = {
+            let mut tracker = self.tracker();
+            let Some(t) = tracker.actions.get_mut(&action.id) else {
+                return;
+            };
+            let changed = t.last.status != action.status
+                || t.last.last_update_date_time_utc != action.last_update_date_time_utc;
+            if !changed {
+                return;
+            }
+            t.last = action.clone();
+            if action.status.is_final() {
+                tracker.actions.remove(&action.id)
+            } else {
+                None
+            }
+        };
+        if let Some(Tracked {
+            request: Some(req), ..
+        }) = &finished
+            && let Err(e) = self.audit.log_outcome(
+                req,
+                Outcome::Confirmed,
+                Some(&action.id),
+                Some(action.status.as_str()),
+                None,
+            )
+        {
+            tracing::error!(error = %e, "cannot append the final status to the audit log");
+            self.emit(WorkerEvent::Notice {
+                message: e.to_string(),
+            });
+        }
+        self.emit(WorkerEvent::ActionUpdated { action });
+    }
+
+    fn tracked_ids(&self) -> Vec<String> {
+        let mut ids: Vec<String> = self.tracker().actions.keys().cloned().collect();
+        ids.sort();
+        ids
+    }
+}
+
+/// Poll every `poll_interval` until cancelled.
+pub async fn run<A: DefenderApi>(ctx: Arc<Ctx<A>>, cancel: CancellationToken) {
+    let mut ticker = tokio::time::interval(ctx.settings.poll_interval);
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            () = cancel.cancelled() => return,
+            _ = ticker.tick() => {}
+        }
+        poll_once(&ctx).await;
+    }
+}
+
+/// One cycle: one list call per batch of tracked ids.
+pub async fn poll_once<A: DefenderApi>(ctx: &Ctx<A>) {
+    let ids = ctx.tracked_ids();
+    for chunk in ids.chunks(POLL_BATCH) {
+        let filter = ActionFilter {
+            ids: chunk.to_vec(),
+            ..ActionFilter::default()
+        };
+        match ctx.api.actions_page(&filter, None).await {
+            Ok(page) => {
+                for action in page.value {
+                    ctx.observe(action);
+                }
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "poll failed; retrying next cycle");
+                ctx.emit(WorkerEvent::Notice {
+                    message: format!("Status poll failed, retrying: {}", e.explain()),
+                });
+            }
+        }
+        ctx.emit_budget();
+    }
+}
+
+/// `Command::Track`: read these actions once and follow the active ones (recovery).
+pub async fn track<A: DefenderApi>(ctx: Arc<Ctx<A>>, action_ids: Vec<String>) {
+    for chunk in action_ids.chunks(POLL_BATCH) {
+        let filter = ActionFilter {
+            ids: chunk.to_vec(),
+            ..ActionFilter::default()
+        };
+        match ctx.api.actions_page(&filter, None).await {
+            Ok(page) => {
+                for action in page.value {
+                    ctx.track(&action, None);
+                    ctx.emit(WorkerEvent::ActionUpdated { action });
+                }
+            }
+            Err(e) => ctx.emit(WorkerEvent::Notice {
+                message: format!("Cannot read earlier actions: {}", e.explain()),
+            }),
+        }
+    }
+}

@@ -1,0 +1,234 @@
+//! Client-side rate limiting: Defender allows 100 calls per minute and 1,500 per hour
+//! for each API. Calls wait for a free slot in sliding windows, so a tenant's quota is
+//! used at nearly its full rate without provoking 429s; a 429 that still arrives pauses
+//! that API until its `Retry-After`.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::Mutex;
+use std::time::Duration;
+
+use tokio::time::Instant;
+
+use crate::api::models::{Machine, MachineAction, ODataPage};
+use crate::api::{ActionFilter, ApiError, DefenderApi, IsolationType, PageRequest};
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RateLimits {
+    pub per_minute: u32,
+    pub per_hour: u32,
+}
+
+impl Default for RateLimits {
+    fn default() -> Self {
+        Self {
+            per_minute: 100,
+            per_hour: 1500,
+        }
+    }
+}
+
+/// Each documented API has its own quota.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ApiKind {
+    ListMachines,
+    GetMachine,
+    ListActions,
+    GetAction,
+    Isolate,
+    Unisolate,
+    Cancel,
+}
+
+const MINUTE: Duration = Duration::from_secs(60);
+const HOUR: Duration = Duration::from_secs(3600);
+/// Slack so that network jitter cannot squeeze 101 arrivals into the server's minute.
+const MINUTE_MARGIN: Duration = Duration::from_millis(500);
+const HOUR_MARGIN: Duration = Duration::from_secs(1);
+/// When a 429 carries no Retry-After.
+const DEFAULT_PAUSE: Duration = Duration::from_secs(10);
+
+#[derive(Debug, Default)]
+struct Bucket {
+    /// Start instants of the calls of the last hour, oldest first.
+    calls: VecDeque<Instant>,
+    paused_until: Option<Instant>,
+}
+
+impl Bucket {
+    fn prune(&mut self, now: Instant) {
+        while self
+            .calls
+            .front()
+            .is_some_and(|t| now.duration_since(*t) >= HOUR + HOUR_MARGIN)
+        {
+            self.calls.pop_front();
+        }
+    }
+
+    fn in_last_minute(&self, now: Instant) -> usize {
+        let idx = self
+            .calls
+            .partition_point(|t| now.duration_since(*t) >= MINUTE + MINUTE_MARGIN);
+        self.calls.len() - idx
+    }
+
+    /// Take a slot now, or say when to try again.
+    fn try_take(&mut self, now: Instant, limits: &RateLimits) -> Option<Instant> {
+        self.prune(now);
+        if let Some(until) = self.paused_until {
+            if until > now {
+                return Some(until);
+            }
+            self.paused_until = None;
+        }
+        let per_hour = limits.per_hour.max(1) as usize;
+        let per_minute = limits.per_minute.max(1) as usize;
+        if self.calls.len() >= per_hour {
+            let oldest = self.calls[self.calls.len() - per_hour];
+            return Some(oldest + HOUR + HOUR_MARGIN);
+        }
+        if self.in_last_minute(now) >= per_minute {
+            let oldest = self.calls[self.calls.len() - per_minute];
+            return Some(oldest + MINUTE + MINUTE_MARGIN);
+        }
+        self.calls.push_back(now);
+        None
+    }
+}
+
+/// A `DefenderApi` that paces its inner API to the quotas.
+pub struct RateLimited<A> {
+    inner: A,
+    limits: RateLimits,
+    buckets: Mutex<HashMap<ApiKind, Bucket>>,
+}
+
+impl<A> RateLimited<A> {
+    pub fn new(inner: A, limits: RateLimits) -> Self {
+        Self {
+            inner,
+            limits,
+            buckets: Mutex::new(HashMap::new()),
+        }
+    }
+
+    pub fn inner(&self) -> &A {
+        &self.inner
+    }
+
+    fn with_buckets<T>(&self, f: impl FnOnce(&mut HashMap<ApiKind, Bucket>) -> T) -> T {
+        // The lock is never held across an await; a poisoned lock still holds valid data.
+        let mut guard = self
+            .buckets
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        f(&mut guard)
+    }
+
+    /// Wait until `kind` has a free slot, and take it.
+    pub async fn acquire(&self, kind: ApiKind) {
+        loop {
+            let now = Instant::now();
+            let retry_at =
+                self.with_buckets(|b| b.entry(kind).or_default().try_take(now, &self.limits));
+            match retry_at {
+                None => return,
+                Some(at) => tokio::time::sleep_until(at).await,
+            }
+        }
+    }
+
+    /// Calls left this minute and this hour on the busiest API.
+    pub fn remaining(&self) -> (u32, u32) {
+        let now = Instant::now();
+        self.with_buckets(|buckets| {
+            let mut minute = self.limits.per_minute;
+            let mut hour = self.limits.per_hour;
+            for b in buckets.values_mut() {
+                b.prune(now);
+                let used_min = u32::try_from(b.in_last_minute(now)).unwrap_or(u32::MAX);
+                let used_hour = u32::try_from(b.calls.len()).unwrap_or(u32::MAX);
+                minute = minute.min(self.limits.per_minute.saturating_sub(used_min));
+                hour = hour.min(self.limits.per_hour.saturating_sub(used_hour));
+            }
+            (minute, hour)
+        })
+    }
+
+    fn note<T>(&self, kind: ApiKind, result: Result<T, ApiError>) -> Result<T, ApiError> {
+        if let Err(ApiError::Throttled { retry_after }) = &result {
+            let until = Instant::now() + retry_after.unwrap_or(DEFAULT_PAUSE);
+            tracing::warn!(
+                ?kind,
+                ?retry_after,
+                "throttled by the service; pausing this API"
+            );
+            self.with_buckets(|b| b.entry(kind).or_default().paused_until = Some(until));
+        }
+        result
+    }
+}
+
+impl<A: DefenderApi> DefenderApi for RateLimited<A> {
+    async fn machines_page(&self, page: PageRequest) -> Result<ODataPage<Machine>, ApiError> {
+        self.acquire(ApiKind::ListMachines).await;
+        let r = self.inner.machines_page(page).await;
+        self.note(ApiKind::ListMachines, r)
+    }
+
+    async fn get_machine(&self, id_or_name: &str) -> Result<Machine, ApiError> {
+        self.acquire(ApiKind::GetMachine).await;
+        let r = self.inner.get_machine(id_or_name).await;
+        self.note(ApiKind::GetMachine, r)
+    }
+
+    async fn actions_page(
+        &self,
+        filter: &ActionFilter,
+        next: Option<String>,
+    ) -> Result<ODataPage<MachineAction>, ApiError> {
+        self.acquire(ApiKind::ListActions).await;
+        let r = self.inner.actions_page(filter, next).await;
+        self.note(ApiKind::ListActions, r)
+    }
+
+    async fn get_action(&self, action_id: &str) -> Result<MachineAction, ApiError> {
+        self.acquire(ApiKind::GetAction).await;
+        let r = self.inner.get_action(action_id).await;
+        self.note(ApiKind::GetAction, r)
+    }
+
+    async fn isolate(
+        &self,
+        machine_id: &str,
+        comment: &str,
+        isolation_type: IsolationType,
+    ) -> Result<MachineAction, ApiError> {
+        self.acquire(ApiKind::Isolate).await;
+        let r = self
+            .inner
+            .isolate(machine_id, comment, isolation_type)
+            .await;
+        self.note(ApiKind::Isolate, r)
+    }
+
+    async fn unisolate(&self, machine_id: &str, comment: &str) -> Result<MachineAction, ApiError> {
+        self.acquire(ApiKind::Unisolate).await;
+        let r = self.inner.unisolate(machine_id, comment).await;
+        self.note(ApiKind::Unisolate, r)
+    }
+
+    async fn cancel_action(
+        &self,
+        action_id: &str,
+        comment: &str,
+    ) -> Result<MachineAction, ApiError> {
+        self.acquire(ApiKind::Cancel).await;
+        let r = self.inner.cancel_action(action_id, comment).await;
+        self.note(ApiKind::Cancel, r)
+    }
+
+    fn budget(&self) -> Option<(u32, u32)> {
+        Some(self.remaining())
+    }
+}

@@ -1,0 +1,390 @@
+//! Submitting writes. Every request ends in exactly one outcome event (Accepted,
+//! AlreadyActive or Failed) with matching audit lines, and no write is ever retried
+//! blindly: after an ambiguous failure the machine's actions are read first.
+
+use std::collections::HashSet;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+use super::Ctx;
+use super::protocol::{ErrorInfo, WorkerEvent, WriteOp, WriteRequest};
+use crate::api::models::{ActionType, MachineAction, sort_newest_first};
+use crate::api::{ActionFilter, ApiError, DefenderApi, all_actions};
+use crate::audit::Outcome;
+
+/// Reads made to learn whether an ambiguous write took effect.
+const RECONCILE_ATTEMPTS: u32 = 4;
+
+/// Process submissions one at a time, in order, until cancelled.
+pub async fn run<A: DefenderApi>(
+    ctx: Arc<Ctx<A>>,
+    mut queue: mpsc::UnboundedReceiver<WriteRequest>,
+    cancel: CancellationToken,
+) {
+    loop {
+        let next = tokio::select! {
+            biased;
+            () = cancel.cancelled() => None,
+            r = queue.recv() => r,
+        };
+        let Some(req) = next else { break };
+        submit_one(&ctx, req).await;
+    }
+    // Requests still queued at shutdown were never sent: say so, one outcome each.
+    queue.close();
+    while let Ok(req) = queue.try_recv() {
+        refuse(
+            &ctx,
+            &req,
+            "Cancelled",
+            "cordon was closing; nothing was sent".into(),
+        );
+    }
+}
+
+pub async fn submit_one<A: DefenderApi>(ctx: &Ctx<A>, req: WriteRequest) {
+    if ctx.settings.readonly {
+        let msg = format!(
+            "profile '{}' is read-only; isolate, release and cancel are disabled",
+            ctx.settings.profile_name
+        );
+        return refuse(ctx, &req, "ReadOnlyProfile", msg);
+    }
+    if req.comment.trim().is_empty() {
+        return refuse(
+            ctx,
+            &req,
+            "InvalidInput",
+            "the comment is empty; give a reason, e.g. a ticket id".into(),
+        );
+    }
+    let n = req.comment.chars().count();
+    if n > ctx.settings.max_comment_chars {
+        let msg = format!(
+            "the comment is {n} characters; shorten it to {} or fewer",
+            ctx.settings.max_comment_chars
+        );
+        return refuse(ctx, &req, "InvalidInput", msg);
+    }
+    match req.op.clone() {
+        WriteOp::Cancel { action_id } => cancel(ctx, req, &action_id).await,
+        WriteOp::Isolate { .. } | WriteOp::Unisolate => isolation(ctx, req).await,
+    }
+    ctx.emit_budget();
+}
+
+fn action_type_of(op: &WriteOp) -> ActionType {
+    match op {
+        WriteOp::Isolate { .. } => ActionType::Isolate,
+        WriteOp::Unisolate => ActionType::Unisolate,
+        WriteOp::Cancel { .. } => ActionType::Other("Cancel".into()),
+    }
+}
+
+/// The machine's Isolate/Unisolate actions, newest first.
+async fn isolation_actions<A: DefenderApi>(
+    ctx: &Ctx<A>,
+    machine_id: &str,
+) -> Result<Vec<MachineAction>, ApiError> {
+    let filter = ActionFilter {
+        machine_id: Some(machine_id.to_string()),
+        types: vec!["Isolate".into(), "Unisolate".into()],
+        ..ActionFilter::default()
+    };
+    let list = all_actions(ctx.api.as_ref(), &filter).await?;
+    let mut refs: Vec<&MachineAction> = list.iter().collect();
+    sort_newest_first(&mut refs);
+    Ok(refs.into_iter().cloned().collect())
+}
+
+fn newest_active(actions: &[MachineAction]) -> Option<&MachineAction> {
+    actions.first().filter(|a| a.status.is_active())
+}
+
+async fn isolation<A: DefenderApi>(ctx: &Ctx<A>, req: WriteRequest) {
+    // mde-api.md §5.3: a duplicate can stay Pending and run after a later release,
+    // stranding the device. Never send while one is active.
+    let before = match isolation_actions(ctx, &req.machine_id).await {
+        Ok(list) => list,
+        Err(e) => return fail_unsent(ctx, &req, &e),
+    };
+    if let Some(active) = newest_active(&before) {
+        return already_active(ctx, &req, active.clone());
+    }
+    let known: HashSet<String> = before.iter().map(|a| a.id.clone()).collect();
+
+    if let Err(e) = ctx.audit.log_request(&req) {
+        tracing::error!(error = %e, "audit write failed; not sending");
+        return emit_failed(
+            ctx,
+            &req,
+            "AuditLogUnavailable",
+            format!("{e}; nothing was sent"),
+        );
+    }
+
+    let mut retried = false;
+    loop {
+        let result = match &req.op {
+            WriteOp::Isolate { isolation_type } => {
+                ctx.api
+                    .isolate(&req.machine_id, &req.comment, *isolation_type)
+                    .await
+            }
+            _ => ctx.api.unisolate(&req.machine_id, &req.comment).await,
+        };
+        match result {
+            Ok(action) => return settle(ctx, &req, &known, action),
+            Err(e) if e.is_already_active() => {
+                return match isolation_actions(ctx, &req.machine_id).await {
+                    Ok(list) => match newest_active(&list) {
+                        Some(a) => settle(ctx, &req, &known, a.clone()),
+                        None => finish_failed(ctx, &req, &e),
+                    },
+                    Err(_) => finish_failed(ctx, &req, &e),
+                };
+            }
+            Err(e) if e.is_ambiguous() => {
+                tracing::warn!(error = %e, machine = %req.machine_id, "ambiguous write; reading actions before deciding");
+                match reconcile(ctx, &req, &known).await {
+                    Reconciled::Found(action) => return accept(ctx, &req, action),
+                    Reconciled::Absent if !retried => {
+                        // The service has no such action: the request did not take
+                        // effect, so one more try cannot isolate the machine twice.
+                        retried = true;
+                        tracing::info!(machine = %req.machine_id, "write did not take effect; sending once more");
+                        continue;
+                    }
+                    Reconciled::Absent | Reconciled::Unknown => {
+                        return finish_with(
+                            ctx,
+                            &req,
+                            "NotConfirmed",
+                            format!(
+                                "the service did not confirm the request ({}); check the machine's history before trying again",
+                                e.explain()
+                            ),
+                        );
+                    }
+                }
+            }
+            Err(e) => return finish_failed(ctx, &req, &e),
+        }
+    }
+}
+
+enum Reconciled {
+    Found(MachineAction),
+    Absent,
+    Unknown,
+}
+
+/// Did our request create an action? Ours is one the service did not have before,
+/// of the same type, carrying our comment.
+async fn reconcile<A: DefenderApi>(
+    ctx: &Ctx<A>,
+    req: &WriteRequest,
+    known: &HashSet<String>,
+) -> Reconciled {
+    let wanted = action_type_of(&req.op);
+    for attempt in 0..RECONCILE_ATTEMPTS {
+        if attempt > 0 {
+            tokio::time::sleep(Duration::from_millis(500 * 2u64.pow(attempt))).await;
+        }
+        match isolation_actions(ctx, &req.machine_id).await {
+            Ok(list) => {
+                return list
+                    .into_iter()
+                    .find(|a| {
+                        !known.contains(&a.id)
+                            && a.action_type == wanted
+                            && a.requestor_comment.as_deref() == Some(req.comment.as_str())
+                    })
+                    .map_or(Reconciled::Absent, Reconciled::Found);
+            }
+            Err(e) => tracing::warn!(error = %e, attempt, "reconciliation read failed"),
+        }
+    }
+    Reconciled::Unknown
+}
+
+/// A 2xx answer: new action (ours) or the service handing back an existing one.
+fn settle<A: DefenderApi>(
+    ctx: &Ctx<A>,
+    req: &WriteRequest,
+    known: &HashSet<String>,
+    action: MachineAction,
+) {
+    let ours = !known.contains(&action.id)
+        && action.requestor_comment.as_deref() == Some(req.comment.as_str());
+    if ours || !known.contains(&action.id) && action.requestor_comment.is_none() {
+        accept(ctx, req, action);
+    } else {
+        let msg = already_message(&action);
+        log_outcome(
+            ctx,
+            req,
+            Outcome::Refused,
+            Some(&action),
+            Some(("ActiveRequestAlreadyExists", &msg)),
+        );
+        ctx.track(&action, None);
+        ctx.emit(WorkerEvent::AlreadyActive {
+            request_id: req.request_id,
+            action,
+        });
+    }
+}
+
+fn accept<A: DefenderApi>(ctx: &Ctx<A>, req: &WriteRequest, action: MachineAction) {
+    log_outcome(ctx, req, Outcome::Confirmed, Some(&action), None);
+    ctx.track(&action, Some(req.clone()));
+    ctx.emit(WorkerEvent::Accepted {
+        request_id: req.request_id,
+        action,
+    });
+}
+
+fn already_message(action: &MachineAction) -> String {
+    format!(
+        "an {} action is already {} for this machine (action {}); nothing new was sent",
+        action.action_type.as_str(),
+        action.status.as_str(),
+        action.id
+    )
+}
+
+/// Refused before sending because an isolation action is active: audit both lines.
+fn already_active<A: DefenderApi>(ctx: &Ctx<A>, req: &WriteRequest, action: MachineAction) {
+    let msg = already_message(&action);
+    if ctx.audit.log_request(req).is_ok() {
+        log_outcome(
+            ctx,
+            req,
+            Outcome::Refused,
+            Some(&action),
+            Some(("ActiveRequestAlreadyExists", &msg)),
+        );
+    }
+    ctx.track(&action, None);
+    ctx.emit(WorkerEvent::AlreadyActive {
+        request_id: req.request_id,
+        action,
+    });
+}
+
+async fn cancel<A: DefenderApi>(ctx: &Ctx<A>, req: WriteRequest, action_id: &str) {
+    let current = match ctx.api.get_action(action_id).await {
+        Ok(a) => a,
+        Err(e) => return fail_unsent(ctx, &req, &e),
+    };
+    if current.status.is_final() {
+        let msg = format!(
+            "action {} already finished ({}); nothing was sent",
+            current.id,
+            current.status.as_str()
+        );
+        return refuse(ctx, &req, "AlreadyFinished", msg);
+    }
+    if let Err(e) = ctx.audit.log_request(&req) {
+        return emit_failed(
+            ctx,
+            &req,
+            "AuditLogUnavailable",
+            format!("{e}; nothing was sent"),
+        );
+    }
+    match ctx.api.cancel_action(action_id, &req.comment).await {
+        Ok(action) => {
+            accept(ctx, &req, action.clone());
+            ctx.observe(action);
+        }
+        Err(e) if e.is_ambiguous() => match ctx.api.get_action(action_id).await {
+            Ok(a) if a.status == crate::api::models::ActionStatus::Cancelled => {
+                accept(ctx, &req, a.clone());
+                ctx.observe(a);
+            }
+            _ => finish_with(
+                ctx,
+                &req,
+                "NotConfirmed",
+                format!(
+                    "the service did not confirm the cancellation ({}); check the action's status",
+                    e.explain()
+                ),
+            ),
+        },
+        Err(e) => finish_failed(ctx, &req, &e),
+    }
+}
+
+fn log_outcome<A: DefenderApi>(
+    ctx: &Ctx<A>,
+    req: &WriteRequest,
+    outcome: Outcome,
+    action: Option<&MachineAction>,
+    error: Option<(&str, &str)>,
+) {
+    if let Err(e) = ctx.audit.log_outcome(
+        req,
+        outcome,
+        action.map(|a| a.id.as_str()),
+        action.map(|a| a.status.as_str()),
+        error,
+    ) {
+        tracing::error!(error = %e, "cannot append an outcome to the audit log");
+        ctx.emit(WorkerEvent::Notice {
+            message: e.to_string(),
+        });
+    }
+}
+
+/// Refused before sending anything: request and outcome lines, one Failed event.
+fn refuse<A: DefenderApi>(ctx: &Ctx<A>, req: &WriteRequest, code: &str, message: String) {
+    if ctx.audit.log_request(req).is_ok() {
+        log_outcome(ctx, req, Outcome::Refused, None, Some((code, &message)));
+    }
+    emit_failed(ctx, req, code, message);
+}
+
+/// A read before sending failed: nothing was sent.
+fn fail_unsent<A: DefenderApi>(ctx: &Ctx<A>, req: &WriteRequest, e: &ApiError) {
+    let info = ErrorInfo::from(e);
+    if ctx.audit.log_request(req).is_ok() {
+        log_outcome(
+            ctx,
+            req,
+            Outcome::Failed,
+            None,
+            Some((&info.code, &info.message)),
+        );
+    }
+    ctx.emit(WorkerEvent::Failed {
+        request_id: req.request_id,
+        error: info,
+    });
+}
+
+/// Sent (request line already written) and failed.
+fn finish_failed<A: DefenderApi>(ctx: &Ctx<A>, req: &WriteRequest, e: &ApiError) {
+    let info = ErrorInfo::from(e);
+    finish_with(ctx, req, &info.code, info.message.clone());
+}
+
+fn finish_with<A: DefenderApi>(ctx: &Ctx<A>, req: &WriteRequest, code: &str, message: String) {
+    log_outcome(ctx, req, Outcome::Failed, None, Some((code, &message)));
+    emit_failed(ctx, req, code, message);
+}
+
+fn emit_failed<A: DefenderApi>(ctx: &Ctx<A>, req: &WriteRequest, code: &str, message: String) {
+    ctx.emit(WorkerEvent::Failed {
+        request_id: req.request_id,
+        error: ErrorInfo {
+            code: code.to_string(),
+            message,
+        },
+    });
+}
