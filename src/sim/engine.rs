@@ -1,0 +1,794 @@
+//! The simulator's engine: fleet, actions, tokens, rate limits and fault dice, behind
+//! one mutex. Every method is synchronous and quick; HTTP and in-process callers share it.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+use tokio::time::Instant;
+
+use super::SimConfig;
+use super::fleet::{Fate, fate_of, generate, id_hash};
+use super::odata::{self, Entity, Val};
+use crate::api::models::{ActionStatus, ActionType, IsolationType, Machine, MachineAction};
+
+pub const MACHINE_FIELDS: &[&str] = &[
+    "id",
+    "computerDnsName",
+    "osPlatform",
+    "healthStatus",
+    "riskScore",
+    "exposureLevel",
+    "deviceValue",
+    "lastSeen",
+    "lastIpAddress",
+    "machineTags",
+    "rbacGroupId",
+    "onboardingStatus",
+    "aadDeviceId",
+    "version",
+];
+pub const ACTION_FIELDS: &[&str] = &[
+    "id",
+    "status",
+    "machineId",
+    "type",
+    "requestor",
+    "creationDateTimeUtc",
+];
+
+/// An error the service would answer with its envelope.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SimError {
+    pub status: u16,
+    pub code: &'static str,
+    pub message: String,
+    /// For 429: seconds until a slot frees.
+    pub retry_after: Option<u64>,
+}
+
+impl SimError {
+    fn new(status: u16, code: &'static str, message: impl Into<String>) -> Self {
+        Self {
+            status,
+            code,
+            message: message.into(),
+            retry_after: None,
+        }
+    }
+}
+
+/// Each API has its own quota, as in the service.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum RouteKind {
+    ListMachines,
+    GetMachine,
+    Isolate,
+    Unisolate,
+    ListActions,
+    GetAction,
+    Cancel,
+}
+
+/// A fault decided for one call.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Fault {
+    None,
+    ServerError,
+    Garbage,
+    Drop,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct SimStats {
+    pub requests: HashMap<String, usize>,
+    pub posts: HashMap<String, usize>,
+    /// Actions created (isolate/unisolate/…) per machine id, seeded history excluded.
+    pub actions_created: HashMap<String, usize>,
+    pub throttled: usize,
+    pub server_errors: usize,
+    pub drops: usize,
+    pub garbage: usize,
+}
+
+struct SimAction {
+    action: MachineAction,
+    /// None for seeded history (already final).
+    created: Option<Instant>,
+    fate: ActionStatus,
+    cancelled: bool,
+}
+
+struct State {
+    machines: Vec<Machine>,
+    by_id: HashMap<String, usize>,
+    by_name: HashMap<String, usize>,
+    actions: Vec<SimAction>,
+    action_index: HashMap<String, usize>,
+    tokens: HashMap<String, (String, Instant)>,
+    windows: HashMap<(String, RouteKind), VecDeque<Instant>>,
+    rng: StdRng,
+    stats: SimStats,
+}
+
+#[derive(Clone)]
+pub struct Simulator {
+    cfg: Arc<SimConfig>,
+    start: Instant,
+    start_wall: DateTime<Utc>,
+    state: Arc<Mutex<State>>,
+}
+
+struct MachineEntity<'a>(&'a Machine);
+
+impl Entity for MachineEntity<'_> {
+    fn field(&self, name: &str) -> Option<Val> {
+        let m = self.0;
+        let s = |v: &Option<String>| v.clone().map_or(Val::Null, Val::Str);
+        Some(match name {
+            "id" => Val::Str(m.id.clone()),
+            "computerDnsName" => s(&m.computer_dns_name),
+            "osPlatform" => s(&m.os_platform),
+            "healthStatus" => s(&m.health_status),
+            "riskScore" => s(&m.risk_score),
+            "exposureLevel" => s(&m.exposure_level),
+            "deviceValue" => s(&m.device_value),
+            "lastSeen" => s(&m.last_seen),
+            "lastIpAddress" => s(&m.last_ip_address),
+            "machineTags" => Val::List(m.machine_tags.clone()),
+            "rbacGroupId" => m
+                .rbac_group_id
+                .as_deref()
+                .and_then(|v| v.parse().ok())
+                .map_or(Val::Null, Val::Num),
+            "onboardingStatus" => s(&m.onboarding_status),
+            "aadDeviceId" => s(&m.aad_device_id),
+            "version" => s(&m.version),
+            _ => return None,
+        })
+    }
+}
+
+struct ActionEntity<'a>(&'a MachineAction);
+
+impl Entity for ActionEntity<'_> {
+    fn field(&self, name: &str) -> Option<Val> {
+        let a = self.0;
+        let s = |v: &Option<String>| v.clone().map_or(Val::Null, Val::Str);
+        Some(match name {
+            "id" => Val::Str(a.id.clone()),
+            "status" => Val::Str(a.status.as_str().to_string()),
+            "machineId" => s(&a.machine_id),
+            "type" => Val::Str(a.action_type.as_str().to_string()),
+            "requestor" => s(&a.requestor),
+            "creationDateTimeUtc" => s(&a.creation_date_time_utc),
+            _ => return None,
+        })
+    }
+}
+
+fn parse_top(top: Option<&str>) -> Result<usize, SimError> {
+    match top {
+        None => Ok(10_000),
+        Some(t) => match t.parse::<usize>() {
+            Ok(n) if (1..=10_000).contains(&n) => Ok(n),
+            _ => Err(SimError::new(
+                400,
+                "BadRequest",
+                format!("$top must be between 1 and 10000, not '{t}'"),
+            )),
+        },
+    }
+}
+
+fn parse_skip(skip: Option<&str>) -> Result<usize, SimError> {
+    skip.map_or(Ok(0), |s| {
+        s.parse().map_err(|_| {
+            SimError::new(
+                400,
+                "BadRequest",
+                format!("$skip must be a number, not '{s}'"),
+            )
+        })
+    })
+}
+
+fn fmt_time(t: DateTime<Utc>) -> String {
+    t.to_rfc3339_opts(chrono::SecondsFormat::Micros, true)
+}
+
+impl Simulator {
+    pub fn new(cfg: SimConfig) -> Self {
+        let start_wall = Utc::now();
+        let machines = generate(cfg.machines, cfg.seed, cfg.hostile_names, start_wall);
+        let mut rng = StdRng::seed_from_u64(cfg.seed ^ 0x5eed);
+        let by_id = machines
+            .iter()
+            .enumerate()
+            .map(|(i, m)| (m.id.clone(), i))
+            .collect();
+        let by_name = machines
+            .iter()
+            .enumerate()
+            .filter_map(|(i, m)| m.computer_dns_name.as_ref().map(|n| (n.to_lowercase(), i)))
+            .collect();
+        let mut actions = Vec::new();
+        // History: some machines already isolated, some with an older isolate/release
+        // pair, some with an AV scan.
+        for m in &machines {
+            let roll = rng.random_range(0..100u32);
+            let days = |d: i64| fmt_time(start_wall - chrono::Duration::hours(d));
+            let mut push = |kind: ActionType, hours_ago: i64, comment: &str| {
+                let a = MachineAction {
+                    id: uuid(&mut rng),
+                    action_type: kind,
+                    title: None,
+                    requestor: Some("soc-lead@contoso.com".into()),
+                    requestor_comment: Some(comment.into()),
+                    status: ActionStatus::Succeeded,
+                    machine_id: Some(m.id.clone()),
+                    computer_dns_name: m.computer_dns_name.clone(),
+                    creation_date_time_utc: Some(days(hours_ago)),
+                    last_update_date_time_utc: Some(days(hours_ago - 1)),
+                    cancellation_requestor: None,
+                    cancellation_comment: None,
+                    cancellation_date_time_utc: None,
+                    error_h_result: Some(0),
+                    scope: None,
+                    external_id: None,
+                    request_source: Some("Portal".into()),
+                };
+                actions.push(SimAction {
+                    fate: ActionStatus::Succeeded,
+                    action: a,
+                    created: None,
+                    cancelled: false,
+                });
+            };
+            if roll < 12 {
+                push(ActionType::Isolate, 400, "IR-0812 suspicious PowerShell");
+                push(ActionType::Unisolate, 380, "IR-0812 cleared after triage");
+            }
+            if roll < 3 || (12..15).contains(&roll) {
+                push(ActionType::Isolate, 30, "IR-0931 beaconing to known C2");
+            }
+            if roll % 5 == 0 {
+                push(ActionType::RunAntiVirusScan, 200, "weekly full scan");
+            }
+        }
+        if cfg.hostile_names
+            && let Some(m) = machines.last()
+        {
+            let m = m.clone();
+            actions.push(SimAction {
+                action: MachineAction {
+                    id: uuid(&mut rng),
+                    action_type: ActionType::Other("\u{1b}[31mEvil\u{1b}[0m".into()),
+                    title: None,
+                    requestor: Some("\u{1b}]0;owned\u{7}mallory".into()),
+                    requestor_comment: Some("ok\u{1b}[2J\u{1b}[H\u{202e}gnirts\u{7}".into()),
+                    status: ActionStatus::Succeeded,
+                    machine_id: Some(m.id.clone()),
+                    computer_dns_name: m.computer_dns_name.clone(),
+                    creation_date_time_utc: Some(fmt_time(start_wall - chrono::Duration::hours(2))),
+                    last_update_date_time_utc: None,
+                    cancellation_requestor: None,
+                    cancellation_comment: None,
+                    cancellation_date_time_utc: None,
+                    error_h_result: None,
+                    scope: None,
+                    external_id: None,
+                    request_source: None,
+                },
+                created: None,
+                fate: ActionStatus::Succeeded,
+                cancelled: false,
+            });
+        }
+        let action_index = actions
+            .iter()
+            .enumerate()
+            .map(|(i, a)| (a.action.id.clone(), i))
+            .collect();
+        Self {
+            start: Instant::now(),
+            start_wall,
+            state: Arc::new(Mutex::new(State {
+                machines,
+                by_id,
+                by_name,
+                actions,
+                action_index,
+                tokens: HashMap::new(),
+                windows: HashMap::new(),
+                rng,
+                stats: SimStats::default(),
+            })),
+            cfg: Arc::new(cfg),
+        }
+    }
+
+    pub fn config(&self) -> &SimConfig {
+        &self.cfg
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, State> {
+        self.state
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    pub fn stats(&self) -> SimStats {
+        self.lock().stats.clone()
+    }
+
+    pub fn machines_snapshot(&self) -> Vec<Machine> {
+        self.lock().machines.clone()
+    }
+
+    fn wall(&self, t: Instant) -> String {
+        let elapsed = t.saturating_duration_since(self.start);
+        fmt_time(self.start_wall + chrono::Duration::from_std(elapsed).unwrap_or_default())
+    }
+
+    /// The action as it looks now (status derived from its age).
+    fn view(&self, a: &SimAction, now: Instant) -> MachineAction {
+        let mut out = a.action.clone();
+        let Some(created) = a.created else {
+            return out;
+        };
+        if a.cancelled {
+            return out;
+        }
+        let age = now.saturating_duration_since(created);
+        let step = self.cfg.step;
+        let (status, since) = if age < step {
+            (ActionStatus::Pending, created)
+        } else if age < step * 2 {
+            (ActionStatus::InProgress, created + step)
+        } else {
+            (a.fate.clone(), created + step * 2)
+        };
+        if status == ActionStatus::Failed {
+            out.error_h_result = Some(-2_147_024_809);
+        }
+        out.status = status;
+        out.last_update_date_time_utc = Some(self.wall(since));
+        out
+    }
+
+    // ---- tokens ------------------------------------------------------------------
+
+    /// The token endpoint. Errors are Entra's shape: (status, error, AADSTS code, text).
+    pub fn issue_token(
+        &self,
+        tenant: &str,
+        client_id: &str,
+        client_secret: &str,
+        scope: &str,
+    ) -> Result<(String, u64), (u16, &'static str, u32, String)> {
+        if tenant != self.cfg.tenant_id {
+            return Err((
+                400,
+                "invalid_request",
+                90002,
+                format!(
+                    "Tenant '{tenant}' not found. Check to make sure you have the correct tenant ID and are signing into the correct cloud."
+                ),
+            ));
+        }
+        if client_id != self.cfg.client_id {
+            return Err((
+                400,
+                "unauthorized_client",
+                700016,
+                format!(
+                    "Application with identifier '{client_id}' was not found in the directory."
+                ),
+            ));
+        }
+        if client_secret != self.cfg.client_secret {
+            return Err((401, "invalid_client", 7000215, "Invalid client secret provided. Ensure the secret being sent in the request is the client secret value, not the client secret ID.".into()));
+        }
+        if !scope.ends_with("/.default") {
+            return Err((
+                400,
+                "invalid_scope",
+                70011,
+                format!(
+                    "The provided request must include a 'scope' input parameter. The provided value for the input parameter 'scope' is not valid: '{scope}'."
+                ),
+            ));
+        }
+        let mut st = self.lock();
+        let token: String = (0..48)
+            .map(|_| char::from_digit(st.rng.random_range(0..36), 36).unwrap_or('x'))
+            .collect();
+        let expiry = Instant::now() + self.cfg.token_ttl;
+        st.tokens
+            .insert(token.clone(), (client_id.to_string(), expiry));
+        Ok((token, self.cfg.token_ttl.as_secs()))
+    }
+
+    /// The client id behind a valid, unexpired bearer token.
+    pub fn check_token(&self, token: &str) -> Option<String> {
+        let st = self.lock();
+        st.tokens
+            .get(token)
+            .filter(|(_, exp)| *exp > Instant::now())
+            .map(|(client, _)| client.clone())
+    }
+
+    // ---- rate limits and faults -----------------------------------------------------
+
+    /// Count one call against the quotas; over them, a 429 with Retry-After.
+    pub fn admit(&self, client: &str, kind: RouteKind) -> Result<(), SimError> {
+        let mut st = self.lock();
+        *st.stats.requests.entry(format!("{kind:?}")).or_default() += 1;
+        if !self.cfg.enforce_rate_limits {
+            return Ok(());
+        }
+        let now = Instant::now();
+        let window = st.windows.entry((client.to_string(), kind)).or_default();
+        while window
+            .front()
+            .is_some_and(|t| now.duration_since(*t) >= Duration::from_secs(3600))
+        {
+            window.pop_front();
+        }
+        let in_minute = window
+            .iter()
+            .rev()
+            .take_while(|t| now.duration_since(**t) < Duration::from_secs(60))
+            .count();
+        let wait = if window.len() >= 1500 {
+            window
+                .front()
+                .map(|t| (*t + Duration::from_secs(3600)).saturating_duration_since(now))
+        } else if in_minute >= 100 {
+            let oldest = window[window.len() - in_minute];
+            Some((oldest + Duration::from_secs(60)).saturating_duration_since(now))
+        } else {
+            None
+        };
+        match wait {
+            None => {
+                window.push_back(now);
+                Ok(())
+            }
+            Some(w) => {
+                st.stats.throttled += 1;
+                let secs = w.as_secs() + u64::from(w.subsec_nanos() > 0);
+                let mut e = SimError::new(
+                    429,
+                    "TooManyRequests",
+                    "Rate limit is exceeded. Try again later.",
+                );
+                e.retry_after = Some(secs.max(1));
+                Err(e)
+            }
+        }
+    }
+
+    /// Roll the fault dice for one API call.
+    pub fn roll_fault(&self) -> Fault {
+        let mut st = self.lock();
+        let r: f64 = st.rng.random();
+        let (f, d, g) = (
+            self.cfg.fail_rate,
+            self.cfg.drop_rate,
+            self.cfg.garbage_rate,
+        );
+        let fault = if r < f {
+            Fault::ServerError
+        } else if r < f + d {
+            Fault::Drop
+        } else if r < f + d + g {
+            Fault::Garbage
+        } else {
+            Fault::None
+        };
+        match fault {
+            Fault::ServerError => st.stats.server_errors += 1,
+            Fault::Drop => st.stats.drops += 1,
+            Fault::Garbage => st.stats.garbage += 1,
+            Fault::None => {}
+        }
+        fault
+    }
+
+    /// For a faulted write: did the service act before the answer broke?
+    pub fn coin(&self) -> bool {
+        self.lock().rng.random::<bool>()
+    }
+
+    // ---- machines ---------------------------------------------------------------
+
+    /// One page of machines and, when more remain, the next `$skip`.
+    pub fn list_machines(
+        &self,
+        filter: Option<&str>,
+        top: Option<&str>,
+        skip: Option<&str>,
+    ) -> Result<(Vec<Machine>, Option<usize>), SimError> {
+        let top = parse_top(top)?;
+        let skip = parse_skip(skip)?;
+        let expr =
+            match filter.filter(|f| !f.trim().is_empty()) {
+                Some(f) => Some(odata::parse(f, MACHINE_FIELDS).map_err(|m| {
+                    SimError::new(400, "ODataError", format!("Invalid filter: {m}"))
+                })?),
+                None => None,
+            };
+        let st = self.lock();
+        let mut matched = st.machines.iter().filter(|m| {
+            expr.as_ref()
+                .is_none_or(|e| odata::eval(e, &MachineEntity(m)))
+        });
+        let page: Vec<Machine> = matched.by_ref().skip(skip).take(top).cloned().collect();
+        let more = matched.next().is_some();
+        let next = more.then_some(skip + page.len());
+        Ok((page, next))
+    }
+
+    fn find_machine(st: &State, key: &str) -> Option<usize> {
+        st.by_id
+            .get(key)
+            .or_else(|| st.by_name.get(&key.to_lowercase()))
+            .copied()
+    }
+
+    pub fn get_machine(&self, key: &str) -> Result<Machine, SimError> {
+        let st = self.lock();
+        Self::find_machine(&st, key)
+            .map(|i| st.machines[i].clone())
+            .ok_or_else(|| {
+                SimError::new(
+                    404,
+                    "ResourceNotFound",
+                    format!("Machine {key} was not found"),
+                )
+            })
+    }
+
+    // ---- writes -----------------------------------------------------------------
+
+    /// Validate an isolate body: PascalCase keys are case-sensitive.
+    pub fn parse_isolate_body(
+        body: &serde_json::Value,
+    ) -> Result<(String, IsolationType), SimError> {
+        let comment = Self::parse_comment(body)?;
+        let kind = match body.get("IsolationType").and_then(|v| v.as_str()) {
+            None => IsolationType::Full,
+            Some("Full") => IsolationType::Full,
+            Some("Selective") => IsolationType::Selective,
+            Some("UnManagedDevice") => IsolationType::UnManagedDevice,
+            Some(other) => {
+                return Err(SimError::new(
+                    400,
+                    "InvalidRequestBody",
+                    format!(
+                        "IsolationType '{other}' is not valid; use Full, Selective or UnManagedDevice"
+                    ),
+                ));
+            }
+        };
+        Ok((comment, kind))
+    }
+
+    pub fn parse_comment(body: &serde_json::Value) -> Result<String, SimError> {
+        match body.get("Comment").and_then(|v| v.as_str()) {
+            Some(c) if !c.trim().is_empty() => Ok(c.to_string()),
+            _ => Err(SimError::new(
+                400,
+                "MissingRequiredParameter",
+                "Comment is required (parameter names are case-sensitive)",
+            )),
+        }
+    }
+
+    /// Isolate (`Some(type)`) or release (`None`) a machine.
+    pub fn isolation(
+        &self,
+        key: &str,
+        comment: &str,
+        kind: Option<IsolationType>,
+        requestor: &str,
+    ) -> Result<MachineAction, SimError> {
+        let now = Instant::now();
+        let mut st = self.lock();
+        let idx = Self::find_machine(&st, key).ok_or_else(|| {
+            SimError::new(
+                404,
+                "ResourceNotFound",
+                format!("Machine {key} was not found"),
+            )
+        })?;
+        let machine = st.machines[idx].clone();
+        let route = if kind.is_some() {
+            "isolate"
+        } else {
+            "unisolate"
+        };
+        *st.stats.posts.entry(route.to_string()).or_default() += 1;
+        let fate = fate_of(&machine);
+        if kind.is_some() && fate == Fate::Unsupported {
+            return Err(SimError::new(
+                400,
+                "OsPlatformNotSupported",
+                format!(
+                    "Isolation is not supported on {}",
+                    machine.os_platform.as_deref().unwrap_or("this platform")
+                ),
+            ));
+        }
+        // The service's duplicate handling (mde-api.md §5.3).
+        let active = st
+            .actions
+            .iter()
+            .filter(|a| {
+                a.action.machine_id.as_deref() == Some(machine.id.as_str())
+                    && a.action.is_isolation()
+            })
+            .map(|a| self.view(a, now))
+            .find(|a| a.status.is_active());
+        if let Some(existing) = active {
+            return if id_hash(&machine.id) % 2 == 0 {
+                Err(SimError::new(
+                    400,
+                    "ActiveRequestAlreadyExists",
+                    "Action is already in progress",
+                ))
+            } else {
+                Ok(existing)
+            };
+        }
+        let final_status = match (kind.is_some(), fate) {
+            (true, Fate::Fails) => ActionStatus::Failed,
+            (true, Fate::TimesOut) => ActionStatus::TimeOut,
+            _ => ActionStatus::Succeeded,
+        };
+        let id = uuid(&mut st.rng);
+        let action = MachineAction {
+            id: id.clone(),
+            action_type: if kind.is_some() {
+                ActionType::Isolate
+            } else {
+                ActionType::Unisolate
+            },
+            title: None,
+            requestor: Some(requestor.to_string()),
+            requestor_comment: Some(comment.to_string()),
+            status: ActionStatus::Pending,
+            machine_id: Some(machine.id.clone()),
+            computer_dns_name: machine.computer_dns_name.clone(),
+            creation_date_time_utc: Some(self.wall(now)),
+            last_update_date_time_utc: Some(self.wall(now)),
+            cancellation_requestor: None,
+            cancellation_comment: None,
+            cancellation_date_time_utc: None,
+            error_h_result: Some(0),
+            scope: None,
+            external_id: None,
+            request_source: Some("PublicApi".into()),
+        };
+        *st.stats
+            .actions_created
+            .entry(machine.id.clone())
+            .or_default() += 1;
+        let sim_action = SimAction {
+            action,
+            created: Some(now),
+            fate: final_status,
+            cancelled: false,
+        };
+        let view = self.view(&sim_action, now);
+        let at = st.actions.len();
+        st.action_index.insert(id, at);
+        st.actions.push(sim_action);
+        Ok(view)
+    }
+
+    pub fn list_actions(
+        &self,
+        filter: Option<&str>,
+        top: Option<&str>,
+        skip: Option<&str>,
+    ) -> Result<(Vec<MachineAction>, Option<usize>), SimError> {
+        let top = parse_top(top)?;
+        let skip = parse_skip(skip)?;
+        let expr =
+            match filter.filter(|f| !f.trim().is_empty()) {
+                Some(f) => Some(odata::parse(f, ACTION_FIELDS).map_err(|m| {
+                    SimError::new(400, "ODataError", format!("Invalid filter: {m}"))
+                })?),
+                None => None,
+            };
+        let now = Instant::now();
+        let st = self.lock();
+        // Newest first, as the docs' example suggests.
+        let mut matched = st
+            .actions
+            .iter()
+            .rev()
+            .map(|a| self.view(a, now))
+            .filter(|a| {
+                expr.as_ref()
+                    .is_none_or(|e| odata::eval(e, &ActionEntity(a)))
+            });
+        let page: Vec<MachineAction> = matched.by_ref().skip(skip).take(top).collect();
+        let more = matched.next().is_some();
+        let next = more.then_some(skip + page.len());
+        Ok((page, next))
+    }
+
+    pub fn get_action(&self, id: &str) -> Result<MachineAction, SimError> {
+        let now = Instant::now();
+        let st = self.lock();
+        st.action_index
+            .get(id)
+            .map(|i| self.view(&st.actions[*i], now))
+            .ok_or_else(|| {
+                SimError::new(
+                    404,
+                    "ResourceNotFound",
+                    format!("Machine action {id} was not found"),
+                )
+            })
+    }
+
+    pub fn cancel(
+        &self,
+        id: &str,
+        comment: &str,
+        requestor: &str,
+    ) -> Result<MachineAction, SimError> {
+        let now = Instant::now();
+        let mut st = self.lock();
+        *st.stats.posts.entry("cancel".to_string()).or_default() += 1;
+        let Some(&i) = st.action_index.get(id) else {
+            return Err(SimError::new(
+                404,
+                "ResourceNotFound",
+                format!("Machine action {id} was not found"),
+            ));
+        };
+        let current = self.view(&st.actions[i], now);
+        if current.status.is_final() {
+            return Err(SimError::new(
+                400,
+                "BadRequest",
+                format!(
+                    "Action {id} is already {} and cannot be cancelled",
+                    current.status.as_str()
+                ),
+            ));
+        }
+        let wall = self.wall(now);
+        let a = &mut st.actions[i];
+        a.cancelled = true;
+        a.action.status = ActionStatus::Cancelled;
+        a.action.cancellation_requestor = Some(requestor.to_string());
+        a.action.cancellation_comment = Some(comment.to_string());
+        a.action.cancellation_date_time_utc = Some(wall.clone());
+        a.action.last_update_date_time_utc = Some(wall);
+        Ok(a.action.clone())
+    }
+}
+
+fn uuid(rng: &mut StdRng) -> String {
+    let hex: String = (0..32)
+        .map(|_| char::from_digit(rng.random_range(0..16), 16).unwrap_or('0'))
+        .collect();
+    format!(
+        "{}-{}-4{}-a{}-{}",
+        &hex[0..8],
+        &hex[8..12],
+        &hex[13..16],
+        &hex[17..20],
+        &hex[20..32]
+    )
+}

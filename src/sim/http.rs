@@ -1,0 +1,410 @@
+//! The simulator's HTTP face (axum): routes, bearer-token checks, quotas and faults.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use axum::Router;
+use axum::body::{Body, Bytes};
+use axum::extract::{Form, Path, Query, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use tokio_util::sync::CancellationToken;
+
+use super::engine::{Fault, RouteKind, SimError, Simulator};
+use crate::api::models::{ErrorBody, ErrorEnvelope, IsolationType, ODataPage};
+
+/// A simulator listening on loopback.
+#[derive(Debug, Clone)]
+pub struct RunningSim {
+    pub addr: SocketAddr,
+    /// e.g. `http://127.0.0.1:41234`
+    pub base_url: String,
+}
+
+/// Bind `listen` (port 0 for an ephemeral one), start serving, and return once
+/// listening. The server stops when `cancel` fires.
+pub async fn serve(
+    sim: Simulator,
+    listen: SocketAddr,
+    cancel: CancellationToken,
+) -> std::io::Result<RunningSim> {
+    let listener = tokio::net::TcpListener::bind(listen).await?;
+    let addr = listener.local_addr()?;
+    let app = Router::new()
+        .route("/{tenant}/oauth2/v2.0/token", post(token))
+        .route("/api/machines", get(list_machines))
+        .route("/api/machines/{id}", get(get_machine))
+        .route("/api/machines/{id}/isolate", post(isolate))
+        .route("/api/machines/{id}/unisolate", post(unisolate))
+        .route("/api/machineactions", get(list_actions))
+        .route("/api/machineactions/{id}", get(get_action))
+        .route("/api/machineactions/{id}/cancel", post(cancel_action))
+        .with_state(Arc::new(sim));
+    tokio::spawn(async move {
+        let shutdown = async move { cancel.cancelled().await };
+        if let Err(e) = axum::serve(listener, app)
+            .with_graceful_shutdown(shutdown)
+            .await
+        {
+            tracing::error!(error = %e, "simulator stopped");
+        }
+    });
+    Ok(RunningSim {
+        addr,
+        base_url: format!("http://{addr}"),
+    })
+}
+
+type Shared = Arc<Simulator>;
+
+fn envelope(e: &SimError) -> Response {
+    let status = StatusCode::from_u16(e.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    let body = ErrorEnvelope {
+        error: ErrorBody {
+            code: e.code.to_string(),
+            message: e.message.clone(),
+            target: Some(format!("{:08x}-sim", rand::random::<u32>())),
+        },
+    };
+    let mut resp = (status, axum::Json(body)).into_response();
+    if let Some(secs) = e.retry_after
+        && let Ok(v) = HeaderValue::from_str(&secs.to_string())
+    {
+        resp.headers_mut().insert(header::RETRY_AFTER, v);
+    }
+    resp
+}
+
+fn json_response(status: StatusCode, body: &impl serde::Serialize) -> Response {
+    match serde_json::to_vec(body) {
+        Ok(bytes) => (
+            status,
+            [(header::CONTENT_TYPE, "application/json; charset=utf-8")],
+            bytes,
+        )
+            .into_response(),
+        Err(_) => StatusCode::INTERNAL_SERVER_ERROR.into_response(),
+    }
+}
+
+/// A 200 whose JSON stops half-way.
+fn garbage() -> Response {
+    (
+        StatusCode::OK,
+        [(header::CONTENT_TYPE, "application/json")],
+        "{\"@odata.context\":\"x\",\"value\":[{\"id\":\"",
+    )
+        .into_response()
+}
+
+/// Headers, a first chunk, then the connection breaks.
+fn dropped() -> Response {
+    let chunks: Vec<Result<Bytes, std::io::Error>> = vec![
+        Ok(Bytes::from_static(b"{\"value\":[")),
+        Err(std::io::Error::new(
+            std::io::ErrorKind::ConnectionReset,
+            "simulated drop",
+        )),
+    ];
+    (
+        StatusCode::OK,
+        [(header::CONTENT_TYPE, "application/json")],
+        Body::from_stream(futures::stream::iter(chunks)),
+    )
+        .into_response()
+}
+
+fn fault_response(fault: Fault) -> Option<Response> {
+    match fault {
+        Fault::None => None,
+        Fault::ServerError => Some(envelope(&SimError {
+            status: 500,
+            code: "InternalServerError",
+            message: "Simulated server error".into(),
+            retry_after: None,
+        })),
+        Fault::Garbage => Some(garbage()),
+        Fault::Drop => Some(dropped()),
+    }
+}
+
+/// Latency, bearer token and quota: the client id on success.
+async fn guard(sim: &Simulator, headers: &HeaderMap, kind: RouteKind) -> Result<String, Response> {
+    let latency = sim.config().latency;
+    if !latency.is_zero() {
+        tokio::time::sleep(latency).await;
+    }
+    let token = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .unwrap_or("");
+    let Some(client) = sim.check_token(token) else {
+        return Err(envelope(&SimError {
+            status: 401,
+            code: "Unauthorized",
+            message: "Authorization token is missing, invalid or expired".into(),
+            retry_after: None,
+        }));
+    };
+    sim.admit(&client, kind).map_err(|e| envelope(&e))?;
+    Ok(client)
+}
+
+#[derive(serde::Deserialize)]
+struct TokenForm {
+    #[serde(default)]
+    grant_type: String,
+    #[serde(default)]
+    client_id: String,
+    #[serde(default)]
+    client_secret: String,
+    #[serde(default)]
+    scope: String,
+}
+
+async fn token(
+    State(sim): State<Shared>,
+    Path(tenant): Path<String>,
+    Form(form): Form<TokenForm>,
+) -> Response {
+    let latency = sim.config().latency;
+    if !latency.is_zero() {
+        tokio::time::sleep(latency).await;
+    }
+    if form.grant_type != "client_credentials" {
+        return entra_error(
+            400,
+            "unsupported_grant_type",
+            70003,
+            "The app requested an unsupported grant type.".into(),
+        );
+    }
+    match sim.issue_token(&tenant, &form.client_id, &form.client_secret, &form.scope) {
+        Ok((token, ttl)) => json_response(
+            StatusCode::OK,
+            &serde_json::json!({"token_type": "Bearer", "expires_in": ttl, "ext_expires_in": ttl, "access_token": token}),
+        ),
+        Err((status, error, code, text)) => entra_error(status, error, code, text),
+    }
+}
+
+fn entra_error(status: u16, error: &str, code: u32, text: String) -> Response {
+    let body = serde_json::json!({
+        "error": error,
+        "error_description": format!("AADSTS{code}: {text}\r\nTrace ID: 00000000-0000-0000-0000-000000000000\r\nCorrelation ID: 00000000-0000-0000-0000-000000000000\r\nTimestamp: 2026-01-01 00:00:00Z"),
+        "error_codes": [code],
+        "timestamp": "2026-01-01 00:00:00Z",
+        "trace_id": "00000000-0000-0000-0000-000000000000",
+        "correlation_id": "00000000-0000-0000-0000-000000000000",
+    });
+    json_response(
+        StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_REQUEST),
+        &body,
+    )
+}
+
+fn next_link(headers: &HeaderMap, path: &str, q: &HashMap<String, String>, skip: usize) -> String {
+    let host = headers
+        .get(header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .unwrap_or("127.0.0.1");
+    let mut query = String::new();
+    if let Some(f) = q.get("$filter") {
+        query.push_str("$filter=");
+        query.extend(url::form_urlencoded::byte_serialize(f.as_bytes()));
+        query.push('&');
+    }
+    if let Some(t) = q.get("$top") {
+        query.push_str(&format!("$top={t}&"));
+    }
+    query.push_str(&format!("$skip={skip}"));
+    format!("http://{host}{path}?{query}")
+}
+
+async fn list_machines(
+    State(sim): State<Shared>,
+    headers: HeaderMap,
+    Query(q): Query<HashMap<String, String>>,
+) -> Response {
+    if let Err(r) = guard(&sim, &headers, RouteKind::ListMachines).await {
+        return r;
+    }
+    if let Some(r) = fault_response(sim.roll_fault()) {
+        return r;
+    }
+    match sim.list_machines(
+        q.get("$filter").map(String::as_str),
+        q.get("$top").map(String::as_str),
+        q.get("$skip").map(String::as_str),
+    ) {
+        Ok((value, next)) => json_response(
+            StatusCode::OK,
+            &ODataPage {
+                context: Some(format!(
+                    "http://{}/api/$metadata#Machines",
+                    headers
+                        .get(header::HOST)
+                        .and_then(|h| h.to_str().ok())
+                        .unwrap_or("sim")
+                )),
+                value,
+                next_link: next.map(|skip| next_link(&headers, "/api/machines", &q, skip)),
+            },
+        ),
+        Err(e) => envelope(&e),
+    }
+}
+
+async fn get_machine(
+    State(sim): State<Shared>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Response {
+    if let Err(r) = guard(&sim, &headers, RouteKind::GetMachine).await {
+        return r;
+    }
+    if let Some(r) = fault_response(sim.roll_fault()) {
+        return r;
+    }
+    match sim.get_machine(&id) {
+        Ok(m) => json_response(StatusCode::OK, &m),
+        Err(e) => envelope(&e),
+    }
+}
+
+fn parse_body(body: &Bytes) -> Result<serde_json::Value, SimError> {
+    serde_json::from_slice(body).map_err(|e| SimError {
+        status: 400,
+        code: "InvalidRequestBody",
+        message: format!("The request body is not valid JSON: {e}"),
+        retry_after: None,
+    })
+}
+
+/// Run a write with the fault dice: a faulted write sometimes takes effect before its
+/// answer breaks (the ambiguous case a client must reconcile), sometimes not at all.
+fn faulted_write(
+    sim: &Simulator,
+    status: StatusCode,
+    act: impl FnOnce() -> Result<crate::api::models::MachineAction, SimError>,
+) -> Response {
+    let fault = sim.roll_fault();
+    if fault != Fault::None {
+        if sim.coin() {
+            let _ = act();
+        }
+        return fault_response(fault)
+            .unwrap_or_else(|| StatusCode::INTERNAL_SERVER_ERROR.into_response());
+    }
+    match act() {
+        Ok(a) => json_response(status, &a),
+        Err(e) => envelope(&e),
+    }
+}
+
+const REQUESTOR: &str = "cordon-demo-app";
+
+async fn isolate(
+    State(sim): State<Shared>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> Response {
+    if let Err(r) = guard(&sim, &headers, RouteKind::Isolate).await {
+        return r;
+    }
+    let (comment, kind): (String, IsolationType) =
+        match parse_body(&body).and_then(|v| Simulator::parse_isolate_body(&v)) {
+            Ok(x) => x,
+            Err(e) => return envelope(&e),
+        };
+    faulted_write(&sim, StatusCode::CREATED, || {
+        sim.isolation(&id, &comment, Some(kind), REQUESTOR)
+    })
+}
+
+async fn unisolate(
+    State(sim): State<Shared>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> Response {
+    if let Err(r) = guard(&sim, &headers, RouteKind::Unisolate).await {
+        return r;
+    }
+    let comment = match parse_body(&body).and_then(|v| Simulator::parse_comment(&v)) {
+        Ok(c) => c,
+        Err(e) => return envelope(&e),
+    };
+    faulted_write(&sim, StatusCode::CREATED, || {
+        sim.isolation(&id, &comment, None, REQUESTOR)
+    })
+}
+
+async fn list_actions(
+    State(sim): State<Shared>,
+    headers: HeaderMap,
+    Query(q): Query<HashMap<String, String>>,
+) -> Response {
+    if let Err(r) = guard(&sim, &headers, RouteKind::ListActions).await {
+        return r;
+    }
+    if let Some(r) = fault_response(sim.roll_fault()) {
+        return r;
+    }
+    match sim.list_actions(
+        q.get("$filter").map(String::as_str),
+        q.get("$top").map(String::as_str),
+        q.get("$skip").map(String::as_str),
+    ) {
+        Ok((value, next)) => json_response(
+            StatusCode::OK,
+            &ODataPage {
+                context: Some(
+                    "https://api.securitycenter.microsoft.com/api/$metadata#MachineActions".into(),
+                ),
+                value,
+                next_link: next.map(|skip| next_link(&headers, "/api/machineactions", &q, skip)),
+            },
+        ),
+        Err(e) => envelope(&e),
+    }
+}
+
+async fn get_action(
+    State(sim): State<Shared>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Response {
+    if let Err(r) = guard(&sim, &headers, RouteKind::GetAction).await {
+        return r;
+    }
+    if let Some(r) = fault_response(sim.roll_fault()) {
+        return r;
+    }
+    match sim.get_action(&id) {
+        Ok(a) => json_response(StatusCode::OK, &a),
+        Err(e) => envelope(&e),
+    }
+}
+
+async fn cancel_action(
+    State(sim): State<Shared>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> Response {
+    if let Err(r) = guard(&sim, &headers, RouteKind::Cancel).await {
+        return r;
+    }
+    let comment = match parse_body(&body).and_then(|v| Simulator::parse_comment(&v)) {
+        Ok(c) => c,
+        Err(e) => return envelope(&e),
+    };
+    faulted_write(&sim, StatusCode::OK, || {
+        sim.cancel(&id, &comment, REQUESTOR)
+    })
+}
