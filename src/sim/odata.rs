@@ -95,7 +95,9 @@ fn tokenize(s: &str) -> Result<Vec<(usize, Tok)>, String> {
                 loop {
                     match chars.get(i) {
                         None => {
-                            return Err(format!("unterminated string starting at position {start}"));
+                            return Err(format!(
+                                "unterminated string starting at position {start}"
+                            ));
                         }
                         Some('\'') if chars.get(i + 1) == Some(&'\'') => {
                             lit.push('\'');

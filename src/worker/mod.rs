@@ -184,12 +184,14 @@ async fn load_machines<A: DefenderApi>(ctx: Arc<Ctx<A>>, generation: u64, filter
     };
     let mut first = true;
     let mut total = 0usize;
+    let mut ids: Vec<String> = Vec::new();
     loop {
         let page = ctx.api.machines_page(request).await;
         ctx.emit_budget();
         match page {
             Ok(page) => {
                 total += page.value.len();
+                ids.extend(page.value.iter().map(|m| m.id.clone()));
                 ctx.emit(WorkerEvent::MachinesPage {
                     generation,
                     machines: page.value,
@@ -215,9 +217,22 @@ async fn load_machines<A: DefenderApi>(ctx: Arc<Ctx<A>>, generation: u64, filter
         ..ActionFilter::default()
     };
     match all_actions(ctx.api.as_ref(), &filter).await {
-        Ok(actions) => ctx.emit(WorkerEvent::IsolationStates {
-            states: isolation_states(&actions),
-        }),
+        Ok(actions) => {
+            // Every listed machine gets a state: no isolation action means never isolated.
+            let known: HashMap<String, IsolationState> =
+                isolation_states(&actions).into_iter().collect();
+            let states = ids
+                .into_iter()
+                .map(|id| {
+                    let state = known
+                        .get(&id)
+                        .copied()
+                        .unwrap_or(IsolationState::NotIsolated);
+                    (id, state)
+                })
+                .collect();
+            ctx.emit(WorkerEvent::IsolationStates { states });
+        }
         Err(e) => ctx.emit(WorkerEvent::Notice {
             message: format!("Isolation states are unavailable: {}", e.explain()),
         }),

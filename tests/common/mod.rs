@@ -59,7 +59,11 @@ impl Term {
         cmd.cwd(home);
         let child = pair.slave.spawn_command(cmd).expect("spawn cordon");
         drop(pair.slave);
-        let parser = Arc::new(Mutex::new(vt100::Parser::new(rows, cols, 0)));
+        let parser = Arc::new(Mutex::new(vt100::Parser::new(
+            std::num::NonZeroU16::new(rows).expect("rows > 0"),
+            std::num::NonZeroU16::new(cols).expect("cols > 0"),
+            0,
+        )));
         let raw = Arc::new(Mutex::new(Vec::new()));
         let mut reader = pair.master.try_clone_reader().expect("pty reader");
         let writer = pair.master.take_writer().expect("pty writer");
@@ -159,4 +163,29 @@ impl Drop for Term {
     fn drop(&mut self) {
         let _ = self.child.kill();
     }
+}
+
+/// Names of demo machines (default seed) whose isolate will succeed.
+pub fn succeeding_machine_names(n: usize) -> Vec<String> {
+    use cordon::sim::{Fate, SimConfig, Simulator, fate_of};
+    let sim = Simulator::new(SimConfig::default());
+    sim.machines_snapshot()
+        .into_iter()
+        .filter(|m| fate_of(m) == Fate::Succeeds)
+        .filter_map(|m| m.computer_dns_name)
+        .take(n)
+        .collect()
+}
+
+pub fn succeeding_machine_name() -> String {
+    succeeding_machine_names(1).remove(0)
+}
+
+/// Every line of the audit log under `data`, parsed.
+pub fn audit_lines(data: &Path) -> Vec<serde_json::Value> {
+    std::fs::read_to_string(data.join("audit.jsonl"))
+        .unwrap_or_default()
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("audit lines are JSON"))
+        .collect()
 }
