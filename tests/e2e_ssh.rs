@@ -112,7 +112,12 @@ fn wait_screen(
 #[test]
 fn console_over_real_ssh_survives_a_dropped_connection() {
     if let Some(reason) = skip_reason() {
-        eprintln!("SKIPPED console_over_real_ssh_survives_a_dropped_connection: {reason}");
+        // Written to the real stderr (not captured by the harness) so the skip is visible.
+        use std::io::Write;
+        let _ = writeln!(
+            std::io::stderr(),
+            "SKIPPED console_over_real_ssh_survives_a_dropped_connection: {reason}"
+        );
         return;
     }
     let dir = tempfile::tempdir().expect("tempdir");

@@ -288,7 +288,7 @@ pub fn report_writes(
         let code = match r {
             WriteResult::Accepted(a) if wait && a.status != ActionStatus::Succeeded => 1,
             WriteResult::Accepted(a)
-                if !wait && !(a.status.is_active() || a.status == ActionStatus::Succeeded) =>
+                if !wait && !a.status.is_active() && a.status != ActionStatus::Succeeded =>
             {
                 1
             }

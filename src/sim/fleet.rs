@@ -25,9 +25,8 @@ pub enum Fate {
 /// The fate of a machine: iOS/Android are unsupported; Inactive devices time out;
 /// one in twenty of the rest (by id hash) fails; everything else succeeds.
 pub fn fate_of(m: &Machine) -> Fate {
-    match m.os_platform.as_deref() {
-        Some("iOS" | "Android") => return Fate::Unsupported,
-        _ => {}
+    if let Some("iOS" | "Android") = m.os_platform.as_deref() {
+        return Fate::Unsupported;
     }
     if m.health_status.as_deref() == Some("Inactive") {
         return Fate::TimesOut;

@@ -150,7 +150,7 @@ async fn isolation<A: DefenderApi>(ctx: &Ctx<A>, req: WriteRequest) {
             Err(e) if e.is_ambiguous() => {
                 tracing::warn!(error = %e, machine = %req.machine_id, "ambiguous write; reading actions before deciding");
                 match reconcile(ctx, &req, &known).await {
-                    Reconciled::Found(action) => return accept(ctx, &req, action),
+                    Reconciled::Found(action) => return accept(ctx, &req, *action),
                     Reconciled::Absent if !retried => {
                         // The service has no such action: the request did not take
                         // effect, so one more try cannot isolate the machine twice.
@@ -177,7 +177,7 @@ async fn isolation<A: DefenderApi>(ctx: &Ctx<A>, req: WriteRequest) {
 }
 
 enum Reconciled {
-    Found(MachineAction),
+    Found(Box<MachineAction>),
     Absent,
     Unknown,
 }
@@ -203,7 +203,7 @@ async fn reconcile<A: DefenderApi>(
                             && a.action_type == wanted
                             && a.requestor_comment.as_deref() == Some(req.comment.as_str())
                     })
-                    .map_or(Reconciled::Absent, Reconciled::Found);
+                    .map_or(Reconciled::Absent, |a| Reconciled::Found(Box::new(a)));
             }
             Err(e) => tracing::warn!(error = %e, attempt, "reconciliation read failed"),
         }

@@ -1,6 +1,6 @@
 //! Shared helpers for the end-to-end tests: drive the real `cordon` binary in a
 //! pseudo-terminal (portable-pty) and read its screen through a VT100 emulator.
-#![allow(dead_code)]
+#![allow(dead_code, clippy::unwrap_used)]
 
 use std::io::{Read, Write};
 use std::path::Path;
