@@ -81,6 +81,7 @@ impl Drop for Cleanup {
             .arg("-S")
             .arg(&self.tmux_socket)
             .arg("kill-server")
+            .stderr(Stdio::null())
             .status();
     }
 }

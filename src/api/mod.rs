@@ -18,6 +18,8 @@ pub use models::{IsolationType, Machine, MachineAction, ODataPage};
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ActionFilter {
     pub machine_id: Option<String>,
+    /// Matches any of these machines (batched pre-checks of a bulk action).
+    pub machine_ids: Vec<String>,
     /// Matches any of these action ids (batched polling).
     pub ids: Vec<String>,
     /// Matches any of these types, e.g. `["Isolate", "Unisolate"]`.
@@ -31,6 +33,9 @@ impl ActionFilter {
         let mut parts = Vec::new();
         if let Some(id) = &self.machine_id {
             parts.push(format!("machineId eq '{}'", odata_quote(id)));
+        }
+        if !self.machine_ids.is_empty() {
+            parts.push(any_of("machineId", &self.machine_ids));
         }
         if !self.ids.is_empty() {
             parts.push(any_of("id", &self.ids));

@@ -89,21 +89,26 @@ impl<A: DefenderApi> Ctx<A> {
     }
 }
 
-/// Poll every `poll_interval` until cancelled.
+/// Polls may use at most half of the list-actions quota (100 a minute), leaving the
+/// rest for pre-checks and history: each list call in a cycle stretches the cycle.
+const POLL_SHARE_PER_CALL: std::time::Duration = std::time::Duration::from_millis(1200);
+
+/// Poll every `poll_interval` (longer when many actions are in flight) until cancelled.
 pub async fn run<A: DefenderApi>(ctx: Arc<Ctx<A>>, cancel: CancellationToken) {
-    let mut ticker = tokio::time::interval(ctx.settings.poll_interval);
-    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut next = tokio::time::Instant::now();
     loop {
         tokio::select! {
             () = cancel.cancelled() => return,
-            _ = ticker.tick() => {}
+            () = tokio::time::sleep_until(next) => {}
         }
-        poll_once(&ctx).await;
+        let calls = poll_once(&ctx).await;
+        let spacing = POLL_SHARE_PER_CALL * u32::try_from(calls).unwrap_or(u32::MAX);
+        next += ctx.settings.poll_interval.max(spacing);
     }
 }
 
-/// One cycle: one list call per batch of tracked ids.
-pub async fn poll_once<A: DefenderApi>(ctx: &Ctx<A>) {
+/// One cycle: one list call per batch of tracked ids. Returns the number of calls.
+pub async fn poll_once<A: DefenderApi>(ctx: &Ctx<A>) -> usize {
     let ids = ctx.tracked_ids();
     for chunk in ids.chunks(POLL_BATCH) {
         let filter = ActionFilter {
@@ -125,6 +130,7 @@ pub async fn poll_once<A: DefenderApi>(ctx: &Ctx<A>) {
         }
         ctx.emit_budget();
     }
+    ids.len().div_ceil(POLL_BATCH)
 }
 
 /// `Command::Track`: read these actions once and follow the active ones (recovery).

@@ -1,0 +1,550 @@
+//! The worker against the simulator's engine in-process, under paused tokio time: rate
+//! limits over virtual hours, duplicate protection, reconciliation under faults, batched
+//! polling, audit ordering, read-only profiles.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use cordon::api::models::{ActionStatus, Machine, MachineAction, ODataPage};
+use cordon::api::{ActionFilter, ApiError, DefenderApi, IsolationType, PageRequest};
+use cordon::audit::{AuditContext, AuditLog};
+use cordon::sim::{Fate, InProcess, SimConfig, Simulator, fate_of};
+use cordon::worker::protocol::{Command, WorkerEvent, WriteOp, WriteRequest};
+use cordon::worker::{RateLimited, RateLimits, WorkerSettings, spawn};
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+
+fn sim(machines: usize, tweak: impl FnOnce(&mut SimConfig)) -> Simulator {
+    let mut cfg = SimConfig {
+        machines,
+        step: Duration::from_secs(3),
+        ..SimConfig::default()
+    };
+    tweak(&mut cfg);
+    Simulator::new(cfg)
+}
+
+fn ctx() -> AuditContext {
+    AuditContext {
+        user: "tester".into(),
+        profile: "sim".into(),
+        tenant: "t".into(),
+    }
+}
+
+fn requests(machines: &[Machine], op: WriteOp, comment: &str) -> Vec<WriteRequest> {
+    machines
+        .iter()
+        .enumerate()
+        .map(|(i, m)| WriteRequest {
+            request_id: i as u64 + 1,
+            machine_id: m.id.clone(),
+            machine_name: m.display_name().to_string(),
+            op: op.clone(),
+            comment: comment.into(),
+        })
+        .collect()
+}
+
+fn succeeding(sim: &Simulator, n: usize) -> Vec<Machine> {
+    sim.machines_snapshot()
+        .into_iter()
+        .filter(|m| fate_of(m) == Fate::Succeeds)
+        .take(n)
+        .collect()
+}
+
+#[derive(Debug)]
+enum Outcome {
+    Accepted(MachineAction),
+    AlreadyActive(MachineAction),
+    Failed(String),
+}
+
+/// Collect exactly one outcome per request id (panics on a second one), then keep
+/// reading until every accepted action is final.
+async fn outcomes(
+    events: &mut tokio::sync::mpsc::UnboundedReceiver<WorkerEvent>,
+    n: usize,
+    until_final: bool,
+) -> HashMap<u64, Outcome> {
+    let mut out: HashMap<u64, Outcome> = HashMap::new();
+    let mut finals: HashMap<String, ActionStatus> = HashMap::new();
+    loop {
+        let accepted_done = out.values().all(|o| match o {
+            Outcome::Accepted(a) => {
+                !until_final || a.status.is_final() || finals.contains_key(&a.id)
+            }
+            _ => true,
+        });
+        if out.len() == n && accepted_done {
+            return out;
+        }
+        let ev = events.recv().await.expect("worker alive");
+        let (id, o) = match ev {
+            WorkerEvent::Accepted { request_id, action } => (request_id, Outcome::Accepted(action)),
+            WorkerEvent::AlreadyActive { request_id, action } => {
+                (request_id, Outcome::AlreadyActive(action))
+            }
+            WorkerEvent::Failed { request_id, error } => (request_id, Outcome::Failed(error.code)),
+            WorkerEvent::ActionUpdated { action } if action.status.is_final() => {
+                finals.insert(action.id.clone(), action.status);
+                continue;
+            }
+            _ => continue,
+        };
+        assert!(
+            out.insert(id, o).is_none(),
+            "request {id} got a second outcome"
+        );
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_thousand_isolations_run_at_the_quota_without_a_single_429() {
+    let sim = sim(1200, |_| {});
+    let api = RateLimited::new(InProcess(sim.clone()), RateLimits::default());
+    let machines = sim.machines_snapshot();
+    let start = Instant::now();
+    for m in machines.iter().take(1000) {
+        let _ = api.isolate(&m.id, "IR-bulk", IsolationType::Full).await;
+    }
+    let took = start.elapsed();
+    let stats = sim.stats();
+    assert_eq!(
+        stats.throttled, 0,
+        "the simulator enforcing 100/min never answered 429"
+    );
+    assert_eq!(stats.requests.get("Isolate").copied(), Some(1000));
+    // 1,000 calls at 100 per minute: 9 full windows after the first burst ≈ 9 min. At
+    // ≥ 95% of the quota they finish within 10.6 minutes.
+    assert!(took <= Duration::from_secs(636), "took {took:?}");
+    assert!(
+        took >= Duration::from_secs(9 * 60),
+        "faster than the quota allows: {took:?}"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_hourly_quota_is_respected_too() {
+    let sim = sim(1700, |_| {});
+    let api = RateLimited::new(InProcess(sim.clone()), RateLimits::default());
+    let machines = sim.machines_snapshot();
+    let start = Instant::now();
+    for m in machines.iter().take(1600) {
+        let _ = api.isolate(&m.id, "IR-bulk", IsolationType::Full).await;
+    }
+    assert_eq!(sim.stats().throttled, 0);
+    // The 1,501st call must wait for the first call of the hour to age out.
+    assert!(
+        start.elapsed() >= Duration::from_secs(3600),
+        "{:?}",
+        start.elapsed()
+    );
+    assert!(
+        start.elapsed() <= Duration::from_secs(3600 + 5 * 60),
+        "{:?}",
+        start.elapsed()
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_bulk_isolate_ends_with_every_machine_succeeded_and_audited() {
+    let dir = tempfile::tempdir().unwrap();
+    let audit = AuditLog::open(&dir.path().join("audit.jsonl"), ctx()).unwrap();
+    let sim = sim(300, |_| {});
+    let api = Arc::new(RateLimited::new(
+        InProcess(sim.clone()),
+        RateLimits::default(),
+    ));
+    let cancel = CancellationToken::new();
+    let mut w = spawn(api, audit, WorkerSettings::default(), cancel.clone());
+    let targets = succeeding(&sim, 120);
+    let reqs = requests(
+        &targets,
+        WriteOp::Isolate {
+            isolation_type: IsolationType::Selective,
+        },
+        "IR-42",
+    );
+    w.commands.send(Command::Submit(reqs)).await.unwrap();
+    let out = outcomes(&mut w.events, 120, true).await;
+    assert!(
+        out.values().all(|o| matches!(o, Outcome::Accepted(_))),
+        "{out:?}"
+    );
+    for m in &targets {
+        assert_eq!(
+            sim.stats().actions_created.get(&m.id),
+            Some(&1),
+            "one action for {}",
+            m.display_name()
+        );
+        // Straight from the engine: no quota spent on the test's own reads.
+        let (actions, _) = sim
+            .list_actions(Some(&format!("machineId eq '{}'", m.id)), None, None)
+            .unwrap();
+        assert!(
+            actions
+                .iter()
+                .any(|a| a.requestor_comment.as_deref() == Some("IR-42")
+                    && a.status == ActionStatus::Succeeded)
+        );
+    }
+    cancel.cancel();
+    w.join.await.unwrap();
+    let lines = AuditLog::read_all(&dir.path().join("audit.jsonl")).unwrap();
+    assert_eq!(
+        lines
+            .iter()
+            .filter(|l| l.phase == cordon::audit::Phase::Request)
+            .count(),
+        120
+    );
+    assert_eq!(
+        lines
+            .iter()
+            .filter(|l| l.status.as_deref() == Some("Succeeded"))
+            .count(),
+        120
+    );
+    assert!(AuditLog::unfinished(&lines).is_empty());
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_second_isolate_while_one_is_pending_sends_nothing() {
+    let sim = sim(50, |_| {});
+    let api = Arc::new(RateLimited::new(
+        InProcess(sim.clone()),
+        RateLimits::default(),
+    ));
+    let cancel = CancellationToken::new();
+    let audit = AuditLog::disabled(ctx());
+    let mut w = spawn(api, audit, WorkerSettings::default(), cancel.clone());
+    let target = succeeding(&sim, 1);
+    let op = WriteOp::Isolate {
+        isolation_type: IsolationType::Full,
+    };
+    w.commands
+        .send(Command::Submit(requests(&target, op.clone(), "first")))
+        .await
+        .unwrap();
+    let first = outcomes(&mut w.events, 1, false).await;
+    let Some(Outcome::Accepted(action)) = first.get(&1) else {
+        panic!("{first:?}")
+    };
+    let mut second = requests(&target, op, "second");
+    second[0].request_id = 2;
+    w.commands.send(Command::Submit(second)).await.unwrap();
+    let out = outcomes(&mut w.events, 1, false).await;
+    match out.get(&2) {
+        Some(Outcome::AlreadyActive(existing)) => assert_eq!(existing.id, action.id),
+        other => panic!("expected AlreadyActive, got {other:?}"),
+    }
+    assert_eq!(
+        sim.stats().posts.get("isolate"),
+        Some(&1),
+        "no second POST was sent"
+    );
+    cancel.cancel();
+}
+
+#[tokio::test(start_paused = true)]
+async fn under_faults_no_machine_is_isolated_twice_and_none_silently_stays_connected() {
+    let sim = sim(400, |c| {
+        c.fail_rate = 0.15;
+        c.drop_rate = 0.1;
+        c.garbage_rate = 0.1;
+        c.seed = 7;
+    });
+    let api = Arc::new(RateLimited::new(
+        InProcess(sim.clone()),
+        RateLimits::default(),
+    ));
+    let cancel = CancellationToken::new();
+    let mut w = spawn(
+        api,
+        AuditLog::disabled(ctx()),
+        WorkerSettings::default(),
+        cancel.clone(),
+    );
+    let targets = succeeding(&sim, 150);
+    let reqs = requests(
+        &targets,
+        WriteOp::Isolate {
+            isolation_type: IsolationType::Full,
+        },
+        "IR-faults",
+    );
+    w.commands
+        .send(Command::Submit(reqs.clone()))
+        .await
+        .unwrap();
+    let out = outcomes(&mut w.events, reqs.len(), false).await;
+    assert_eq!(out.len(), 150, "every request accounted for");
+    let created = sim.stats().actions_created;
+    let mut accepted = 0;
+    for r in &reqs {
+        let n = created.get(&r.machine_id).copied().unwrap_or(0);
+        assert!(n <= 1, "{} isolated {n} times", r.machine_name);
+        match &out[&r.request_id] {
+            Outcome::Accepted(_) => {
+                accepted += 1;
+                assert_eq!(n, 1, "accepted means the service holds the action");
+            }
+            Outcome::Failed(code) if code == "NotConfirmed" => {}
+            Outcome::Failed(code) => assert_eq!(
+                n, 0,
+                "{} failed ({code}) but an action exists",
+                r.machine_name
+            ),
+            Outcome::AlreadyActive(a) => panic!("nothing was pending, yet {a:?}"),
+        }
+    }
+    assert!(
+        accepted > 60,
+        "most requests get through despite faults: {accepted}"
+    );
+    cancel.cancel();
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_read_only_profile_sends_no_write() {
+    let sim = sim(20, |_| {});
+    let api = Arc::new(InProcess(sim.clone()));
+    let settings = WorkerSettings {
+        readonly: true,
+        ..WorkerSettings::default()
+    };
+    let cancel = CancellationToken::new();
+    let mut w = spawn(api, AuditLog::disabled(ctx()), settings, cancel.clone());
+    let targets = succeeding(&sim, 3);
+    w.commands
+        .send(Command::Submit(requests(
+            &targets,
+            WriteOp::Unisolate,
+            "IR-1",
+        )))
+        .await
+        .unwrap();
+    let out = outcomes(&mut w.events, 3, false).await;
+    assert!(
+        out.values()
+            .all(|o| matches!(o, Outcome::Failed(c) if c == "ReadOnlyProfile"))
+    );
+    assert!(sim.stats().posts.is_empty());
+    cancel.cancel();
+}
+
+/// An API wrapper that checks the audit file already holds the request when the POST
+/// goes out.
+struct AuditWitness {
+    inner: InProcess,
+    audit_path: std::path::PathBuf,
+}
+
+impl DefenderApi for AuditWitness {
+    async fn machines_page(&self, p: PageRequest) -> Result<ODataPage<Machine>, ApiError> {
+        self.inner.machines_page(p).await
+    }
+    async fn get_machine(&self, id: &str) -> Result<Machine, ApiError> {
+        self.inner.get_machine(id).await
+    }
+    async fn actions_page(
+        &self,
+        f: &ActionFilter,
+        n: Option<String>,
+    ) -> Result<ODataPage<MachineAction>, ApiError> {
+        self.inner.actions_page(f, n).await
+    }
+    async fn get_action(&self, id: &str) -> Result<MachineAction, ApiError> {
+        self.inner.get_action(id).await
+    }
+    async fn isolate(&self, m: &str, c: &str, t: IsolationType) -> Result<MachineAction, ApiError> {
+        let text = std::fs::read_to_string(&self.audit_path).unwrap_or_default();
+        assert!(
+            text.lines()
+                .any(|l| l.contains("\"phase\":\"request\"") && l.contains(m)),
+            "the request line is on disk before the POST"
+        );
+        self.inner.isolate(m, c, t).await
+    }
+    async fn unisolate(&self, m: &str, c: &str) -> Result<MachineAction, ApiError> {
+        self.inner.unisolate(m, c).await
+    }
+    async fn cancel_action(&self, a: &str, c: &str) -> Result<MachineAction, ApiError> {
+        self.inner.cancel_action(a, c).await
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_audit_line_is_written_before_the_post_and_the_final_status_after() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("audit.jsonl");
+    let sim = sim(30, |_| {});
+    let api = Arc::new(AuditWitness {
+        inner: InProcess(sim.clone()),
+        audit_path: path.clone(),
+    });
+    let cancel = CancellationToken::new();
+    let mut w = spawn(
+        api,
+        AuditLog::open(&path, ctx()).unwrap(),
+        WorkerSettings::default(),
+        cancel.clone(),
+    );
+    let targets = succeeding(&sim, 2);
+    w.commands
+        .send(Command::Submit(requests(
+            &targets,
+            WriteOp::Isolate {
+                isolation_type: IsolationType::Full,
+            },
+            "IR-9",
+        )))
+        .await
+        .unwrap();
+    outcomes(&mut w.events, 2, true).await;
+    cancel.cancel();
+    w.join.await.unwrap();
+    let lines = AuditLog::read_all(&path).unwrap();
+    assert_eq!(
+        lines
+            .iter()
+            .filter(|l| l.status.as_deref() == Some("Succeeded"))
+            .count(),
+        2
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn polling_costs_one_list_call_per_fifty_actions_in_flight() {
+    let sim = sim(300, |c| c.step = Duration::from_secs(600));
+    let api = Arc::new(RateLimited::new(
+        InProcess(sim.clone()),
+        RateLimits::default(),
+    ));
+    let settings = WorkerSettings {
+        poll_interval: Duration::from_secs(3),
+        ..WorkerSettings::default()
+    };
+    let cancel = CancellationToken::new();
+    let mut w = spawn(api, AuditLog::disabled(ctx()), settings, cancel.clone());
+    let targets = succeeding(&sim, 120);
+    w.commands
+        .send(Command::Submit(requests(
+            &targets,
+            WriteOp::Isolate {
+                isolation_type: IsolationType::Full,
+            },
+            "IR-poll",
+        )))
+        .await
+        .unwrap();
+    let out = outcomes(&mut w.events, 120, false).await;
+    assert!(
+        out.values().all(|o| matches!(o, Outcome::Accepted(_))),
+        "{out:?}"
+    );
+    // Let a cycle pass so every action is tracked, then measure whole cycles.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let before = sim
+        .stats()
+        .requests
+        .get("ListActions")
+        .copied()
+        .unwrap_or(0);
+    // Three calls a cycle stretch the cycle to 3 × 1.2 s (polls use at most half the
+    // list quota), so ten cycles take 36 s.
+    tokio::time::sleep(Duration::from_secs(36)).await;
+    let after = sim
+        .stats()
+        .requests
+        .get("ListActions")
+        .copied()
+        .unwrap_or(0);
+    let calls = after - before;
+    assert!(
+        (27..=33).contains(&calls),
+        "120 in flight → 3 calls per cycle, 10 cycles; got {calls}"
+    );
+    cancel.cancel();
+}
+
+#[tokio::test(start_paused = true)]
+async fn machines_stream_page_by_page_with_isolation_states() {
+    let sim = sim(25_000, |_| {});
+    let api = Arc::new(InProcess(sim.clone()));
+    let cancel = CancellationToken::new();
+    let mut w = spawn(
+        api,
+        AuditLog::disabled(ctx()),
+        WorkerSettings::default(),
+        cancel.clone(),
+    );
+    w.commands
+        .send(Command::LoadMachines { filter: None })
+        .await
+        .unwrap();
+    let mut pages = Vec::new();
+    let mut states = 0;
+    loop {
+        match w.events.recv().await.unwrap() {
+            WorkerEvent::MachinesPage {
+                machines, first, ..
+            } => pages.push((machines.len(), first)),
+            WorkerEvent::IsolationStates { states: s } => states = s.len(),
+            WorkerEvent::MachinesLoaded { total, .. } => {
+                assert_eq!(total, 25_000);
+                break;
+            }
+            WorkerEvent::MachinesFailed { error } => panic!("{error:?}"),
+            _ => {}
+        }
+    }
+    assert_eq!(pages, vec![(10_000, true), (10_000, false), (5_000, false)]);
+    assert_eq!(states, 25_000, "every machine gets a state");
+    cancel.cancel();
+    w.join.await.unwrap();
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_worker_isolates_a_thousand_machines_at_the_quota_with_zero_429s() {
+    let sim = sim(1400, |c| c.step = Duration::from_secs(30));
+    let api = Arc::new(RateLimited::new(
+        InProcess(sim.clone()),
+        RateLimits::default(),
+    ));
+    let cancel = CancellationToken::new();
+    let mut w = spawn(
+        api,
+        AuditLog::disabled(ctx()),
+        WorkerSettings::default(),
+        cancel.clone(),
+    );
+    let targets = succeeding(&sim, 1000);
+    assert_eq!(targets.len(), 1000);
+    let start = Instant::now();
+    w.commands
+        .send(Command::Submit(requests(
+            &targets,
+            WriteOp::Isolate {
+                isolation_type: IsolationType::Full,
+            },
+            "IR-1000",
+        )))
+        .await
+        .unwrap();
+    let out = outcomes(&mut w.events, 1000, false).await;
+    let took = start.elapsed();
+    assert!(out.values().all(|o| matches!(o, Outcome::Accepted(_))));
+    assert_eq!(
+        sim.stats().throttled,
+        0,
+        "no 429 from a simulator enforcing the quotas"
+    );
+    // ≥ 95% of 100 POSTs a minute: 1,000 POSTs within 10.6 minutes, polling included.
+    assert!(took <= Duration::from_secs(636), "took {took:?}");
+    cancel.cancel();
+}
