@@ -186,6 +186,25 @@ impl AuditLog {
         self.append(&rec)
     }
 
+    /// Append the outcome of a request recorded by an earlier run (recovery): the line
+    /// keeps that run's id and request id, so the pair is complete.
+    pub fn log_recovered_outcome(
+        &self,
+        request: &AuditRecord,
+        action_id: &str,
+        status: &str,
+    ) -> Result<(), AuditError> {
+        let mut rec = request.clone();
+        rec.time = now_rfc3339();
+        rec.phase = Phase::Outcome;
+        rec.outcome = Some(Outcome::Confirmed);
+        rec.action_id = Some(action_id.to_string());
+        rec.status = Some(status.to_string());
+        rec.error_code = None;
+        rec.error_message = None;
+        self.append(&rec)
+    }
+
     /// Write one line, flush and fsync before returning.
     pub fn append(&self, rec: &AuditRecord) -> Result<(), AuditError> {
         let Some(file) = &self.inner else {
@@ -238,6 +257,44 @@ impl AuditLog {
     }
 }
 
+/// What a new session must pick up from earlier runs of `profile`: ids of actions that
+/// were accepted but never seen final, and machines whose request has no outcome at all
+/// (cordon stopped mid-POST), whose history must be read to learn what happened.
+#[derive(Debug, Default, PartialEq)]
+pub struct Recovery {
+    /// Accepted actions never seen final, with the request record behind each.
+    pub actions: Vec<(String, AuditRecord)>,
+    /// Request records with no outcome at all.
+    pub orphans: Vec<AuditRecord>,
+}
+
+pub fn recovery(records: &[AuditRecord], profile: &str) -> Recovery {
+    use std::collections::BTreeMap;
+    let ours: Vec<AuditRecord> = records
+        .iter()
+        .filter(|r| r.context.profile == profile)
+        .cloned()
+        .collect();
+    // The latest confirmed status per action, with its request's record.
+    let mut latest: BTreeMap<String, (String, AuditRecord)> = BTreeMap::new();
+    for r in &ours {
+        if r.phase == Phase::Outcome
+            && r.outcome == Some(Outcome::Confirmed)
+            && let (Some(id), Some(status)) = (r.action_id.as_deref(), r.status.as_deref())
+        {
+            latest.insert(id.to_string(), (status.to_string(), r.clone()));
+        }
+    }
+    let final_states = ["Succeeded", "Failed", "TimeOut", "Cancelled"];
+    let actions = latest
+        .into_iter()
+        .filter(|(_, (status, _))| !final_states.contains(&status.as_str()))
+        .map(|(id, (_, rec))| (id, rec))
+        .collect();
+    let orphans = AuditLog::unfinished(&ours).into_iter().cloned().collect();
+    Recovery { actions, orphans }
+}
+
 fn new_run_id() -> String {
     format!(
         "{}-{}",
@@ -255,4 +312,133 @@ pub fn os_user() -> String {
     std::env::var("USER")
         .or_else(|_| std::env::var("USERNAME"))
         .unwrap_or_else(|_| "unknown".to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::api::IsolationType;
+
+    fn req(id: u64, machine: &str) -> WriteRequest {
+        WriteRequest {
+            request_id: id,
+            machine_id: machine.into(),
+            machine_name: format!("{machine}.contoso.local"),
+            op: WriteOp::Isolate {
+                isolation_type: IsolationType::Full,
+            },
+            comment: "IR-1".into(),
+        }
+    }
+
+    #[test]
+    fn recovery_finds_unfinished_actions_and_orphans_of_this_profile_only() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("audit.jsonl");
+        let ctx = |profile: &str| AuditContext {
+            user: "u".into(),
+            profile: profile.into(),
+            tenant: "t".into(),
+        };
+        let log = AuditLog::open(&path, ctx("prod")).unwrap();
+        // 1: accepted, then seen final — nothing to recover.
+        log.log_request(&req(1, "m1")).unwrap();
+        log.log_outcome(
+            &req(1, "m1"),
+            Outcome::Confirmed,
+            Some("a1"),
+            Some("Pending"),
+            None,
+        )
+        .unwrap();
+        log.log_outcome(
+            &req(1, "m1"),
+            Outcome::Confirmed,
+            Some("a1"),
+            Some("Succeeded"),
+            None,
+        )
+        .unwrap();
+        // 2: accepted, never seen final.
+        log.log_request(&req(2, "m2")).unwrap();
+        log.log_outcome(
+            &req(2, "m2"),
+            Outcome::Confirmed,
+            Some("a2"),
+            Some("InProgress"),
+            None,
+        )
+        .unwrap();
+        // 3: killed mid-POST: a request line only.
+        log.log_request(&req(3, "m3")).unwrap();
+        // Another profile's orphan is not ours to chase.
+        AuditLog::open(&path, ctx("test"))
+            .unwrap()
+            .log_request(&req(1, "m9"))
+            .unwrap();
+
+        let records = AuditLog::read_all(&path).unwrap();
+        let r = recovery(&records, "prod");
+        assert_eq!(
+            r.actions
+                .iter()
+                .map(|(id, _)| id.as_str())
+                .collect::<Vec<_>>(),
+            ["a2"]
+        );
+        assert_eq!(
+            r.orphans
+                .iter()
+                .map(|o| o.machine_id.as_str())
+                .collect::<Vec<_>>(),
+            ["m3"]
+        );
+
+        // Completing the orphan's pair in a later run ends its recovery.
+        let later = AuditLog::open(&path, ctx("prod")).unwrap();
+        later
+            .log_recovered_outcome(&r.orphans[0], "a3", "Succeeded")
+            .unwrap();
+        later
+            .log_recovered_outcome(&r.actions[0].1, "a2", "Succeeded")
+            .unwrap();
+        let r = recovery(&AuditLog::read_all(&path).unwrap(), "prod");
+        assert!(r.actions.is_empty() && r.orphans.is_empty(), "{r:?}");
+    }
+
+    #[test]
+    fn records_never_hold_more_than_the_documented_fields() {
+        let log = AuditLog::disabled(AuditContext {
+            user: "u".into(),
+            profile: "p".into(),
+            tenant: "t".into(),
+        });
+        let json = serde_json::to_value(log.request_record(&req(1, "m1"))).unwrap();
+        let keys: Vec<&str> = json
+            .as_object()
+            .unwrap()
+            .keys()
+            .map(String::as_str)
+            .collect();
+        for k in &keys {
+            assert!(
+                [
+                    "time",
+                    "phase",
+                    "user",
+                    "profile",
+                    "tenant",
+                    "run",
+                    "request_id",
+                    "machine_id",
+                    "machine_name",
+                    "action",
+                    "isolation_type",
+                    "comment"
+                ]
+                .contains(k),
+                "unexpected audit field {k}"
+            );
+        }
+    }
 }

@@ -150,8 +150,11 @@ async fn run<A: DefenderApi>(
                     let _ = submit_tx.send(r);
                 }
             }
-            Command::Track { action_ids } => {
-                side_tasks.push(tokio::spawn(poll::track(ctx.clone(), action_ids)));
+            Command::Track {
+                action_ids,
+                origins,
+            } => {
+                side_tasks.push(tokio::spawn(poll::track(ctx.clone(), action_ids, origins)));
             }
         }
     }

@@ -24,14 +24,24 @@ pub struct Tracker {
 #[derive(Debug)]
 pub struct Tracked {
     pub last: MachineAction,
-    /// The request that produced it, for the final audit line; None for actions
-    /// followed on behalf of someone else (already active, recovery).
-    pub request: Option<WriteRequest>,
+    /// Where the final audit line goes.
+    pub origin: Origin,
+}
+
+/// Who asked for a tracked action.
+#[derive(Debug, Clone)]
+pub enum Origin {
+    /// A request of this run.
+    Request(WriteRequest),
+    /// A request of an earlier run, found in the audit log at start-up.
+    Recovered(crate::audit::AuditRecord),
+    /// Someone else's action (already active when we looked): nothing to audit.
+    Foreign,
 }
 
 impl<A: DefenderApi> Ctx<A> {
     /// Follow `action` until it is final.
-    pub fn track(&self, action: &MachineAction, request: Option<WriteRequest>) {
+    pub fn track(&self, action: &MachineAction, origin: Origin) {
         if action.status.is_final() {
             return;
         }
@@ -39,7 +49,7 @@ impl<A: DefenderApi> Ctx<A> {
             action.id.clone(),
             Tracked {
                 last: action.clone(),
-                request,
+                origin,
             },
         );
     }
@@ -63,17 +73,21 @@ impl<A: DefenderApi> Ctx<A> {
                 None
             }
         };
-        if let Some(Tracked {
-            request: Some(req), ..
-        }) = &finished
-            && let Err(e) = self.audit.log_outcome(
-                req,
+        let written = match finished.map(|t| t.origin) {
+            Some(Origin::Request(req)) => self.audit.log_outcome(
+                &req,
                 Outcome::Confirmed,
                 Some(&action.id),
                 Some(action.status.as_str()),
                 None,
-            )
-        {
+            ),
+            Some(Origin::Recovered(rec)) => {
+                self.audit
+                    .log_recovered_outcome(&rec, &action.id, action.status.as_str())
+            }
+            Some(Origin::Foreign) | None => Ok(()),
+        };
+        if let Err(e) = written {
             tracing::error!(error = %e, "cannot append the final status to the audit log");
             self.emit(WorkerEvent::Notice {
                 message: e.to_string(),
@@ -134,7 +148,12 @@ pub async fn poll_once<A: DefenderApi>(ctx: &Ctx<A>) -> usize {
 }
 
 /// `Command::Track`: read these actions once and follow the active ones (recovery).
-pub async fn track<A: DefenderApi>(ctx: Arc<Ctx<A>>, action_ids: Vec<String>) {
+pub async fn track<A: DefenderApi>(
+    ctx: Arc<Ctx<A>>,
+    action_ids: Vec<String>,
+    origins: Vec<(String, crate::audit::AuditRecord)>,
+) {
+    let mut origins: HashMap<String, crate::audit::AuditRecord> = origins.into_iter().collect();
     for chunk in action_ids.chunks(POLL_BATCH) {
         let filter = ActionFilter {
             ids: chunk.to_vec(),
@@ -143,7 +162,21 @@ pub async fn track<A: DefenderApi>(ctx: Arc<Ctx<A>>, action_ids: Vec<String>) {
         match ctx.api.actions_page(&filter, None).await {
             Ok(page) => {
                 for action in page.value {
-                    ctx.track(&action, None);
+                    let origin = origins.remove(&action.id);
+                    if action.status.is_final() {
+                        // It ended while cordon was away: complete the audit pair now.
+                        if let Some(rec) = &origin
+                            && let Err(e) = ctx.audit.log_recovered_outcome(
+                                rec,
+                                &action.id,
+                                action.status.as_str(),
+                            )
+                        {
+                            tracing::error!(error = %e, "cannot append a recovered outcome");
+                        }
+                    } else {
+                        ctx.track(&action, origin.map_or(Origin::Foreign, Origin::Recovered));
+                    }
                     ctx.emit(WorkerEvent::ActionUpdated { action });
                 }
             }

@@ -20,8 +20,12 @@ pub enum Command {
     /// exactly one outcome event: Accepted, AlreadyActive or Failed.
     Submit(Vec<WriteRequest>),
     /// Read the current state of these actions (e.g. from the audit log after a crash)
-    /// and track those still active.
-    Track { action_ids: Vec<String> },
+    /// and track those still active. `origins` maps an action id to the audit record of
+    /// the request that created it, so its final status is appended to that request.
+    Track {
+        action_ids: Vec<String>,
+        origins: Vec<(String, crate::audit::AuditRecord)>,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]

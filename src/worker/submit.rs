@@ -10,6 +10,7 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use super::Ctx;
+use super::poll::Origin;
 use super::protocol::{ErrorInfo, WorkerEvent, WriteOp, WriteRequest};
 use crate::api::models::{ActionType, MachineAction, sort_newest_first};
 use crate::api::{ActionFilter, ApiError, DefenderApi, all_actions};
@@ -308,7 +309,7 @@ fn settle<A: DefenderApi>(
             Some(&action),
             Some(("ActiveRequestAlreadyExists", &msg)),
         );
-        ctx.track(&action, None);
+        ctx.track(&action, Origin::Foreign);
         ctx.emit(WorkerEvent::AlreadyActive {
             request_id: req.request_id,
             action,
@@ -318,7 +319,7 @@ fn settle<A: DefenderApi>(
 
 fn accept<A: DefenderApi>(ctx: &Ctx<A>, req: &WriteRequest, action: MachineAction) {
     log_outcome(ctx, req, Outcome::Confirmed, Some(&action), None);
-    ctx.track(&action, Some(req.clone()));
+    ctx.track(&action, Origin::Request(req.clone()));
     ctx.emit(WorkerEvent::Accepted {
         request_id: req.request_id,
         action,
@@ -346,7 +347,7 @@ fn already_active<A: DefenderApi>(ctx: &Ctx<A>, req: &WriteRequest, action: Mach
             Some(("ActiveRequestAlreadyExists", &msg)),
         );
     }
-    ctx.track(&action, None);
+    ctx.track(&action, Origin::Foreign);
     ctx.emit(WorkerEvent::AlreadyActive {
         request_id: req.request_id,
         action,
