@@ -34,7 +34,7 @@ pub enum Origin {
     /// A request of this run.
     Request(WriteRequest),
     /// A request of an earlier run, found in the audit log at start-up.
-    Recovered(crate::audit::AuditRecord),
+    Recovered(Box<crate::audit::AuditRecord>),
     /// Someone else's action (already active when we looked): nothing to audit.
     Foreign,
 }
@@ -175,7 +175,10 @@ pub async fn track<A: DefenderApi>(
                             tracing::error!(error = %e, "cannot append a recovered outcome");
                         }
                     } else {
-                        ctx.track(&action, origin.map_or(Origin::Foreign, Origin::Recovered));
+                        ctx.track(
+                            &action,
+                            origin.map_or(Origin::Foreign, |r| Origin::Recovered(Box::new(r))),
+                        );
                     }
                     ctx.emit(WorkerEvent::ActionUpdated { action });
                 }
