@@ -321,6 +321,7 @@ async fn simulate(args: &SimulateArgs) -> Result<u8, CliError> {
         token_ttl: Duration::from_secs(args.token_ttl),
         enforce_rate_limits: !args.no_rate_limits,
         hostile_names: args.hostile,
+        forbid_writes: args.forbid_writes,
         ..SimConfig::default()
     };
     for (name, rate) in [

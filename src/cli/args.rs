@@ -148,6 +148,9 @@ pub struct SimulateArgs {
     /// Add machines whose names and comments hold escape sequences and other hostile text.
     #[arg(long)]
     pub hostile: bool,
+    /// Answer isolate and release with 403, as for an app without Machine.Isolate.
+    #[arg(long)]
+    pub forbid_writes: bool,
     #[arg(long, default_value_t = 42)]
     pub seed: u64,
 }

@@ -614,6 +614,13 @@ impl Simulator {
             "unisolate"
         };
         *st.stats.posts.entry(route.to_string()).or_default() += 1;
+        if self.cfg.forbid_writes {
+            return Err(SimError::new(
+                403,
+                "Forbidden",
+                "The application does not have the Machine.Isolate permission",
+            ));
+        }
         let fate = fate_of(&machine);
         if kind.is_some() && fate == Fate::Unsupported {
             return Err(SimError::new(

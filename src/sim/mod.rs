@@ -48,6 +48,8 @@ pub struct SimConfig {
     pub enforce_rate_limits: bool,
     /// Add machines whose names, tags and comments hold escape sequences and such.
     pub hostile_names: bool,
+    /// Answer writes with 403, as for an app without Machine.Isolate.
+    pub forbid_writes: bool,
     pub tenant_id: String,
     pub client_id: String,
     pub client_secret: String,
@@ -66,6 +68,7 @@ impl Default for SimConfig {
             token_ttl: Duration::from_secs(3599),
             enforce_rate_limits: true,
             hostile_names: false,
+            forbid_writes: false,
             tenant_id: "00000000-0000-4000-8000-00000000c0de".into(),
             client_id: "00000000-0000-4000-8000-0000000000de".into(),
             client_secret: "cordon-demo-secret".into(),
