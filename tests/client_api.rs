@@ -1,6 +1,8 @@
 //! MdeClient against a loopback mock of the Defender API: paths, bodies, the quirks of
 //! mde-api.md §7, retries, 401 replay, 429 waits, and the transport safety rules.
 
+#![allow(clippy::unwrap_used)]
+
 mod client_support;
 
 use std::sync::Arc;

@@ -1,6 +1,8 @@
 //! Sign-in: secret resolution, the token provider against a loopback Entra mock, and
 //! the advice each Entra error maps to.
 
+#![allow(clippy::unwrap_used)]
+
 mod client_support;
 
 use std::sync::Arc;

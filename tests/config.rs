@@ -1,5 +1,7 @@
 //! Config loading: valid files, every refused shape, profile selection, the env profile.
 
+#![allow(clippy::unwrap_used)]
+
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 

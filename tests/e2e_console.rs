@@ -1,6 +1,8 @@
 //! End to end: the real binary in a pseudo-terminal, driven by keys, read through a
 //! VT100 emulator. Against the embedded simulator (`--demo`), with fast action steps.
 
+#![allow(clippy::unwrap_used)]
+
 mod common;
 
 use std::time::Duration;

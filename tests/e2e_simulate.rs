@@ -2,6 +2,8 @@
 //! also works against cordon simulate"), and recovery: cordon killed in the middle of
 //! an isolate finds the action again on the next start and shows how it ended.
 
+#![allow(clippy::unwrap_used)]
+
 mod common;
 
 use std::process::{Command, Stdio};

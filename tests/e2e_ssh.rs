@@ -5,6 +5,8 @@
 //! Needs `sshd`, `ssh`, `ssh-keygen` and `tmux` and root (sshd changes user); `.ci/run`
 //! installs them. Without them the test prints why it was skipped and passes.
 
+#![allow(clippy::unwrap_used)]
+
 mod common;
 
 use std::path::{Path, PathBuf};

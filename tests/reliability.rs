@@ -2,6 +2,8 @@
 //! fault knobs, the real client, the worker and the binary. (The fault matrix in the
 //! README lists what each test proves.)
 
+#![allow(clippy::unwrap_used)]
+
 mod common;
 
 use std::process::Command;

@@ -1,6 +1,8 @@
 //! The keymap: embedded defaults, user overrides and validation, and the mapping of
 //! terminal events to actions per mode.
 
+#![allow(clippy::unwrap_used)]
+
 mod tui_support;
 
 use std::collections::BTreeMap;

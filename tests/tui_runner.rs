@@ -1,6 +1,8 @@
 //! The event loop driven headless: a TestBackend, a channel of terminal events, fake
 //! worker channels and paused time.
 
+#![allow(clippy::unwrap_used)]
+
 mod tui_support;
 
 use std::time::Duration;

@@ -1,6 +1,8 @@
 //! Key screens rendered on a TestBackend and compared as text with insta snapshots.
 //! Data and the clock are fixed, so the screens are deterministic.
 
+#![allow(clippy::unwrap_used)]
+
 mod tui_support;
 
 use cordon::api::models::{ActionStatus, ActionType, IsolationState, Machine};

@@ -1,5 +1,7 @@
 //! State transitions of the console: Action sequences in, state and effects out.
 
+#![allow(clippy::unwrap_used)]
+
 mod tui_support;
 
 use cordon::api::models::{ActionStatus, ActionType, IsolationState, IsolationType};

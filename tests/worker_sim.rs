@@ -2,6 +2,8 @@
 //! limits over virtual hours, duplicate protection, reconciliation under faults, batched
 //! polling, audit ordering, read-only profiles.
 
+#![allow(clippy::unwrap_used)]
+
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
