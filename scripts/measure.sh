@@ -1,0 +1,148 @@
+#!/usr/bin/env bash
+# Measures cordon against the performance targets (README "Performance"):
+#   startup (first frame, --version), loading 100,000 machines, peak RSS, and a plain
+#   sequential Python client listing the same 100,000 machines from the same simulator.
+# Usage: bash scripts/measure.sh            (needs python3; installs `time` and pyte)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+MACHINES=${MACHINES:-100000}
+PORT=${PORT:-18080}
+
+if ! [ -x /usr/bin/time ]; then
+  apt-get update -qq && apt-get install -y -qq time >/dev/null
+fi
+python3 -c 'import pyte' 2>/dev/null || pip install -q pyte
+
+cargo build --release --quiet
+BIN=$PWD/target/release/cordon
+WORK=$(mktemp -d)
+trap 'kill $SIM_PID 2>/dev/null || true; rm -rf "$WORK"' EXIT
+
+# The simulator in its own process, so its memory is not counted against the console.
+"$BIN" simulate --listen 127.0.0.1:$PORT --machines "$MACHINES" --no-rate-limits >/dev/null &
+SIM_PID=$!
+for _ in $(seq 100); do
+  (exec 3<>/dev/tcp/127.0.0.1/$PORT) 2>/dev/null && break
+  sleep 0.1
+done
+
+cat >"$WORK/config.toml" <<TOML
+[profiles.sim]
+tenant_id = "00000000-0000-4000-8000-00000000c0de"
+client_id = "00000000-0000-4000-8000-0000000000de"
+client_secret_env = "CORDON_SIM_SECRET"
+api_base = "http://127.0.0.1:$PORT"
+authority = "http://127.0.0.1:$PORT"
+[ui]
+refresh_interval_secs = 0
+TOML
+export CORDON_SIM_SECRET=cordon-demo-secret
+export CORDON_DATA_DIR="$WORK/data"
+
+python3 - "$BIN" "$WORK/config.toml" "$PORT" "$MACHINES" <<'PY'
+import json, os, pty, select, signal, statistics, subprocess, sys, time, urllib.parse, urllib.request
+import pyte
+
+BIN, CONFIG, PORT, N = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
+WORK = os.path.dirname(CONFIG)
+
+def version_ms():
+    runs = []
+    for _ in range(30):
+        t = time.perf_counter()
+        subprocess.run([BIN, "--version"], stdout=subprocess.DEVNULL, check=True)
+        runs.append((time.perf_counter() - t) * 1000)
+    return statistics.median(runs)
+
+def console_run(cols=200, rows=60):
+    """Start the console in a pty under /usr/bin/time -v. Returns (first frame ms,
+    first page ms, fully loaded ms, peak RSS MB). First frame = the header is on screen;
+    loaded = the title shows N/N machines."""
+    screen = pyte.Screen(cols, rows)
+    stream = pyte.ByteStream(screen)
+    rss_file = os.path.join(WORK, "rss.txt")
+    pid, fd = pty.fork()
+    if pid == 0:
+        os.environ["TERM"] = "xterm-256color"
+        os.environ["COLUMNS"], os.environ["LINES"] = str(cols), str(rows)
+        os.execv("/usr/bin/time", ["time", "-v", "-o", rss_file, BIN, "--config", CONFIG, "--profile", "sim"])
+    import fcntl, termios, struct
+    fcntl.ioctl(fd, termios.TIOCSWINSZ, struct.pack("HHHH", rows, cols, 0, 0))
+    t0 = time.perf_counter()
+    first_frame = first_page = loaded = None
+    total = f"{N:,}/{N:,}"
+    deadline = t0 + 60
+    while time.perf_counter() < deadline and loaded is None:
+        r, _, _ = select.select([fd], [], [], 0.05)
+        if not r:
+            continue
+        try:
+            data = os.read(fd, 1 << 16)
+        except OSError:
+            break
+        stream.feed(data)
+        text = "\n".join(screen.display)
+        now = (time.perf_counter() - t0) * 1000
+        if first_frame is None and "profile SIM" in text:
+            first_frame = now
+        if first_page is None and "Machines 10,000/" in text:
+            first_page = now
+        if total in text and "Machines" in text and "loading" not in text.split("\n")[1]:
+            loaded = now
+    os.write(fd, b"q")
+    end = time.time() + 10
+    while time.time() < end:
+        r, _, _ = select.select([fd], [], [], 0.1)
+        if r:
+            try:
+                os.read(fd, 1 << 16)
+            except OSError:
+                break
+    os.waitpid(pid, 0)
+    rss_kb = 0
+    for line in open(rss_file):
+        if "Maximum resident set size" in line:
+            rss_kb = int(line.split(":")[1])
+    return first_frame, first_page, loaded, rss_kb / 1024
+
+def python_client_s():
+    base = f"http://127.0.0.1:{PORT}"
+    form = urllib.parse.urlencode({
+        "grant_type": "client_credentials",
+        "client_id": "00000000-0000-4000-8000-0000000000de",
+        "client_secret": os.environ["CORDON_SIM_SECRET"],
+        "scope": "https://api.securitycenter.microsoft.com/.default",
+    }).encode()
+    t = time.perf_counter()
+    tok = json.load(urllib.request.urlopen(f"{base}/00000000-0000-4000-8000-00000000c0de/oauth2/v2.0/token", form))["access_token"]
+    url, count = f"{base}/api/machines?$top=10000", 0
+    while url:
+        req = urllib.request.Request(url, headers={"Authorization": "Bearer " + tok})
+        page = json.load(urllib.request.urlopen(req))
+        count += len(page["value"])
+        url = page.get("@odata.nextLink")
+    assert count == N, count
+    return time.perf_counter() - t
+
+def cli_list_s():
+    t = time.perf_counter()
+    subprocess.run([BIN, "--config", CONFIG, "--profile", "sim", "machines", "--json"], stdout=subprocess.DEVNULL, check=True)
+    return time.perf_counter() - t
+
+print(f"cordon --version (median of 30):          {version_ms():7.1f} ms")
+runs = [console_run() for _ in range(3)]
+ff = statistics.median(r[0] for r in runs)
+fp = statistics.median(r[1] or float('nan') for r in runs)
+ld = statistics.median(r[2] for r in runs)
+rss = max(r[3] for r in runs)
+print(f"console first frame (median of 3):        {ff:7.1f} ms")
+print(f"console first page of 10,000 shown:       {fp:7.1f} ms")
+print(f"console {N:,} machines fully listed:   {ld:7.1f} ms")
+print(f"console peak RSS with {N:,} loaded:    {rss:7.1f} MB")
+py = statistics.median(python_client_s() for _ in range(3))
+cli = statistics.median(cli_list_s() for _ in range(3))
+print(f"python urllib sequential list of {N:,}: {py*1000:7.1f} ms")
+print(f"cordon machines --json (incl. isolation states): {cli*1000:7.1f} ms")
+print(f"ratio python / cordon console load:       {py*1000/ld:7.2f}x")
+PY
