@@ -39,6 +39,7 @@ refresh_interval_secs = 0
 TOML
 export CORDON_SIM_SECRET=cordon-demo-secret
 export CORDON_DATA_DIR="$WORK/data"
+export CORDON_LOG=info
 
 python3 - "$BIN" "$WORK/config.toml" "$PORT" "$MACHINES" <<'PY'
 import json, os, pty, select, signal, statistics, subprocess, sys, time, urllib.parse, urllib.request
@@ -104,7 +105,11 @@ def console_run(cols=200, rows=60):
     for line in open(rss_file):
         if "Maximum resident set size" in line:
             rss_kb = int(line.split(":")[1])
-    return first_frame, first_page, loaded, rss_kb / 1024
+    logged = None
+    for line in open(os.path.join(WORK, "data", "cordon.log")):
+        if "first frame drawn" in line:
+            logged = float(line.rsplit("ms=", 1)[1])
+    return first_frame, first_page, loaded, rss_kb / 1024, logged
 
 def python_client_s():
     base = f"http://127.0.0.1:{PORT}"
@@ -136,7 +141,9 @@ ff = statistics.median(r[0] for r in runs)
 fp = statistics.median(r[1] or float('nan') for r in runs)
 ld = statistics.median(r[2] for r in runs)
 rss = max(r[3] for r in runs)
-print(f"console first frame (median of 3):        {ff:7.1f} ms")
+lf = statistics.median(r[4] for r in runs)
+print(f"console first frame, in-process (log):    {lf:7.1f} ms")
+print(f"console first frame seen through a pty:   {ff:7.1f} ms  (incl. exec, /usr/bin/time, pty, pyte)")
 print(f"console first page of 10,000 shown:       {fp:7.1f} ms")
 print(f"console {N:,} machines fully listed:   {ld:7.1f} ms")
 print(f"console peak RSS with {N:,} loaded:    {rss:7.1f} MB")

@@ -18,7 +18,10 @@ use cordon::config::{self, Profile};
 use cordon::sim::{self, SimConfig};
 use cordon::worker::{RateLimited, RateLimits, WorkerSettings};
 
+use cordon::timing::since_start_ms;
+
 fn main() -> ExitCode {
+    cordon::timing::mark_start();
     // clap prints --help/--version and usage errors itself (usage errors exit 2).
     let cli = Cli::parse();
     let runtime = match tokio::runtime::Builder::new_multi_thread()
@@ -71,7 +74,9 @@ async fn run_inner(cli: Cli) -> Result<u8, CliError> {
             None
         }
     };
+    tracing::info!(ms = since_start_ms(), "start-up: logging ready");
     let session = open_session(&cli).await?;
+    tracing::info!(ms = since_start_ms(), "start-up: session ready");
     let interrupt = CancellationToken::new();
     {
         let interrupt = interrupt.clone();
@@ -184,8 +189,10 @@ async fn open_session(cli: &Cli) -> Result<Session, CliError> {
         }
         (settings.profile, settings.keys, settings.ui, None)
     };
+    tracing::info!(ms = since_start_ms(), "start-up: profile loaded");
     let client = MdeClient::new(&profile, ClientOptions::default())
         .map_err(|e| CliError::Usage(e.to_string()))?;
+    tracing::info!(ms = since_start_ms(), "start-up: HTTP client built");
     let audit_path = config::audit_log_path();
     let audit = AuditLog::open(
         &audit_path,

@@ -172,6 +172,9 @@ where
             terminal
                 .draw(|f| ui::draw(f, &state, &theme, keymap))
                 .map_err(backend_error)?;
+            if last_draw.is_none() {
+                tracing::info!(ms = crate::timing::since_start_ms(), "first frame drawn");
+            }
             dirty = false;
             last_draw = Some(now);
         }

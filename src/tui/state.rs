@@ -30,10 +30,35 @@ pub enum Pane {
     History,
 }
 
+/// The part of a machine the console shows. At 100,000 machines the full `Machine`
+/// (two dozen optional strings) would double the memory for fields never drawn.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MachineSummary {
+    pub id: String,
+    pub computer_dns_name: Option<String>,
+    pub os_platform: Option<String>,
+    pub health_status: Option<String>,
+    pub risk_score: Option<String>,
+    pub exposure_level: Option<String>,
+    pub last_seen: Option<String>,
+    pub last_ip_address: Option<String>,
+    pub machine_tags: Vec<String>,
+}
+
+impl MachineSummary {
+    /// The DNS name, or the id when the name is missing or empty.
+    pub fn display_name(&self) -> &str {
+        match self.computer_dns_name.as_deref() {
+            Some(name) if !name.trim().is_empty() => name,
+            _ => &self.id,
+        }
+    }
+}
+
 /// One machine plus what the list needs to filter it quickly.
 #[derive(Debug, Clone)]
 pub struct MachineRow {
-    pub machine: Machine,
+    pub machine: MachineSummary,
     /// Lowercase `name|id|ips|tags`, built once when the page arrives.
     pub search_key: String,
 }
@@ -60,9 +85,31 @@ impl MachineRow {
             key.push('|');
             key.push_str(tag);
         }
+        let Machine {
+            id,
+            computer_dns_name,
+            os_platform,
+            health_status,
+            risk_score,
+            exposure_level,
+            last_seen,
+            last_ip_address,
+            machine_tags,
+            ..
+        } = machine;
         Self {
             search_key: key.to_lowercase(),
-            machine,
+            machine: MachineSummary {
+                id,
+                computer_dns_name,
+                os_platform,
+                health_status,
+                risk_score,
+                exposure_level,
+                last_seen,
+                last_ip_address,
+                machine_tags,
+            },
         }
     }
 }
