@@ -803,3 +803,36 @@ fn failed_history_is_not_retried_until_refresh() {
         ["m000000"]
     );
 }
+
+#[test]
+fn an_isolate_that_ends_failed_is_reported_not_passed_as_done() {
+    let mut s = loaded(5, 120, 40, false);
+    user(&mut s, UserAction::Isolate);
+    type_text(&mut s, "IR-77");
+    update(&mut s, Action::Submit);
+    let fx = update(&mut s, Action::Answer(true));
+    let Some(Effect::Send(Command::Submit(reqs))) = fx.into_iter().next() else {
+        panic!("a submit")
+    };
+    let req = &reqs[0];
+    let mut a = action(
+        "act-77",
+        &req.machine_id,
+        ActionType::Isolate,
+        ActionStatus::Pending,
+        0,
+        "IR-77",
+    );
+    feed(
+        &mut s,
+        WorkerEvent::Accepted {
+            request_id: req.request_id,
+            action: a.clone(),
+        },
+    );
+    assert!(s.status.error.is_none());
+    a.status = ActionStatus::Failed;
+    feed(&mut s, WorkerEvent::ActionUpdated { action: a });
+    let err = s.status.error.clone().expect("an error is shown");
+    assert!(err.contains("Failed"), "{err}");
+}

@@ -310,6 +310,7 @@ pub fn now_rfc3339() -> String {
 /// The OS user running cordon, for the audit record.
 pub fn os_user() -> String {
     std::env::var("USER")
+        .or_else(|_| std::env::var("LOGNAME"))
         .or_else(|_| std::env::var("USERNAME"))
         .unwrap_or_else(|_| "unknown".to_string())
 }

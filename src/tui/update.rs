@@ -644,12 +644,32 @@ fn on_worker(state: &mut State, ev: WorkerEvent, fx: &mut Vec<Effect>) {
             settle_batches(state);
         }
         WorkerEvent::ActionUpdated { action } => {
+            let mut ours = false;
             for r in state.requests.values_mut() {
                 if let RequestStage::Tracking { action_id, final_ } = &mut r.stage
                     && *action_id == action.id
                 {
                     *final_ = action.status.is_final();
+                    ours = true;
                 }
+            }
+            // An action of ours that ends badly must not pass as "done".
+            if ours
+                && action.status.is_final()
+                && action.status != crate::api::models::ActionStatus::Succeeded
+                && action.is_isolation()
+            {
+                let name = action
+                    .computer_dns_name
+                    .as_deref()
+                    .or(action.machine_id.as_deref())
+                    .unwrap_or("a machine");
+                state.status.error = Some(format!(
+                    "{} of {} ended {}: check its history",
+                    action.action_type.as_str(),
+                    clean(name),
+                    action.status.as_str()
+                ));
             }
             let machine = action.machine_id.clone();
             apply_action(state, machine, &action);
