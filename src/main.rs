@@ -296,7 +296,21 @@ async fn run_console(cli: &Cli, session: Session) -> Result<u8, CliError> {
             }
         });
     }
-    let result = tui::run(ctx, keymap, handle.commands, handle.events, cancel.clone()).await;
+    let console = tui::run(ctx, keymap, handle.commands, handle.events, cancel.clone());
+    // Test hook: the end-to-end suite proves a panic restores the terminal by setting
+    // CORDON_TEST_PANIC_AFTER_MS. It panics on the console's own thread, mid-session.
+    let panic_after = std::env::var("CORDON_TEST_PANIC_AFTER_MS")
+        .ok()
+        .and_then(|v| v.parse::<u64>().ok());
+    let result = match panic_after {
+        None => console.await,
+        Some(ms) => tokio::select! {
+            r = console => r,
+            () = tokio::time::sleep(Duration::from_millis(ms)) => {
+                panic!("test panic requested by CORDON_TEST_PANIC_AFTER_MS")
+            }
+        },
+    };
     // Ordered shutdown: stop the worker (an in-flight POST finishes and is audited),
     // then report. The terminal is already restored by tui::run.
     cancel.cancel();

@@ -28,7 +28,7 @@ fn isolate_a_machine_found_by_filter_reaches_succeeded() {
 
     term.send("/");
     term.send(&short);
-    term.wait_until("the filter to narrow the list", T, |s| s.contains("1/250"));
+    term.wait_until("the filter to narrow the list", T, |s| s.contains("1/251"));
     term.send("\r");
     term.send("i");
     term.wait_for("Comment required", T);
@@ -136,17 +136,50 @@ fn termination_signals_restore_the_terminal() {
     }
 }
 
-/// Mark each machine: filter to it, then space.
+/// A panic mid-session restores the terminal too, and says what happened.
+#[test]
+fn a_panic_restores_the_terminal() {
+    let home = tempfile::tempdir().unwrap();
+    let mut term = Term::spawn_with_env(
+        &["--demo"],
+        home.path(),
+        100,
+        30,
+        &[("CORDON_TEST_PANIC_AFTER_MS", "1500")],
+    );
+    term.wait_for(".contoso.local", T);
+    assert!(term.alternate_screen());
+    let status = term.wait_exit(T).expect("cordon exits after the panic");
+    assert!(!status.success());
+    assert!(!term.alternate_screen(), "alternate screen left");
+    assert!(!term.cursor_hidden(), "cursor shown");
+    assert!(term.cooked_mode(), "raw mode off");
+    assert!(
+        term.screen().contains("test panic requested"),
+        "the panic message is readable:\n{}",
+        term.screen()
+    );
+}
+
+/// Mark each machine: filter to it, then space; wait for each step to show on screen so
+/// keys never race the console.
 fn mark_all(term: &mut Term, names: &[String]) {
-    for name in names {
-        // Esc in the filter clears it; wait for the full list before typing again.
-        term.send("/");
-        term.send("\x1b");
-        term.wait_until("the filter to clear", T, |s| s.contains("250/250"));
+    for (k, name) in names.iter().enumerate() {
+        if term.screen().contains("filter:") {
+            // Esc in the filter clears it. Wait for the full list before typing again
+            // (an Esc followed at once by more keys would read as Alt+key).
+            term.send("/");
+            term.send("\x1b");
+            term.wait_until("the filter to clear", T, |s| {
+                s.contains("251/251") && !s.contains("filter:")
+            });
+        }
         term.send("/");
         term.send(name);
-        term.wait_until("one match", T, |s| s.contains("1/250"));
+        term.wait_until("one match", T, |s| s.contains("1/251"));
         term.send("\r");
+        term.wait_for("filter:", T);
         term.send(" ");
+        term.wait_for(&format!("{} marked", k + 1), T);
     }
 }

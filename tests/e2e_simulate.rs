@@ -81,7 +81,7 @@ fn killed_mid_isolate_the_next_start_shows_how_it_ended() {
     );
     term.send("/");
     term.send(&short);
-    term.wait_until("one match", T, |s| s.contains("1/250"));
+    term.wait_until("one match", T, |s| s.contains("1/251"));
     term.send("\r");
     term.send("i");
     term.wait_for("Comment required", T);
@@ -135,7 +135,7 @@ fn killed_mid_isolate_the_next_start_shows_how_it_ended() {
     term.send("/");
     term.send(&short);
     term.wait_until("the machine shows as isolated", T, |s| {
-        s.contains("1/250") && s.contains("Isolated")
+        s.contains("1/251") && s.contains("Isolated")
     });
     term.send("\r");
     term.wait_until("the history shows the outcome", T, |s| {

@@ -314,6 +314,19 @@ fn bad_input_is_refused_with_exit_2_before_anything_is_sent() {
         assert_eq!(out.status.code(), Some(2), "{args:?}: {stderr}");
         assert!(stderr.contains(expected), "{args:?}: {stderr}");
     }
+    // A re-onboarded machine appears twice under one name: refused, both listed.
+    let twin = {
+        let sim = Simulator::new(SimConfig::default());
+        sim.machines_snapshot()[3].display_name().to_string()
+    };
+    let out = cordon(
+        dir.path(),
+        &config,
+        &["isolate", &twin, "--comment", "IR-1"],
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("matches 2 machines"), "{stderr}");
     let long = "x".repeat(1001);
     let out = cordon(
         dir.path(),

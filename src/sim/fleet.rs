@@ -135,6 +135,17 @@ pub fn generate(
             ..Machine::default()
         });
     }
+    // A re-onboarded device: a second id under the same DNS name, as the service shows
+    // for re-imaged machines. Scripts naming it must be told it is ambiguous.
+    if n > 3 {
+        let mut twin = out[3].clone();
+        twin.id = format!("{:040x}", 0xd0b1_e000u64 + seed);
+        twin.health_status = Some("Inactive".into());
+        twin.last_seen = Some(
+            (now - chrono::Duration::days(40)).to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+        );
+        out.push(twin);
+    }
     if hostile {
         let names = [
             "\u{1b}]0;pwned\u{7}evil-01.contoso.local".to_string(),

@@ -16,6 +16,8 @@ pub struct Term {
     parser: Arc<Mutex<vt100::Parser>>,
     /// Everything the program wrote, raw, for diagnosing failures.
     raw: Arc<Mutex<Vec<u8>>>,
+    /// Set when the reader has drained the pty after the program closed it.
+    eof: Arc<std::sync::atomic::AtomicBool>,
     writer: Box<dyn Write + Send>,
     pub child: Box<dyn Child + Send + Sync>,
     pub master: Box<dyn MasterPty + Send>,
@@ -65,16 +67,21 @@ impl Term {
             0,
         )));
         let raw = Arc::new(Mutex::new(Vec::new()));
+        let eof = Arc::new(std::sync::atomic::AtomicBool::new(false));
         let mut reader = pair.master.try_clone_reader().expect("pty reader");
         let writer = pair.master.take_writer().expect("pty writer");
         {
             let parser = parser.clone();
             let raw = raw.clone();
+            let eof = eof.clone();
             std::thread::spawn(move || {
                 let mut buf = [0u8; 8192];
                 loop {
                     match reader.read(&mut buf) {
-                        Ok(0) | Err(_) => break,
+                        Ok(0) | Err(_) => {
+                            eof.store(true, std::sync::atomic::Ordering::SeqCst);
+                            break;
+                        }
                         Ok(n) => {
                             parser.lock().unwrap().process(&buf[..n]);
                             raw.lock().unwrap().extend_from_slice(&buf[..n]);
@@ -86,6 +93,7 @@ impl Term {
         Term {
             parser,
             raw,
+            eof,
             writer,
             child,
             master: pair.master,
@@ -133,12 +141,21 @@ impl Term {
         self.wait_until(&format!("{needle:?}"), timeout, |s| s.contains(needle))
     }
 
-    /// Wait for the process to exit; None on timeout.
+    /// Wait for the process to exit and for everything it wrote to be read (so the
+    /// screen state reflects its last bytes); None on timeout.
     pub fn wait_exit(&mut self, timeout: Duration) -> Option<portable_pty::ExitStatus> {
         let deadline = Instant::now() + timeout;
+        let mut exited = None;
         loop {
-            if let Ok(Some(status)) = self.child.try_wait() {
-                return Some(status);
+            if exited.is_none()
+                && let Ok(Some(status)) = self.child.try_wait()
+            {
+                exited = Some(status);
+            }
+            if let Some(status) = &exited
+                && self.eof.load(std::sync::atomic::Ordering::SeqCst)
+            {
+                return Some(status.clone());
             }
             if Instant::now() > deadline {
                 return None;
@@ -169,9 +186,19 @@ impl Drop for Term {
 pub fn succeeding_machine_names(n: usize) -> Vec<String> {
     use cordon::sim::{Fate, SimConfig, Simulator, fate_of};
     let sim = Simulator::new(SimConfig::default());
-    sim.machines_snapshot()
-        .into_iter()
-        .filter(|m| fate_of(m) == Fate::Succeeds)
+    let machines = sim.machines_snapshot();
+    // Skip names the fleet holds twice (the re-onboarded twin): a filter must find one.
+    let unique = |name: &Option<String>| {
+        machines
+            .iter()
+            .filter(|o| o.computer_dns_name == *name)
+            .count()
+            == 1
+    };
+    machines
+        .iter()
+        .filter(|m| fate_of(m) == Fate::Succeeds && unique(&m.computer_dns_name))
+        .cloned()
         .filter_map(|m| m.computer_dns_name)
         .take(n)
         .collect()
