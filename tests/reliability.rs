@@ -392,3 +392,37 @@ fn no_secret_or_token_reaches_output_logs_or_the_audit_log() {
         "a token response leaked"
     );
 }
+
+#[test]
+fn cancel_stops_a_pending_isolation_once() {
+    let sim = simulate(&["--step", "30"]);
+    let dir = tempfile::tempdir().unwrap();
+    let config = config_for(dir.path(), sim.1);
+    let target = common::succeeding_machine_name();
+    let out = cordon(
+        dir.path(),
+        &config,
+        &["isolate", &target, "--comment", "IR-oops", "--json"],
+    );
+    assert_eq!(out.status.code(), Some(0));
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let id = json[0]["id"].as_str().unwrap().to_string();
+    assert_eq!(json[0]["status"], "Pending");
+
+    let out = cordon(
+        dir.path(),
+        &config,
+        &["cancel", &id, "--comment", "wrong machine"],
+    );
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("Cancelled"));
+
+    let out = cordon(dir.path(), &config, &["cancel", &id, "--comment", "again"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("already finished"));
+}

@@ -284,8 +284,11 @@ pub fn report_writes(
     json_out: bool,
 ) -> Output {
     let mut exit_code = 0u8;
-    for (_, r) in results {
+    for (req, r) in results {
+        let cancel = matches!(req.op, WriteOp::Cancel { .. });
         let code = match r {
+            // A cancellation succeeds when the action ends Cancelled.
+            WriteResult::Accepted(a) if cancel => u8::from(a.status != ActionStatus::Cancelled),
             WriteResult::Accepted(a) if wait && a.status != ActionStatus::Succeeded => 1,
             WriteResult::Accepted(a)
                 if !wait && !a.status.is_active() && a.status != ActionStatus::Succeeded =>
