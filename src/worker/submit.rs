@@ -301,19 +301,7 @@ fn settle<A: DefenderApi>(
     if ours || !known.contains(&action.id) && action.requestor_comment.is_none() {
         accept(ctx, req, action);
     } else {
-        let msg = already_message(&action);
-        log_outcome(
-            ctx,
-            req,
-            Outcome::Refused,
-            Some(&action),
-            Some(("ActiveRequestAlreadyExists", &msg)),
-        );
-        ctx.track(&action, Origin::Foreign);
-        ctx.emit(WorkerEvent::AlreadyActive {
-            request_id: req.request_id,
-            action,
-        });
+        report_already_active(ctx, req, action);
     }
 }
 
@@ -337,16 +325,27 @@ fn already_message(action: &MachineAction) -> String {
 
 /// Refused before sending because an isolation action is active: audit both lines.
 fn already_active<A: DefenderApi>(ctx: &Ctx<A>, req: &WriteRequest, action: MachineAction) {
-    let msg = already_message(&action);
     if ctx.audit.log_request(req).is_ok() {
-        log_outcome(
-            ctx,
-            req,
-            Outcome::Refused,
-            Some(&action),
-            Some(("ActiveRequestAlreadyExists", &msg)),
-        );
+        report_already_active(ctx, req, action);
+    } else {
+        ctx.track(&action, Origin::Foreign);
+        ctx.emit(WorkerEvent::AlreadyActive {
+            request_id: req.request_id,
+            action,
+        });
     }
+}
+
+/// The outcome "already in progress": audit it, follow the existing action, report it.
+fn report_already_active<A: DefenderApi>(ctx: &Ctx<A>, req: &WriteRequest, action: MachineAction) {
+    let msg = already_message(&action);
+    log_outcome(
+        ctx,
+        req,
+        Outcome::Refused,
+        Some(&action),
+        Some(("ActiveRequestAlreadyExists", &msg)),
+    );
     ctx.track(&action, Origin::Foreign);
     ctx.emit(WorkerEvent::AlreadyActive {
         request_id: req.request_id,
