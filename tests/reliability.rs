@@ -164,7 +164,8 @@ async fn an_expired_token_is_refreshed_mid_session() {
         token_ttl: Duration::from_secs(1),
         ..SimConfig::default()
     };
-    let (_sim, running, stop) = start(cfg.clone()).await;
+    let (sim, running, stop) = start(cfg.clone()).await;
+    let fleet = sim.machines_snapshot().len();
     let client = fast_client(&running, &cfg);
     let first = PageRequest::First {
         filter: None,
@@ -177,11 +178,14 @@ async fn an_expired_token_is_refreshed_mid_session() {
             .unwrap()
             .value
             .len(),
-        10
+        fleet
     );
     // Outlive the one-second token (time passing, not synchronisation).
     tokio::time::sleep(Duration::from_millis(1300)).await;
-    assert_eq!(client.machines_page(first).await.unwrap().value.len(), 10);
+    assert_eq!(
+        client.machines_page(first).await.unwrap().value.len(),
+        fleet
+    );
     assert!(
         client.token_provider().request_count() >= 2,
         "a new token was fetched"
