@@ -49,7 +49,7 @@ pub struct GlobalArgs {
         long,
         global = true,
         value_name = "SECS",
-        default_value_t = 3.0,
+        default_value_t = 5.0,
         hide = true
     )]
     pub demo_step: f64,
@@ -125,7 +125,7 @@ pub struct SimulateArgs {
     #[arg(long, default_value_t = 250)]
     pub machines: usize,
     /// Seconds per status step (Pending → InProgress → final).
-    #[arg(long, default_value_t = 3.0)]
+    #[arg(long, default_value_t = 5.0)]
     pub step: f64,
     /// Chance (0..1) of a 500 answer on API calls.
     #[arg(long, default_value_t = 0.0)]
