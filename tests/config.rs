@@ -219,3 +219,37 @@ fn a_world_readable_config_naming_a_secret_command_gets_a_warning() {
     let s = config::load_with(Some(&path), None, &no_env).unwrap();
     assert!(s.warnings.is_empty());
 }
+
+#[test]
+fn a_tenant_id_that_could_change_the_token_url_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("config.toml");
+    for bad in ["../evil", "t/x", "t?x=1", "a b"] {
+        std::fs::write(
+            &path,
+            format!("[profiles.a]\ntenant_id = \"{bad}\"\nclient_id = \"c\"\nclient_secret_env = \"X\"\n"),
+        )
+        .unwrap();
+        let err = config::load_with(Some(&path), None, &no_env)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("tenant_id"), "{bad}: {err}");
+    }
+}
+
+#[cfg(unix)]
+#[test]
+fn a_group_writable_config_naming_a_secret_command_gets_the_stronger_warning() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("config.toml");
+    std::fs::write(
+        &path,
+        "[profiles.a]\ntenant_id = \"t\"\nclient_id = \"c\"\nclient_secret_command = [\"pass\", \"show\", \"x\"]\n",
+    )
+    .unwrap();
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o664)).unwrap();
+    let s = config::load_with(Some(&path), None, &no_env).unwrap();
+    assert_eq!(s.warnings.len(), 1);
+    assert!(s.warnings[0].contains("writable"), "{:?}", s.warnings);
+}

@@ -308,6 +308,18 @@ fn resolve_profile(name: &str, dto: &ProfileDto) -> Result<Profile, String> {
     if dto.tenant_id.trim().is_empty() {
         return Err("tenant_id is empty; set it to the tenant's GUID or domain".into());
     }
+    // It becomes a path segment of the token URL: only GUID and domain characters.
+    if !dto
+        .tenant_id
+        .trim()
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '.')
+        || dto.tenant_id.contains("..")
+    {
+        return Err(
+            "tenant_id may hold only letters, digits, '-' and '.' (a GUID or a domain)".into(),
+        );
+    }
     if dto.client_id.trim().is_empty() {
         return Err("client_id is empty; set it to the app registration's client id".into());
     }
@@ -460,6 +472,14 @@ fn permission_warning(path: &Path, profile: &Profile) -> Option<String> {
     {
         use std::os::unix::fs::PermissionsExt;
         let mode = std::fs::metadata(path).ok()?.permissions().mode();
+        if mode & 0o022 != 0 && matches!(profile.secret, SecretSource::Command(_)) {
+            // Worse than readable: another user could change the command cordon runs.
+            return Some(format!(
+                "{} is writable by other users and names a secret command they could replace; run chmod 600 {}",
+                path.display(),
+                path.display()
+            ));
+        }
         if mode & 0o077 != 0 && matches!(profile.secret, SecretSource::Command(_)) {
             return Some(format!(
                 "{} is readable by other users and names a secret command; run chmod 600 {}",
