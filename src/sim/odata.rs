@@ -161,7 +161,11 @@ struct Parser<'a> {
     pos: usize,
     fields: &'a [&'a str],
     lambda_var: Option<String>,
+    depth: usize,
 }
+
+/// Nesting deeper than this is refused, so a hostile filter cannot overflow the stack.
+const MAX_DEPTH: usize = 64;
 
 /// Parse `filter`, accepting only `fields` as field names.
 pub fn parse(filter: &str, fields: &[&str]) -> Result<Expr, String> {
@@ -170,6 +174,7 @@ pub fn parse(filter: &str, fields: &[&str]) -> Result<Expr, String> {
         pos: 0,
         fields,
         lambda_var: None,
+        depth: 0,
     };
     if p.toks.is_empty() {
         return Err("the filter is empty".into());
@@ -219,6 +224,16 @@ impl Parser<'_> {
     }
 
     fn unary(&mut self) -> Result<Expr, String> {
+        self.depth += 1;
+        if self.depth > MAX_DEPTH {
+            return Err(format!("the filter nests deeper than {MAX_DEPTH} levels"));
+        }
+        let e = self.unary_inner();
+        self.depth -= 1;
+        e
+    }
+
+    fn unary_inner(&mut self) -> Result<Expr, String> {
         if self.peek_ident() == Some("not") {
             self.pos += 1;
             return Ok(Expr::Not(Box::new(self.unary()?)));
@@ -438,6 +453,16 @@ mod tests {
         let f: Vec<String> = (0..50).map(|i| format!("name eq 'm{i}'")).collect();
         let e = parse(&f.join(" or "), FIELDS).expect("parses");
         assert!(!eval(&e, &row()));
+    }
+
+    #[test]
+    fn hostile_nesting_is_refused_not_a_stack_overflow() {
+        let deep = format!("{}risk eq 'x'{}", "(".repeat(10_000), ")".repeat(10_000));
+        assert!(parse(&deep, FIELDS).unwrap_err().contains("nests deeper"));
+        let nots = format!("{}risk eq 'x'", "not ".repeat(10_000));
+        assert!(parse(&nots, FIELDS).unwrap_err().contains("nests deeper"));
+        let ok = format!("{}risk eq 'High'{}", "(".repeat(30), ")".repeat(30));
+        assert!(eval(&parse(&ok, FIELDS).expect("30 levels parse"), &row()));
     }
 
     #[test]
