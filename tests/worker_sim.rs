@@ -553,3 +553,56 @@ async fn the_worker_isolates_a_thousand_machines_at_the_quota_with_zero_429s() {
     assert!(took <= Duration::from_secs(636), "took {took:?}");
     cancel.cancel();
 }
+
+#[tokio::test(start_paused = true)]
+async fn the_same_machine_twice_in_one_bulk_gets_one_post() {
+    let sim = sim(50, |_| {});
+    let api = Arc::new(RateLimited::new(
+        InProcess(sim.clone()),
+        RateLimits::default(),
+    ));
+    let cancel = CancellationToken::new();
+    let mut w = spawn(
+        api,
+        AuditLog::disabled(ctx()),
+        WorkerSettings::default(),
+        cancel.clone(),
+    );
+    let target = succeeding(&sim, 1);
+    let twice = vec![target[0].clone(), target[0].clone()];
+    let mut reqs = requests(
+        &twice,
+        WriteOp::Isolate {
+            isolation_type: IsolationType::Full,
+        },
+        "IR-dup",
+    );
+    // A third request keeps the batch above one, so the batched pre-check is used.
+    reqs.extend(requests(
+        &succeeding(&sim, 2)[1..],
+        WriteOp::Isolate {
+            isolation_type: IsolationType::Full,
+        },
+        "IR-dup",
+    ));
+    reqs[2].request_id = 3;
+    w.commands.send(Command::Submit(reqs)).await.unwrap();
+    let out = outcomes(&mut w.events, 3, false).await;
+    assert!(matches!(out[&1], Outcome::Accepted(_)), "{out:?}");
+    match &out[&2] {
+        Outcome::AlreadyActive(a) => {
+            let Outcome::Accepted(first) = &out[&1] else {
+                unreachable!()
+            };
+            assert_eq!(a.id, first.id);
+        }
+        other => panic!("expected AlreadyActive, got {other:?}"),
+    }
+    assert_eq!(sim.stats().actions_created.get(&target[0].id), Some(&1));
+    assert_eq!(
+        sim.stats().posts.get("isolate"),
+        Some(&2),
+        "one POST per distinct machine"
+    );
+    cancel.cancel();
+}

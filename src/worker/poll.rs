@@ -96,6 +96,20 @@ impl<A: DefenderApi> Ctx<A> {
         self.emit(WorkerEvent::ActionUpdated { action });
     }
 
+    /// An isolation action on this machine that is being followed and still active.
+    pub fn tracked_isolation_for(&self, machine_id: &str) -> Option<MachineAction> {
+        self.tracker()
+            .actions
+            .values()
+            .map(|t| &t.last)
+            .find(|a| {
+                a.is_isolation()
+                    && a.status.is_active()
+                    && a.machine_id.as_deref() == Some(machine_id)
+            })
+            .cloned()
+    }
+
     fn tracked_ids(&self) -> Vec<String> {
         let mut ids: Vec<String> = self.tracker().actions.keys().cloned().collect();
         ids.sort();

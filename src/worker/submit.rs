@@ -192,6 +192,11 @@ async fn isolation<A: DefenderApi>(
     if let Some(active) = newest_active(&before) {
         return already_active(ctx, &req, active.clone());
     }
+    // A batched pre-check can predate an action this worker sent moments ago (the same
+    // machine twice in one bulk): the actions being followed are fresher.
+    if let Some(active) = ctx.tracked_isolation_for(&req.machine_id) {
+        return already_active(ctx, &req, active);
+    }
     let known: HashSet<String> = before.iter().map(|a| a.id.clone()).collect();
 
     if let Err(e) = ctx.audit.log_request(&req) {
