@@ -37,6 +37,10 @@ fn fleet(n: usize) -> Vec<Machine> {
         .collect()
 }
 
+fn summaries(v: Vec<Machine>) -> Vec<cordon::api::MachineSummary> {
+    v.into_iter().map(Into::into).collect()
+}
+
 fn loaded(n: usize, width: u16, height: u16) -> State {
     let now = Utc
         .with_ymd_and_hms(2026, 11, 22, 12, 0, 0)
@@ -59,7 +63,7 @@ fn loaded(n: usize, width: u16, height: u16) -> State {
         &mut s,
         Action::Worker(WorkerEvent::MachinesPage {
             generation: 1,
-            machines: fleet(n),
+            machines: summaries(fleet(n)),
             first: true,
         }),
     );

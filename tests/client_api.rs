@@ -12,7 +12,8 @@ use client_support::*;
 use cordon::api::client::{ClientOptions, MdeClient};
 use cordon::api::models::{ActionStatus, ActionType};
 use cordon::api::{
-    ActionFilter, ApiError, DefenderApi, IsolationType, PageRequest, all_actions, all_machines,
+    ActionFilter, ApiError, DefenderApi, IsolationType, Machine, PageRequest, all_actions,
+    all_machines,
 };
 use cordon::auth::AuthError;
 use serde_json::{Value, json};
@@ -71,7 +72,7 @@ async fn list_machines_sends_filter_top_and_bearer_token() {
     .await;
     let client = client(&mock);
     let page = client
-        .machines_page(PageRequest::First {
+        .machines_page::<Machine>(PageRequest::First {
             filter: Some("startswith(computerDnsName,'ws 1')".into()),
             top: 500,
         })
@@ -509,7 +510,7 @@ async fn reads_give_up_after_max_attempts() {
 async fn a_client_error_on_a_read_is_not_retried() {
     let mock = api_mock(|_, _| mde_error(400, "ODataError", "bad filter")).await;
     let err = client(&mock)
-        .machines_page(PageRequest::First {
+        .machines_page::<Machine>(PageRequest::First {
             filter: Some("nonsense".into()),
             top: 10,
         })

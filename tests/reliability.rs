@@ -11,7 +11,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use cordon::api::client::{ClientOptions, MdeClient};
-use cordon::api::{DefenderApi, IsolationType, PageRequest};
+use cordon::api::{DefenderApi, IsolationType, Machine, PageRequest};
 use cordon::audit::{AuditContext, AuditLog};
 use cordon::sim::{Fate, RunningSim, SimConfig, Simulator, demo_profile, fate_of, serve};
 use cordon::worker::protocol::{Command as WorkerCommand, WorkerEvent, WriteOp, WriteRequest};
@@ -173,7 +173,7 @@ async fn an_expired_token_is_refreshed_mid_session() {
     };
     assert_eq!(
         client
-            .machines_page(first.clone())
+            .machines_page::<Machine>(first.clone())
             .await
             .unwrap()
             .value
@@ -183,7 +183,12 @@ async fn an_expired_token_is_refreshed_mid_session() {
     // Outlive the one-second token (time passing, not synchronisation).
     tokio::time::sleep(Duration::from_millis(1300)).await;
     assert_eq!(
-        client.machines_page(first).await.unwrap().value.len(),
+        client
+            .machines_page::<Machine>(first)
+            .await
+            .unwrap()
+            .value
+            .len(),
         fleet
     );
     assert!(

@@ -69,7 +69,7 @@ impl Harness {
         self.worker
             .send(WorkerEvent::MachinesPage {
                 generation,
-                machines: machines(n),
+                machines: summaries(machines(n)),
                 first: true,
             })
             .expect("loop alive");
@@ -184,7 +184,7 @@ async fn periodic_refresh_keeps_selection() {
     h.worker
         .send(WorkerEvent::MachinesPage {
             generation: 2,
-            machines: reversed,
+            machines: summaries(reversed),
             first: true,
         })
         .expect("alive");

@@ -56,6 +56,7 @@ fn at(w: u16, h: u16, readonly: bool) -> State {
     feed(
         &mut s,
         WorkerEvent::IsolationStates {
+            generation: 1,
             states: vec![
                 ("m000000".into(), IsolationState::NotIsolated),
                 ("m000001".into(), IsolationState::Isolated),
@@ -272,7 +273,7 @@ fn hostile_state(w: u16, h: u16) -> State {
         &mut s,
         WorkerEvent::MachinesPage {
             generation: 1,
-            machines: hostile_machines(),
+            machines: summaries(hostile_machines()),
             first: true,
         },
     );

@@ -360,7 +360,7 @@ fn pages_stream_in_and_first_page_replaces() {
         &mut s,
         WorkerEvent::MachinesPage {
             generation: 2,
-            machines: machines(3),
+            machines: summaries(machines(3)),
             first: true,
         },
     );
@@ -368,7 +368,7 @@ fn pages_stream_in_and_first_page_replaces() {
         &mut s,
         WorkerEvent::MachinesPage {
             generation: 2,
-            machines: (3..5).map(machine).collect(),
+            machines: summaries((3..5).map(machine)),
             first: false,
         },
     );
@@ -387,22 +387,155 @@ fn pages_stream_in_and_first_page_replaces() {
         &mut s,
         WorkerEvent::MachinesPage {
             generation: 3,
-            machines: (10..12).map(machine).collect(),
+            machines: summaries((10..12).map(machine)),
             first: true,
         },
     );
     assert_eq!(s.machines.rows.len(), 2);
-    assert_eq!(s.machines.rows[0].machine.id, "m000010");
+    assert_eq!(s.machines.rows[0].machine.id(), "m000010");
     // A late page of an older generation is ignored.
     feed(
         &mut s,
         WorkerEvent::MachinesPage {
             generation: 2,
-            machines: machines(3),
+            machines: summaries(machines(3)),
             first: false,
         },
     );
     assert_eq!(s.machines.rows.len(), 2);
+}
+
+#[test]
+fn isolation_states_survive_a_refresh_until_the_refresh_brings_its_own() {
+    let mut s = loaded(3, 80, 24, false);
+    let states = |s: &cordon::tui::state::State| -> Vec<Option<IsolationState>> {
+        (0..4)
+            .map(|i| s.machines.isolation_of(&format!("m{i:06}")))
+            .collect()
+    };
+    feed(
+        &mut s,
+        WorkerEvent::IsolationStates {
+            generation: 1,
+            states: vec![("m000001".into(), IsolationState::Isolated)],
+        },
+    );
+    // Machines the load does not name have no isolation action: never isolated.
+    assert_eq!(
+        states(&s),
+        [
+            Some(IsolationState::NotIsolated),
+            Some(IsolationState::Isolated),
+            Some(IsolationState::NotIsolated),
+            None
+        ]
+    );
+
+    // A refresh replaces the rows page by page; the known states stay on screen.
+    feed(&mut s, WorkerEvent::MachinesLoading { generation: 2 });
+    feed(
+        &mut s,
+        WorkerEvent::MachinesPage {
+            generation: 2,
+            machines: summaries((1..2).map(machine)),
+            first: true,
+        },
+    );
+    assert_eq!(s.machines.rows.len(), 1);
+    assert_eq!(s.machines.rows[0].isolation, Some(IsolationState::Isolated));
+    // An update for a machine whose row has not arrived yet is kept for it.
+    let releasing = action(
+        "act-9",
+        "m000002",
+        ActionType::Unisolate,
+        ActionStatus::InProgress,
+        0,
+        "x",
+    );
+    feed(&mut s, WorkerEvent::ActionUpdated { action: releasing });
+    feed(
+        &mut s,
+        WorkerEvent::MachinesPage {
+            generation: 2,
+            machines: summaries([machine(0), machine(2), machine(3)]),
+            first: false,
+        },
+    );
+    assert_eq!(
+        states(&s),
+        [
+            Some(IsolationState::NotIsolated),
+            Some(IsolationState::Isolated),
+            Some(IsolationState::Releasing),
+            None
+        ]
+    );
+    // States of the replaced generation arrive late: ignored.
+    feed(
+        &mut s,
+        WorkerEvent::IsolationStates {
+            generation: 1,
+            states: vec![("m000003".into(), IsolationState::Isolated)],
+        },
+    );
+    assert_eq!(s.machines.isolation_of("m000003"), None);
+    // The refresh's own states decide.
+    feed(
+        &mut s,
+        WorkerEvent::IsolationStates {
+            generation: 2,
+            states: vec![("m000003".into(), IsolationState::Unknown)],
+        },
+    );
+    assert_eq!(
+        states(&s),
+        [
+            Some(IsolationState::NotIsolated),
+            Some(IsolationState::NotIsolated),
+            Some(IsolationState::NotIsolated),
+            Some(IsolationState::Unknown)
+        ]
+    );
+}
+
+#[test]
+fn the_loads_states_do_not_overwrite_a_machine_with_our_action_in_flight() {
+    let mut s = loaded(3, 80, 24, false);
+    user(&mut s, UserAction::Isolate);
+    type_text(&mut s, "IR-9");
+    update(&mut s, Action::Submit);
+    update(&mut s, Action::Answer(true));
+    let pending = action(
+        "act-1",
+        "m000000",
+        ActionType::Isolate,
+        ActionStatus::Pending,
+        0,
+        "IR-9",
+    );
+    feed(
+        &mut s,
+        WorkerEvent::Accepted {
+            request_id: 1,
+            action: pending,
+        },
+    );
+    // The load listed actions before our POST: it says nothing of m000000.
+    feed(
+        &mut s,
+        WorkerEvent::IsolationStates {
+            generation: 1,
+            states: vec![],
+        },
+    );
+    assert_eq!(
+        s.machines.isolation_of("m000000"),
+        Some(IsolationState::Isolating)
+    );
+    assert_eq!(
+        s.machines.isolation_of("m000001"),
+        Some(IsolationState::NotIsolated)
+    );
 }
 
 #[test]
@@ -581,7 +714,7 @@ fn filter_narrows_and_esc_clears() {
         .machines
         .visible
         .iter()
-        .map(|&i| s.machines.rows[i].machine.id.clone())
+        .map(|&i| s.machines.rows[i].machine.id().to_string())
         .collect();
     assert!(ids.contains(&"m000257".to_string()), "{ids:?}");
     update(&mut s, Action::Text(tui_input::InputRequest::DeleteLine));
@@ -614,7 +747,7 @@ fn selection_survives_refresh_and_filter() {
         &mut s,
         WorkerEvent::MachinesPage {
             generation: 2,
-            machines: a.to_vec(),
+            machines: summaries(a.to_vec()),
             first: true,
         },
     );
@@ -622,7 +755,7 @@ fn selection_survives_refresh_and_filter() {
         &mut s,
         WorkerEvent::MachinesPage {
             generation: 2,
-            machines: b.to_vec(),
+            machines: summaries(b.to_vec()),
             first: false,
         },
     );
@@ -650,7 +783,7 @@ fn history_loads_on_selection_change_one_at_a_time() {
         &mut s.0,
         WorkerEvent::MachinesPage {
             generation: 1,
-            machines: machines(5),
+            machines: summaries(machines(5)),
             first: true,
         },
     );
@@ -711,7 +844,7 @@ fn periodic_refresh_reloads_without_losing_marks() {
         &mut s,
         WorkerEvent::MachinesPage {
             generation: 2,
-            machines: machines(5),
+            machines: summaries(machines(5)),
             first: true,
         },
     );
@@ -768,7 +901,7 @@ fn failed_history_is_not_retried_until_refresh() {
         &mut s.0,
         WorkerEvent::MachinesPage {
             generation: 1,
-            machines: machines(2),
+            machines: summaries(machines(2)),
             first: true,
         },
     );

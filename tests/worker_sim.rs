@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use cordon::api::models::{ActionStatus, Machine, MachineAction, ODataPage};
-use cordon::api::{ActionFilter, ApiError, DefenderApi, IsolationType, PageRequest};
+use cordon::api::{ActionFilter, ApiError, DefenderApi, IsolationType, MachineRecord, PageRequest};
 use cordon::audit::{AuditContext, AuditLog};
 use cordon::sim::{Fate, InProcess, SimConfig, Simulator, fate_of};
 use cordon::worker::protocol::{Command, WorkerEvent, WriteOp, WriteRequest};
@@ -347,7 +347,10 @@ struct AuditWitness {
 }
 
 impl DefenderApi for AuditWitness {
-    async fn machines_page(&self, p: PageRequest) -> Result<ODataPage<Machine>, ApiError> {
+    async fn machines_page<T: MachineRecord>(
+        &self,
+        p: PageRequest,
+    ) -> Result<ODataPage<T>, ApiError> {
         self.inner.machines_page(p).await
     }
     async fn get_machine(&self, id: &str) -> Result<Machine, ApiError> {
@@ -499,7 +502,13 @@ async fn machines_stream_page_by_page_with_isolation_states() {
             WorkerEvent::MachinesPage {
                 machines, first, ..
             } => pages.push((machines.len(), first)),
-            WorkerEvent::IsolationStates { states: s } => states = s.len(),
+            WorkerEvent::IsolationStates {
+                generation: g,
+                states: s,
+            } => {
+                assert_eq!(g, 1, "states belong to the load that listed the machines");
+                states = s.len();
+            }
             WorkerEvent::MachinesLoaded { total, .. } => {
                 assert_eq!(total, n);
                 break;
@@ -509,7 +518,23 @@ async fn machines_stream_page_by_page_with_isolation_states() {
         }
     }
     assert_eq!(pages, vec![(10_000, true), (10_000, false), (5_001, false)]);
-    assert_eq!(states, n, "every machine gets a state");
+    // Only machines with an isolation action are named; the rest are NotIsolated.
+    let (actions, _) = sim
+        .list_actions(
+            Some("type eq 'Isolate' or type eq 'Unisolate'"),
+            Some("10000"),
+            None,
+        )
+        .unwrap();
+    let with_actions: std::collections::HashSet<_> = actions
+        .iter()
+        .filter_map(|a| a.machine_id.clone())
+        .collect();
+    assert!(
+        !with_actions.is_empty(),
+        "the seeded fleet has isolation history"
+    );
+    assert_eq!(states, with_actions.len());
     cancel.cancel();
     w.join.await.unwrap();
 }

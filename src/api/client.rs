@@ -27,7 +27,7 @@ use url::Url;
 use crate::api::models::{CommentBody, ErrorBody, ErrorEnvelope, IsolateBody, TokenErrorBody};
 use crate::api::{
     ActionFilter, ApiError, DefenderApi, IsolationType, MAX_PAGE, Machine, MachineAction,
-    ODataPage, PageRequest,
+    MachineRecord, ODataPage, PageRequest,
 };
 use crate::auth::{AccessToken, AuthError, TokenProvider, ensure_secure_transport, is_loopback};
 use crate::config::Profile;
@@ -595,7 +595,10 @@ fn json_body<T: serde::Serialize>(body: &T) -> Result<Vec<u8>, ApiError> {
 }
 
 impl DefenderApi for MdeClient {
-    async fn machines_page(&self, page: PageRequest) -> Result<ODataPage<Machine>, ApiError> {
+    async fn machines_page<T: MachineRecord>(
+        &self,
+        page: PageRequest,
+    ) -> Result<ODataPage<T>, ApiError> {
         let url = match page {
             PageRequest::First { filter, top } => {
                 let mut url = self.endpoint(&["api", "machines"])?;
@@ -604,14 +607,8 @@ impl DefenderApi for MdeClient {
             }
             PageRequest::Next(link) => self.follow(&link)?,
         };
-        self.call(
-            Method::GET,
-            url,
-            None,
-            Kind::Read,
-            Some(empty_page::<Machine>),
-        )
-        .await
+        self.call(Method::GET, url, None, Kind::Read, Some(empty_page::<T>))
+            .await
     }
 
     async fn get_machine(&self, id_or_name: &str) -> Result<Machine, ApiError> {

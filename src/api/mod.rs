@@ -8,11 +8,20 @@
 pub mod client;
 pub mod error;
 pub mod models;
+pub mod summary;
 
 use std::future::Future;
 
 pub use error::ApiError;
 pub use models::{IsolationType, Machine, MachineAction, ODataPage};
+pub use summary::MachineSummary;
+
+/// What a machine page parses into: the full `Machine` (the CLI's `--json`) or the
+/// compact `MachineSummary` (the console's list of 100,000). A simulator or fake that
+/// has `Machine`s converts with `From`.
+pub trait MachineRecord: serde::de::DeserializeOwned + From<Machine> + Send + 'static {}
+
+impl<T: serde::de::DeserializeOwned + From<Machine> + Send + 'static> MachineRecord for T {}
 
 /// Which machine actions to list (`GET /api/machineactions`). Fields combine with `and`.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -83,11 +92,12 @@ pub enum PageRequest {
 /// The calls cordon makes. Every method is one HTTP request (plus the client's own
 /// read retries and token refresh), so a rate limiter can count them.
 pub trait DefenderApi: Send + Sync + 'static {
-    /// One page of `GET /api/machines`. A 404 "no recent machines" is an empty page.
-    fn machines_page(
+    /// One page of `GET /api/machines`, parsed as `T`. A 404 "no recent machines" is
+    /// an empty page.
+    fn machines_page<T: MachineRecord>(
         &self,
         page: PageRequest,
-    ) -> impl Future<Output = Result<ODataPage<Machine>, ApiError>> + Send;
+    ) -> impl Future<Output = Result<ODataPage<T>, ApiError>> + Send;
 
     /// `GET /api/machines/{id}`: `id_or_name` is a device id or a computer DNS name.
     fn get_machine(

@@ -5,7 +5,7 @@ use std::collections::HashMap;
 
 use super::engine::{Fault, RouteKind, SimError, Simulator};
 use crate::api::models::{ErrorBody, Machine, MachineAction, ODataPage};
-use crate::api::{ActionFilter, ApiError, DefenderApi, IsolationType, PageRequest};
+use crate::api::{ActionFilter, ApiError, DefenderApi, IsolationType, MachineRecord, PageRequest};
 
 const CLIENT: &str = "in-process";
 const REQUESTOR: &str = "cordon-demo-app";
@@ -90,7 +90,10 @@ impl InProcess {
 }
 
 impl DefenderApi for InProcess {
-    async fn machines_page(&self, page: PageRequest) -> Result<ODataPage<Machine>, ApiError> {
+    async fn machines_page<T: MachineRecord>(
+        &self,
+        page: PageRequest,
+    ) -> Result<ODataPage<T>, ApiError> {
         self.enter(RouteKind::ListMachines)?;
         let (filter, top, skip) = match page {
             PageRequest::First { filter, top } => (filter, top.to_string(), "0".to_string()),
@@ -109,7 +112,7 @@ impl DefenderApi for InProcess {
             .map_err(to_api)?;
         Ok(ODataPage {
             context: None,
-            value,
+            value: value.into_iter().map(T::from).collect(),
             next_link: next.map(|s| link("/api/machines", filter.as_deref(), &top, s)),
         })
     }

@@ -2,12 +2,15 @@
 //! changes it.
 
 use std::collections::{HashMap, HashSet};
+use std::hash::{BuildHasher, RandomState};
 use std::path::PathBuf;
 
 use chrono::{DateTime, Utc};
+use hashbrown::HashTable;
 use tui_input::Input;
 
-use crate::api::models::{IsolationState, IsolationType, Machine, MachineAction};
+use crate::api::MachineSummary;
+use crate::api::models::{IsolationState, IsolationType, MachineAction};
 use crate::worker::protocol::{RequestId, WriteOp};
 
 /// Longest comment the service accepts from us.
@@ -30,94 +33,27 @@ pub enum Pane {
     History,
 }
 
-/// The part of a machine the console shows. At 100,000 machines the full `Machine`
-/// (two dozen optional strings) would double the memory for fields never drawn.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct MachineSummary {
-    pub id: String,
-    pub computer_dns_name: Option<String>,
-    pub os_platform: Option<String>,
-    pub health_status: Option<String>,
-    pub risk_score: Option<String>,
-    pub exposure_level: Option<String>,
-    pub last_seen: Option<String>,
-    pub last_ip_address: Option<String>,
-    pub machine_tags: Vec<String>,
-}
-
-impl MachineSummary {
-    /// The DNS name, or the id when the name is missing or empty.
-    pub fn display_name(&self) -> &str {
-        match self.computer_dns_name.as_deref() {
-            Some(name) if !name.trim().is_empty() => name,
-            _ => &self.id,
-        }
-    }
-}
-
-/// One machine plus what the list needs to filter it quickly.
+/// One machine in the list, with its derived isolation state.
 #[derive(Debug, Clone)]
 pub struct MachineRow {
+    /// Compact: one allocation per machine, search key included.
     pub machine: MachineSummary,
-    /// Lowercase `name|id|ips|tags`, built once when the page arrives.
-    pub search_key: String,
+    /// None until derived (the load's action listing or the machine's history).
+    pub isolation: Option<IsolationState>,
 }
 
-impl MachineRow {
-    pub fn new(machine: Machine) -> Self {
-        let mut key = String::with_capacity(96);
-        key.push_str(machine.display_name());
-        key.push('|');
-        key.push_str(&machine.id);
-        if let Some(ip) = &machine.last_ip_address {
-            key.push('|');
-            key.push_str(ip);
-        }
-        for ip in machine
-            .ip_addresses
-            .iter()
-            .filter_map(|a| a.ip_address.as_ref())
-        {
-            key.push('|');
-            key.push_str(ip);
-        }
-        for tag in &machine.machine_tags {
-            key.push('|');
-            key.push_str(tag);
-        }
-        let Machine {
-            id,
-            computer_dns_name,
-            os_platform,
-            health_status,
-            risk_score,
-            exposure_level,
-            last_seen,
-            last_ip_address,
-            machine_tags,
-            ..
-        } = machine;
-        Self {
-            search_key: key.to_lowercase(),
-            machine: MachineSummary {
-                id,
-                computer_dns_name,
-                os_platform,
-                health_status,
-                risk_score,
-                exposure_level,
-                last_seen,
-                last_ip_address,
-                machine_tags,
-            },
-        }
-    }
-}
-
+/// The machine list. At 100,000 machines every per-row byte counts: rows are compact
+/// summaries, the id index stores row numbers only (hashing the row's own id), and
+/// the isolation state lives in the row instead of a second map keyed by id.
 #[derive(Debug, Clone, Default)]
 pub struct MachineList {
     pub rows: Vec<MachineRow>,
-    pub index_by_id: HashMap<String, usize>,
+    /// Row numbers, found by hashing the id stored in the row.
+    index: HashTable<u32>,
+    hasher: RandomState,
+    /// Isolation states of the list a refresh is replacing, handed to the new rows as
+    /// they arrive, until the refresh's own states replace them.
+    carried: HashMap<String, IsolationState>,
     /// Indices into `rows` that pass the filter, in list order.
     pub visible: Vec<usize>,
     /// Position in `visible`.
@@ -126,8 +62,6 @@ pub struct MachineList {
     pub scroll: usize,
     /// Marked machine ids (survive refresh and filtering).
     pub marked: HashSet<String>,
-    /// Derived isolation state per machine id (survives refresh until replaced).
-    pub isolation: HashMap<String, IsolationState>,
     pub loading: bool,
     pub generation: Option<u64>,
     /// When a refresh replaced the list, the machine to select again once it arrives.
@@ -141,15 +75,109 @@ impl MachineList {
     }
 
     pub fn selected_id(&self) -> Option<&str> {
-        self.selected_row().map(|r| r.machine.id.as_str())
+        self.selected_row().map(|r| r.machine.id())
+    }
+
+    /// The row number of a machine id.
+    pub fn index_of(&self, id: &str) -> Option<usize> {
+        let hash = self.hasher.hash_one(id);
+        self.index
+            .find(hash, |&i| self.rows[i as usize].machine.id() == id)
+            .map(|&i| i as usize)
     }
 
     pub fn by_id(&self, id: &str) -> Option<&MachineRow> {
-        self.index_by_id.get(id).map(|&i| &self.rows[i])
+        self.index_of(id).map(|i| &self.rows[i])
     }
 
     pub fn isolation_of(&self, id: &str) -> Option<IsolationState> {
-        self.isolation.get(id).copied()
+        match self.by_id(id) {
+            Some(row) => row.isolation,
+            None => self.carried.get(id).copied(),
+        }
+    }
+
+    /// Record a machine's derived state. A machine a refresh has not delivered yet
+    /// keeps it until its row arrives.
+    pub fn set_isolation(&mut self, id: &str, state: IsolationState) {
+        match self.index_of(id) {
+            Some(i) => self.rows[i].isolation = Some(state),
+            None if self.loading => {
+                self.carried.insert(id.to_string(), state);
+            }
+            None => {}
+        }
+    }
+
+    /// A refresh's first page is replacing the list: keep the known states aside.
+    pub fn clear_for_refresh(&mut self) {
+        for row in self.rows.drain(..) {
+            if let Some(state) = row.isolation {
+                self.carried.insert(row.machine.id().to_string(), state);
+            }
+        }
+        self.index.clear();
+        self.visible.clear();
+    }
+
+    /// Append a page; returns the first new row number. A machine already listed
+    /// (pages overlap when the list shifts under paging) keeps one row.
+    pub fn push_page(&mut self, machines: Vec<MachineSummary>) -> usize {
+        let from = self.rows.len();
+        self.rows.reserve(machines.len());
+        self.index.reserve(machines.len(), |&i| {
+            self.hasher.hash_one(self.rows[i as usize].machine.id())
+        });
+        for machine in machines {
+            let hash = self.hasher.hash_one(machine.id());
+            let rows = &self.rows;
+            let found = self
+                .index
+                .find(hash, |&i| rows[i as usize].machine.id() == machine.id())
+                .copied();
+            match found {
+                Some(i) => self.rows[i as usize].machine = machine,
+                None => {
+                    let Ok(n) = u32::try_from(self.rows.len()) else {
+                        break; // 4 billion machines: not a tenant
+                    };
+                    let isolation = self.carried.get(machine.id()).copied();
+                    self.rows.push(MachineRow { machine, isolation });
+                    let rows = &self.rows;
+                    let hasher = &self.hasher;
+                    self.index.insert_unique(hash, n, |&i| {
+                        hasher.hash_one(rows[i as usize].machine.id())
+                    });
+                }
+            }
+        }
+        from
+    }
+
+    /// The load's own states arrived: listed machines it does not name have no
+    /// isolation action, so they were never isolated. `keep` names machines whose
+    /// state is newer than the load's listing (an action of ours in flight).
+    pub fn settle_isolation(
+        &mut self,
+        states: Vec<(String, IsolationState)>,
+        keep: &HashSet<&str>,
+    ) {
+        for row in &mut self.rows {
+            if !keep.contains(row.machine.id()) {
+                row.isolation = Some(IsolationState::NotIsolated);
+            }
+        }
+        for (id, state) in states {
+            if !keep.contains(id.as_str()) {
+                self.set_isolation(&id, state);
+            }
+        }
+        self.carried.clear();
+    }
+
+    /// The refresh ended (or failed): states not yet handed over are stale.
+    pub fn finish_refresh(&mut self) {
+        self.carried.clear();
     }
 }
 
@@ -360,7 +388,7 @@ impl State {
         let end = (m.scroll + self.list_height).min(m.visible.len());
         m.visible[m.scroll.min(end)..end].iter().any(|&i| {
             matches!(
-                m.isolation_of(&m.rows[i].machine.id),
+                m.rows[i].isolation,
                 Some(IsolationState::Isolating | IsolationState::Releasing)
             )
         })

@@ -1,6 +1,8 @@
 //! The only place state changes: `update(&mut State, Action) -> Vec<Effect>`. No I/O,
 //! no clock (the runner sets `state.now`), so every flow is a unit test away.
 
+use std::collections::HashSet;
+
 use tui_input::{Input, InputRequest};
 
 use super::action::{Action, Effect, UserAction};
@@ -176,7 +178,7 @@ fn readonly_refusal(state: &mut State) -> bool {
 
 fn target_of(row: &MachineRow) -> Target {
     Target {
-        id: row.machine.id.clone(),
+        id: row.machine.id().to_string(),
         name: clean(row.machine.display_name()).into_owned(),
     }
 }
@@ -198,7 +200,7 @@ fn open_comment(state: &mut State, op: PendingOp) {
             .machines
             .rows
             .iter()
-            .filter(|r| state.machines.marked.contains(&r.machine.id))
+            .filter(|r| state.machines.marked.contains(r.machine.id()))
             .map(target_of)
             .collect();
         t.dedup_by(|a, b| a.id == b.id);
@@ -326,7 +328,7 @@ pub fn apply_filter(state: &mut State, fx: &mut Vec<Effect>) {
         // Narrowing: only the rows still visible can match.
         let rows = &m.rows;
         m.visible
-            .retain(|&i| contains(&rows[i].search_key, &needle));
+            .retain(|&i| contains(rows[i].machine.search_key(), &needle));
     } else {
         m.visible = matching(&m.rows, 0, &needle);
     }
@@ -338,7 +340,7 @@ pub fn apply_filter(state: &mut State, fx: &mut Vec<Effect>) {
 
 fn matching(rows: &[MachineRow], from: usize, needle: &str) -> Vec<usize> {
     (from..rows.len())
-        .filter(|&i| needle.is_empty() || contains(&rows[i].search_key, needle))
+        .filter(|&i| needle.is_empty() || contains(rows[i].machine.search_key(), needle))
         .collect()
 }
 
@@ -361,7 +363,7 @@ fn contains(haystack: &str, needle: &str) -> bool {
 }
 
 fn position_of(m: &super::state::MachineList, id: &str) -> Option<usize> {
-    let idx = *m.index_by_id.get(id)?;
+    let idx = m.index_of(id)?;
     m.visible.iter().position(|&i| i == idx)
 }
 
@@ -530,28 +532,13 @@ fn on_worker(state: &mut State, ev: WorkerEvent, fx: &mut Vec<Effect>) {
             state.machines.generation = Some(generation);
             state.machines.loading = true;
             let m = &mut state.machines;
-            let from = if first {
+            if first {
                 if m.reselect.is_none() {
                     m.reselect = m.selected_id().map(str::to_string);
                 }
-                m.rows.clear();
-                m.index_by_id.clear();
-                m.visible.clear();
-                0
-            } else {
-                m.rows.len()
-            };
-            m.rows.reserve(machines.len());
-            for machine in machines {
-                match m.index_by_id.get(&machine.id) {
-                    // Pages can overlap when the list shifts under paging: keep one row.
-                    Some(&i) => m.rows[i] = MachineRow::new(machine),
-                    None => {
-                        m.index_by_id.insert(machine.id.clone(), m.rows.len());
-                        m.rows.push(MachineRow::new(machine));
-                    }
-                }
+                m.clear_for_refresh();
             }
+            let from = m.push_page(machines);
             let added = matching(&m.rows, from, &state.filter.applied);
             m.visible.extend(added);
             if let Some(id) = m.reselect.clone() {
@@ -565,14 +552,25 @@ fn on_worker(state: &mut State, ev: WorkerEvent, fx: &mut Vec<Effect>) {
                 sync_history(state, fx);
             }
         }
-        WorkerEvent::IsolationStates { states } => {
-            state.machines.isolation.extend(states);
+        WorkerEvent::IsolationStates { generation, states } => {
+            if state.machines.generation != Some(generation) {
+                return; // states of a list that has been replaced
+            }
+            // Our own actions still in flight are newer than the load's listing.
+            let in_flight: HashSet<&str> = state
+                .requests
+                .values()
+                .filter(|r| !r.is_done())
+                .map(|r| r.machine_id.as_str())
+                .collect();
+            state.machines.settle_isolation(states, &in_flight);
         }
         WorkerEvent::MachinesLoaded { generation, total } => {
             if state.machines.generation.is_some_and(|g| generation < g) {
                 return;
             }
             state.machines.loading = false;
+            state.machines.finish_refresh();
             state.machines.total = Some(total);
             state.machines.reselect = None;
             ensure_visible(state);
@@ -580,6 +578,7 @@ fn on_worker(state: &mut State, ev: WorkerEvent, fx: &mut Vec<Effect>) {
         }
         WorkerEvent::MachinesFailed { error } => {
             state.machines.loading = false;
+            state.machines.finish_refresh();
             state.machines.reselect = None;
             state.status.error = Some(format!(
                 "Loading machines failed: {} ({})",
@@ -596,8 +595,7 @@ fn on_worker(state: &mut State, ev: WorkerEvent, fx: &mut Vec<Effect>) {
             let sorted: Vec<MachineAction> = refs.into_iter().cloned().collect();
             state
                 .machines
-                .isolation
-                .insert(machine_id.clone(), IsolationState::derive(&sorted));
+                .set_isolation(&machine_id, IsolationState::derive(&sorted));
             state.history.loading.remove(&machine_id);
             state.history.errors.remove(&machine_id);
             state.history.cache.insert(machine_id.clone(), sorted);
@@ -711,13 +709,13 @@ fn apply_action(state: &mut State, machine_id: Option<String>, action: &MachineA
             }
         }
         let derived = IsolationState::derive(entries.iter());
-        state.machines.isolation.insert(machine_id, derived);
+        state.machines.set_isolation(&machine_id, derived);
     } else if action.is_isolation()
         && !matches!(action.status, crate::api::models::ActionStatus::Cancelled)
     {
         // The newest isolation action decides the state; this one is the newest we know.
         let derived = IsolationState::derive(std::iter::once(action));
-        state.machines.isolation.insert(machine_id, derived);
+        state.machines.set_isolation(&machine_id, derived);
     }
 }
 

@@ -20,6 +20,7 @@ use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
+use crate::api::MachineSummary;
 use crate::api::models::{ActionType, IsolationState, MachineAction, sort_newest_first};
 use crate::api::{ActionFilter, DefenderApi, MAX_PAGE, PageRequest, all_actions};
 use crate::audit::AuditLog;
@@ -187,14 +188,13 @@ async fn load_machines<A: DefenderApi>(ctx: Arc<Ctx<A>>, generation: u64, filter
     };
     let mut first = true;
     let mut total = 0usize;
-    let mut ids: Vec<String> = Vec::new();
     loop {
-        let page = ctx.api.machines_page(request).await;
+        // Parsed straight into the compact summary the list keeps.
+        let page = ctx.api.machines_page::<MachineSummary>(request).await;
         ctx.emit_budget();
         match page {
             Ok(page) => {
                 total += page.value.len();
-                ids.extend(page.value.iter().map(|m| m.id.clone()));
                 ctx.emit(WorkerEvent::MachinesPage {
                     generation,
                     machines: page.value,
@@ -220,22 +220,10 @@ async fn load_machines<A: DefenderApi>(ctx: Arc<Ctx<A>>, generation: u64, filter
         ..ActionFilter::default()
     };
     match all_actions(ctx.api.as_ref(), &filter).await {
-        Ok(actions) => {
-            // Every listed machine gets a state: no isolation action means never isolated.
-            let known: HashMap<String, IsolationState> =
-                isolation_states(&actions).into_iter().collect();
-            let states = ids
-                .into_iter()
-                .map(|id| {
-                    let state = known
-                        .get(&id)
-                        .copied()
-                        .unwrap_or(IsolationState::NotIsolated);
-                    (id, state)
-                })
-                .collect();
-            ctx.emit(WorkerEvent::IsolationStates { states });
-        }
+        Ok(actions) => ctx.emit(WorkerEvent::IsolationStates {
+            generation,
+            states: isolation_states(&actions),
+        }),
         Err(e) => ctx.emit(WorkerEvent::Notice {
             message: format!("Isolation states are unavailable: {}", e.explain()),
         }),

@@ -3,7 +3,8 @@
 
 use serde::Serialize;
 
-use crate::api::models::{IsolationState, IsolationType, Machine, MachineAction};
+use crate::api::MachineSummary;
+use crate::api::models::{IsolationState, IsolationType, MachineAction};
 
 /// Identifies one requested write (one machine, one action) from request to outcome.
 pub type RequestId = u64;
@@ -87,14 +88,16 @@ pub enum WorkerEvent {
     MachinesLoading {
         generation: u64,
     },
-    /// One page of machines. `first` replaces the list, later pages append.
+    /// One page of machines, compact. `first` replaces the list, later pages append.
     MachinesPage {
         generation: u64,
-        machines: Vec<Machine>,
+        machines: Vec<MachineSummary>,
         first: bool,
     },
-    /// Derived isolation states for machines (a subset may be sent).
+    /// The derived isolation state of every machine of this generation that has an
+    /// isolation action; every other machine of the generation was never isolated.
     IsolationStates {
+        generation: u64,
         states: Vec<(String, IsolationState)>,
     },
     /// Every page of this generation arrived.

@@ -10,7 +10,7 @@ use std::time::Duration;
 use tokio::time::Instant;
 
 use crate::api::models::{Machine, MachineAction, ODataPage};
-use crate::api::{ActionFilter, ApiError, DefenderApi, IsolationType, PageRequest};
+use crate::api::{ActionFilter, ApiError, DefenderApi, IsolationType, MachineRecord, PageRequest};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RateLimits {
@@ -170,7 +170,10 @@ impl<A> RateLimited<A> {
 }
 
 impl<A: DefenderApi> DefenderApi for RateLimited<A> {
-    async fn machines_page(&self, page: PageRequest) -> Result<ODataPage<Machine>, ApiError> {
+    async fn machines_page<T: MachineRecord>(
+        &self,
+        page: PageRequest,
+    ) -> Result<ODataPage<T>, ApiError> {
         self.acquire(ApiKind::ListMachines).await;
         let r = self.inner.machines_page(page).await;
         self.note(ApiKind::ListMachines, r)

@@ -2,6 +2,7 @@
 #![allow(dead_code)]
 
 use chrono::{DateTime, Duration, TimeZone, Utc};
+use cordon::api::MachineSummary;
 use cordon::api::models::{ActionStatus, ActionType, IpAddress, Machine, MachineAction};
 use cordon::tui::action::{Action, Effect, UserAction};
 use cordon::tui::state::{ProfileInfo, State};
@@ -93,7 +94,7 @@ pub fn loaded(n: usize, width: u16, height: u16, readonly: bool) -> State {
         &mut s,
         WorkerEvent::MachinesPage {
             generation: 1,
-            machines: machines(n),
+            machines: summaries(machines(n)),
             first: true,
         },
     );
@@ -119,4 +120,9 @@ pub fn type_text(s: &mut State, text: &str) {
     for c in text.chars() {
         update(s, Action::Text(tui_input::InputRequest::InsertChar(c)));
     }
+}
+
+/// The compact form the worker sends for a page of machines.
+pub fn summaries(machines: impl IntoIterator<Item = Machine>) -> Vec<MachineSummary> {
+    machines.into_iter().map(MachineSummary::from).collect()
 }

@@ -176,8 +176,8 @@ pub fn draw(frame: &mut Frame, area: Rect, state: &State, theme: &Theme) {
         .map(|&i| {
             let row = &m.rows[i];
             let mc = &row.machine;
-            let marked = m.marked.contains(&mc.id);
-            let iso = m.isolation_of(&mc.id);
+            let marked = m.marked.contains(mc.id());
+            let iso = row.isolation;
             let cells: Vec<Cell> = cols
                 .iter()
                 .map(|c| {
@@ -194,10 +194,10 @@ pub fn draw(frame: &mut Frame, area: Rect, state: &State, theme: &Theme) {
                             let style = if marked { theme.marked } else { Style::new() };
                             Cell::from(fit(&clean(mc.display_name()), w, ell)).style(style)
                         }
-                        Column::Os => Cell::from(text(mc.os_platform.as_deref())),
-                        Column::Health => Cell::from(text(mc.health_status.as_deref())),
-                        Column::Risk => Cell::from(text(mc.risk_score.as_deref())),
-                        Column::Exposure => Cell::from(text(mc.exposure_level.as_deref())),
+                        Column::Os => Cell::from(text(mc.os_platform())),
+                        Column::Health => Cell::from(text(mc.health_status())),
+                        Column::Risk => Cell::from(text(mc.risk_score())),
+                        Column::Exposure => Cell::from(text(mc.exposure_level())),
                         Column::Isolation => {
                             let label = match iso {
                                 Some(
@@ -211,7 +211,7 @@ pub fn draw(frame: &mut Frame, area: Rect, state: &State, theme: &Theme) {
                             };
                             Cell::from(label).style(theme.isolation(iso))
                         }
-                        Column::LastSeen => Cell::from(ago(state.now, mc.last_seen.as_deref())),
+                        Column::LastSeen => Cell::from(ago(state.now, mc.last_seen())),
                     }
                 })
                 .collect();
