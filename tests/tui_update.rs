@@ -969,3 +969,65 @@ fn an_isolate_that_ends_failed_is_reported_not_passed_as_done() {
     let err = s.status.error.clone().expect("an error is shown");
     assert!(err.contains("Failed"), "{err}");
 }
+
+#[test]
+fn marking_everything_the_filter_shows_feeds_a_bulk_with_quota_aware_progress() {
+    let mut s = loaded(1000, 120, 40, false);
+    user(&mut s, UserAction::Filter);
+    type_text(&mut s, "ward-7");
+    update(&mut s, Action::Submit);
+    assert_eq!(
+        s.machines.visible.len(),
+        200,
+        "every fifth machine is tagged"
+    );
+    user(&mut s, UserAction::MarkVisible);
+    assert_eq!(s.machines.marked.len(), 200);
+    assert!(s.machines.marked.iter().all(|id| {
+        s.machines
+            .by_id(id)
+            .unwrap()
+            .machine
+            .machine_tags()
+            .any(|t| t == "ward-7")
+    }));
+
+    user(&mut s, UserAction::Isolate);
+    type_text(&mut s, "IR-200 ward 7 outbreak");
+    update(&mut s, Action::Submit);
+    let fx = update(&mut s, Action::Answer(true));
+    let sent = submits(&fx);
+    assert_eq!(sent.len(), 1);
+    assert_eq!(sent[0].len(), 200);
+    // 200 POSTs at 100 a minute: the second hundred waits a minute.
+    assert_eq!(
+        batch_progress(&s, " · "),
+        vec!["Isolate 0/200 done · 200 to send · ETA 1m".to_string()]
+    );
+    for r in &sent[0][..100] {
+        feed(
+            &mut s,
+            WorkerEvent::Accepted {
+                request_id: r.request_id,
+                action: action(
+                    &format!("a{}", r.request_id),
+                    &r.machine_id,
+                    ActionType::Isolate,
+                    ActionStatus::Pending,
+                    0,
+                    "IR-200 ward 7 outbreak",
+                ),
+            },
+        );
+    }
+    s.now += chrono::Duration::seconds(20);
+    assert_eq!(
+        batch_progress(&s, " · "),
+        vec!["Isolate 0/200 done · 100 to send · ETA 40s".to_string()]
+    );
+
+    // Marking again what is all marked unmarks it.
+    user(&mut s, UserAction::MarkVisible);
+    user(&mut s, UserAction::MarkVisible);
+    assert!(s.machines.marked.is_empty());
+}

@@ -119,9 +119,9 @@ async fn a_thousand_isolations_run_at_the_quota_without_a_single_429() {
         "the simulator enforcing 100/min never answered 429"
     );
     assert_eq!(stats.requests.get("Isolate").copied(), Some(1000));
-    // 1,000 calls at 100 per minute: 9 full windows after the first burst ≈ 9 min. At
-    // ≥ 95% of the quota they finish within 10.6 minutes.
-    assert!(took <= Duration::from_secs(636), "took {took:?}");
+    // 1,000 calls at 100 a minute: the first 100 at once, then 9 more windows, so the
+    // quota's own schedule takes 540 s. At ≥ 95% of the quota: within 540 / 0.95 s.
+    assert!(took <= Duration::from_millis(568_400), "took {took:?}");
     assert!(
         took >= Duration::from_secs(9 * 60),
         "faster than the quota allows: {took:?}"
@@ -423,9 +423,18 @@ async fn the_audit_line_is_written_before_the_post_and_the_final_status_after() 
     );
 }
 
+fn list_calls(sim: &Simulator) -> usize {
+    sim.stats()
+        .requests
+        .get("ListActions")
+        .copied()
+        .unwrap_or(0)
+}
+
 #[tokio::test(start_paused = true)]
-async fn polling_costs_one_list_call_per_fifty_actions_in_flight() {
-    let sim = sim(300, |c| c.step = Duration::from_secs(600));
+async fn polling_a_thousand_actions_costs_one_list_call_per_cycle_and_backs_off_when_quiet() {
+    // Nothing changes for two hours: every action stays Pending.
+    let sim = sim(1400, |c| c.step = Duration::from_secs(7200));
     let api = Arc::new(RateLimited::new(
         InProcess(sim.clone()),
         RateLimits::default(),
@@ -436,7 +445,7 @@ async fn polling_costs_one_list_call_per_fifty_actions_in_flight() {
     };
     let cancel = CancellationToken::new();
     let mut w = spawn(api, AuditLog::disabled(ctx()), settings, cancel.clone());
-    let targets = succeeding(&sim, 120);
+    let targets = succeeding(&sim, 1000);
     w.commands
         .send(Command::Submit(requests(
             &targets,
@@ -447,32 +456,51 @@ async fn polling_costs_one_list_call_per_fifty_actions_in_flight() {
         )))
         .await
         .unwrap();
-    let out = outcomes(&mut w.events, 120, false).await;
+    let out = outcomes(&mut w.events, 1000, false).await;
     assert!(
         out.values().all(|o| matches!(o, Outcome::Accepted(_))),
         "{out:?}"
     );
-    // Let a cycle pass so every action is tracked, then measure whole cycles.
-    tokio::time::sleep(Duration::from_secs(3)).await;
-    let before = sim
-        .stats()
-        .requests
-        .get("ListActions")
-        .copied()
-        .unwrap_or(0);
-    // Three calls a cycle stretch the cycle to 3 × 1.2 s (polls use at most half the
-    // list quota), so ten cycles take 36 s.
-    tokio::time::sleep(Duration::from_secs(36)).await;
-    let after = sim
-        .stats()
-        .requests
-        .get("ListActions")
-        .copied()
-        .unwrap_or(0);
-    let calls = after - before;
+    // 1,000 in flight; the poll cycle is 3 s while they are fresh: ten cycles in 30 s,
+    // one call each (ids would have needed 20 a cycle).
+    let before = list_calls(&sim);
+    tokio::time::sleep(Duration::from_secs(30)).await;
+    let calls = list_calls(&sim) - before;
     assert!(
-        (27..=33).contains(&calls),
-        "120 in flight → 3 calls per cycle, 10 cycles; got {calls}"
+        (9..=11).contains(&calls),
+        "1,000 in flight → one call per 3 s cycle; got {calls} in 30 s"
+    );
+    // Quiet for over ten minutes (a fleet that stays offline): one cycle per 30 s.
+    tokio::time::sleep(Duration::from_secs(600)).await;
+    let before = list_calls(&sim);
+    tokio::time::sleep(Duration::from_secs(300)).await;
+    let calls = list_calls(&sim) - before;
+    assert!(
+        (9..=11).contains(&calls),
+        "quiet for 10 min → one call per 30 s; got {calls} in 300 s"
+    );
+    // A new action ends the back-off at once. Step to just after a back-off poll, so
+    // the next one would be 30 s away, then submit.
+    let seen = list_calls(&sim);
+    while list_calls(&sim) == seen {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let extra: Vec<Machine> = sim
+        .machines_snapshot()
+        .into_iter()
+        .filter(|m| fate_of(m) == Fate::Succeeds && !targets.iter().any(|t| t.id == m.id))
+        .take(1)
+        .collect();
+    let mut req = requests(&extra, WriteOp::Unisolate, "IR-poll release");
+    req[0].request_id = 5000;
+    w.commands.send(Command::Submit(req)).await.unwrap();
+    let out = outcomes(&mut w.events, 1, false).await;
+    assert!(matches!(out[&5000], Outcome::Accepted(_)), "{out:?}");
+    let after_submit = list_calls(&sim);
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    assert!(
+        list_calls(&sim) > after_submit,
+        "the poller must not sit out its 30 s back-off after a new action"
     );
     cancel.cancel();
 }
@@ -574,8 +602,9 @@ async fn the_worker_isolates_a_thousand_machines_at_the_quota_with_zero_429s() {
         0,
         "no 429 from a simulator enforcing the quotas"
     );
-    // ≥ 95% of 100 POSTs a minute: 1,000 POSTs within 10.6 minutes, polling included.
-    assert!(took <= Duration::from_secs(636), "took {took:?}");
+    // ≥ 95% of 100 POSTs a minute with pre-checks and polling running: within 540 / 0.95
+    // s (the quota's own schedule is 540 s: 100 at once, then 9 more windows).
+    assert!(took <= Duration::from_millis(568_400), "took {took:?}");
     cancel.cancel();
 }
 

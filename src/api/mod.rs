@@ -33,7 +33,8 @@ pub struct ActionFilter {
     pub ids: Vec<String>,
     /// Matches any of these types, e.g. `["Isolate", "Unisolate"]`.
     pub types: Vec<String>,
-    pub status: Option<String>,
+    /// Matches any of these statuses, e.g. `["Pending", "InProgress"]`.
+    pub statuses: Vec<String>,
 }
 
 impl ActionFilter {
@@ -52,8 +53,8 @@ impl ActionFilter {
         if !self.types.is_empty() {
             parts.push(any_of("type", &self.types));
         }
-        if let Some(status) = &self.status {
-            parts.push(format!("status eq '{}'", odata_quote(status)));
+        if !self.statuses.is_empty() {
+            parts.push(any_of("status", &self.statuses));
         }
         if parts.is_empty() {
             None
@@ -185,3 +186,19 @@ pub async fn all_machines<A: DefenderApi>(
 
 /// The API's maximum `$top`.
 pub const MAX_PAGE: u32 = 10_000;
+
+/// Each API's documented quota (mde-api.md §5.2): calls a minute and an hour.
+pub const QUOTA_PER_MINUTE: u32 = 100;
+pub const QUOTA_PER_HOUR: u32 = 1500;
+
+/// When the last of `calls` calls to one API can start, counted from the first, if
+/// nothing else uses that API: 100 at once, 100 more each minute, and a new hour
+/// after every 1,500.
+pub fn quota_schedule(calls: usize) -> std::time::Duration {
+    let Some(last) = calls.checked_sub(1) else {
+        return std::time::Duration::ZERO;
+    };
+    let hours = last / QUOTA_PER_HOUR as usize;
+    let minutes = (last % QUOTA_PER_HOUR as usize) / QUOTA_PER_MINUTE as usize;
+    std::time::Duration::from_secs((hours * 3600 + minutes * 60) as u64)
+}

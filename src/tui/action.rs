@@ -18,6 +18,7 @@ pub enum UserAction {
     SwitchPane,
     Filter,
     ToggleMark,
+    MarkVisible,
     Isolate,
     Release,
     CancelAction,
@@ -28,7 +29,7 @@ pub enum UserAction {
 
 impl UserAction {
     /// Every bindable action, in the order the help overlay lists them.
-    pub const ALL: [UserAction; 15] = [
+    pub const ALL: [UserAction; 16] = [
         Self::MoveDown,
         Self::MoveUp,
         Self::PageDown,
@@ -38,6 +39,7 @@ impl UserAction {
         Self::SwitchPane,
         Self::Filter,
         Self::ToggleMark,
+        Self::MarkVisible,
         Self::Isolate,
         Self::Release,
         Self::CancelAction,
@@ -58,6 +60,7 @@ impl UserAction {
             Self::SwitchPane => "switch_pane",
             Self::Filter => "filter",
             Self::ToggleMark => "toggle_mark",
+            Self::MarkVisible => "mark_visible",
             Self::Isolate => "isolate",
             Self::Release => "release",
             Self::CancelAction => "cancel_action",
@@ -83,6 +86,7 @@ impl UserAction {
             Self::SwitchPane => "Switch between the machine list and the history",
             Self::Filter => "Filter machines by name, id, IP or tag (Enter keeps, Esc clears)",
             Self::ToggleMark => "Mark or unmark the machine for a bulk action",
+            Self::MarkVisible => "Mark every machine the filter shows (again: unmark them)",
             Self::Isolate => "Isolate the marked machines, or the selected one",
             Self::Release => "Release (unisolate) the marked machines, or the selected one",
             Self::CancelAction => "Cancel the selected pending action",
@@ -104,6 +108,7 @@ impl UserAction {
             Self::SwitchPane => "pane",
             Self::Filter => "filter",
             Self::ToggleMark => "mark",
+            Self::MarkVisible => "mark all shown",
             Self::Isolate => "isolate",
             Self::Release => "release",
             Self::CancelAction => "cancel",

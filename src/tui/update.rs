@@ -11,6 +11,7 @@ use super::state::{
     RequestInfo, RequestStage, State, Target,
 };
 use crate::api::models::{IsolationState, IsolationType, MachineAction, sort_newest_first};
+use crate::api::{QUOTA_PER_MINUTE, quota_schedule};
 use crate::sanitize::clean;
 use crate::worker::protocol::{Command, RequestId, WorkerEvent, WriteRequest};
 
@@ -94,6 +95,7 @@ fn on_user(state: &mut State, user: UserAction, fx: &mut Vec<Effect>) {
                 }
             }
         }
+        UserAction::MarkVisible => mark_visible(state),
         UserAction::Isolate => open_comment(state, PendingOp::Isolate(IsolationType::Full)),
         UserAction::Release => open_comment(state, PendingOp::Release),
         UserAction::CancelAction => open_cancel(state),
@@ -174,6 +176,36 @@ fn readonly_refusal(state: &mut State) -> bool {
     } else {
         false
     }
+}
+
+/// Mark every machine the filter shows; when all are marked already, unmark them.
+fn mark_visible(state: &mut State) {
+    let m = &mut state.machines;
+    let all_marked = m
+        .visible
+        .iter()
+        .all(|&i| m.marked.contains(m.rows[i].machine.id()));
+    for &i in &m.visible {
+        let id = m.rows[i].machine.id();
+        if all_marked {
+            m.marked.remove(id);
+        } else if !m.marked.contains(id) {
+            m.marked.insert(id.to_string());
+        }
+    }
+    let shown = group_thousands(m.visible.len());
+    state.status.error = None;
+    state.status.notice = Some(if all_marked {
+        format!(
+            "Unmarked the {shown} machines shown; {} marked.",
+            group_thousands(m.marked.len())
+        )
+    } else {
+        format!(
+            "Marked the {shown} machines shown; {} marked in all.",
+            group_thousands(m.marked.len())
+        )
+    });
 }
 
 fn target_of(row: &MachineRow) -> Target {
@@ -755,18 +787,24 @@ fn settle_batches(state: &mut State) {
     }
 }
 
-/// Progress lines for unfinished batches: "Isolate 37/100 done · ETA 4m".
+/// Progress lines for unfinished batches: "Isolate 37/1,000 done · 560 to send · ETA 5m".
 /// `sep` joins the parts (" · ", or " | " for ASCII terminals).
+///
+/// The ETA is the later of two estimates: the pace so far, and, while requests are
+/// still waiting to be sent, the quota's own schedule (100 a minute, 1,500 an hour),
+/// which the pace of the first burst would badly underestimate.
 pub fn batch_progress(state: &State, sep: &str) -> Vec<String> {
     state
         .batches
         .iter()
         .map(|b| {
             let total = b.request_ids.len();
-            let done = b
-                .request_ids
-                .iter()
-                .filter(|id| state.requests.get(id).is_none_or(RequestInfo::is_done))
+            let infos = || b.request_ids.iter().map(|id| state.requests.get(id));
+            let done = infos()
+                .filter(|r| r.is_none_or(RequestInfo::is_done))
+                .count();
+            let unsent = infos()
+                .filter(|r| r.is_some_and(|r| r.stage == RequestStage::Sent))
                 .count();
             let mut line = format!(
                 "{} {}/{} done",
@@ -774,14 +812,22 @@ pub fn batch_progress(state: &State, sep: &str) -> Vec<String> {
                 group_thousands(done),
                 group_thousands(total)
             );
-            let elapsed = (state.now - b.started).num_milliseconds();
-            if done > 0 && done < total && elapsed > 0 {
-                let per_item = elapsed as f64 / done as f64;
-                let remaining_ms = per_item * (total - done) as f64;
-                line.push_str(&format!(
-                    "{sep}ETA {}",
-                    short_duration(remaining_ms / 1000.0)
-                ));
+            // Sending takes a visible time only beyond one minute's quota.
+            if unsent > 0 && total > QUOTA_PER_MINUTE as usize {
+                line.push_str(&format!("{sep}{} to send", group_thousands(unsent)));
+            }
+            let elapsed_s = (state.now - b.started).num_milliseconds().max(0) as f64 / 1000.0;
+            let by_pace = (done > 0 && elapsed_s > 0.0)
+                .then(|| elapsed_s / done as f64 * (total - done) as f64);
+            let by_quota = (unsent > 0)
+                .then(|| quota_schedule(total).as_secs_f64() - elapsed_s)
+                .filter(|s| *s > 0.0);
+            let eta = match (by_pace, by_quota) {
+                (Some(p), Some(q)) => Some(p.max(q)),
+                (p, q) => p.or(q),
+            };
+            if let Some(eta) = eta.filter(|_| done < total) {
+                line.push_str(&format!("{sep}ETA {}", short_duration(eta)));
             }
             line
         })

@@ -66,6 +66,8 @@ pub(crate) struct Ctx<A> {
     pub settings: WorkerSettings,
     pub events: mpsc::UnboundedSender<WorkerEvent>,
     pub tracker: Mutex<poll::Tracker>,
+    /// Wakes the poller when a new action is tracked, so a back-off does not delay it.
+    pub tracked_added: tokio::sync::Notify,
 }
 
 impl<A: DefenderApi> Ctx<A> {
@@ -105,6 +107,7 @@ pub fn spawn<A: DefenderApi>(
         settings,
         events: evt_tx,
         tracker: Mutex::new(poll::Tracker::default()),
+        tracked_added: tokio::sync::Notify::new(),
     });
     let join = tokio::spawn(run(ctx, cmd_rx, cancel));
     WorkerHandle {

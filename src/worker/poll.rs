@@ -1,20 +1,40 @@
-//! Following actions in flight. One list call per cycle covers up to 50 actions
-//! (`$filter=id eq 'a' or id eq 'b' …`), so polling many actions costs a few calls a
-//! cycle instead of one GET per action.
+//! Following actions in flight.
+//!
+//! One list call per cycle covers every action in flight, however many:
+//! `$filter=(status eq 'Pending' or status eq 'InProgress') and (type eq …)`. A filter
+//! on the ids instead would need ⌈n/50⌉ calls (a URL of 1,000 ids is ~45 kB). A
+//! tracked action missing from that answer has left Pending/InProgress: it is read by
+//! id once (50 to a call) to learn how it ended. So a cycle costs one call, plus one
+//! per 50 actions that ended since the last cycle.
+//!
+//! Pacing: the poller has its own share of the list quota (50 a minute, 750 an hour,
+//! half of each), and backs off when nothing has changed for minutes (a device that
+//! is offline keeps its isolation Pending for hours), so pre-checks and history loads
+//! always find quota left.
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap, HashSet};
 use std::sync::Arc;
+use std::time::Duration;
 
+use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use super::Ctx;
 use super::protocol::{WorkerEvent, WriteRequest};
+use super::rate_limit::{Pacer, RateLimits};
 use crate::api::models::MachineAction;
 use crate::api::{ActionFilter, DefenderApi};
 use crate::audit::Outcome;
 
-/// Ids per list call: keeps the URL short and the answer one page.
+/// Ids per list call when reading actions by id: keeps the URL short (~2.3 kB) and
+/// the answer one page.
 pub const POLL_BATCH: usize = 50;
+
+/// The poller's share of the list-actions quota (100 a minute, 1,500 an hour).
+pub const POLL_SHARE: RateLimits = RateLimits {
+    per_minute: 50,
+    per_hour: 750,
+};
 
 #[derive(Debug, Default)]
 pub struct Tracker {
@@ -26,6 +46,8 @@ pub struct Tracked {
     pub last: MachineAction,
     /// Where the final audit line goes.
     pub origin: Origin,
+    /// When it was first tracked or last changed (drives the back-off).
+    pub changed_at: Instant,
 }
 
 /// Who asked for a tracked action.
@@ -50,8 +72,10 @@ impl<A: DefenderApi> Ctx<A> {
             Tracked {
                 last: action.clone(),
                 origin,
+                changed_at: Instant::now(),
             },
         );
+        self.tracked_added.notify_one();
     }
 
     /// Record a fresh read of a tracked action: report changes, finish final ones.
@@ -67,6 +91,7 @@ impl<A: DefenderApi> Ctx<A> {
                 return;
             }
             t.last = action.clone();
+            t.changed_at = Instant::now();
             if action.status.is_final() {
                 tracker.actions.remove(&action.id)
             } else {
@@ -110,55 +135,130 @@ impl<A: DefenderApi> Ctx<A> {
             .cloned()
     }
 
-    fn tracked_ids(&self) -> Vec<String> {
-        let mut ids: Vec<String> = self.tracker().actions.keys().cloned().collect();
-        ids.sort();
-        ids
+    /// The ids and action types being followed.
+    fn tracked(&self) -> (HashSet<String>, BTreeSet<String>) {
+        let tracker = self.tracker();
+        let ids = tracker.actions.keys().cloned().collect();
+        let types = tracker
+            .actions
+            .values()
+            .map(|t| t.last.action_type.as_str().to_string())
+            .collect();
+        (ids, types)
+    }
+
+    /// How long since a tracked action last changed; None when nothing is tracked.
+    fn quiet_for(&self) -> Option<Duration> {
+        let now = Instant::now();
+        self.tracker()
+            .actions
+            .values()
+            .map(|t| now.saturating_duration_since(t.changed_at))
+            .min()
     }
 }
 
-/// Polls may use at most half of the list-actions quota (100 a minute), leaving the
-/// rest for pre-checks and history: each list call in a cycle stretches the cycle.
-const POLL_SHARE_PER_CALL: std::time::Duration = std::time::Duration::from_millis(1200);
+/// How long a cycle lasts: the configured interval, longer when nothing tracked has
+/// changed for a while.
+pub fn cycle_interval(poll_interval: Duration, quiet_for: Duration) -> Duration {
+    let backoff = if quiet_for < Duration::from_secs(120) {
+        Duration::ZERO
+    } else if quiet_for < Duration::from_secs(600) {
+        Duration::from_secs(10)
+    } else {
+        Duration::from_secs(30)
+    };
+    poll_interval.max(backoff)
+}
 
-/// Poll every `poll_interval` (longer when many actions are in flight) until cancelled.
+/// Poll until cancelled.
 pub async fn run<A: DefenderApi>(ctx: Arc<Ctx<A>>, cancel: CancellationToken) {
-    let mut next = tokio::time::Instant::now();
+    let mut pacer = Pacer::new(POLL_SHARE);
+    let interval = ctx.settings.poll_interval;
+    let mut last_cycle: Option<Instant> = None;
+    let mut next = Instant::now();
     loop {
         tokio::select! {
             () = cancel.cancelled() => return,
             () = tokio::time::sleep_until(next) => {}
+            () = ctx.tracked_added.notified() => {
+                // A new action: poll at the normal interval again, not after a back-off.
+                let soonest = last_cycle.map_or_else(Instant::now, |t| t + interval);
+                next = next.min(soonest);
+                continue;
+            }
         }
-        let calls = poll_once(&ctx).await;
-        let spacing = POLL_SHARE_PER_CALL * u32::try_from(calls).unwrap_or(u32::MAX);
-        next += ctx.settings.poll_interval.max(spacing);
+        let started = Instant::now();
+        poll_once(&ctx, &mut pacer).await;
+        last_cycle = Some(started);
+        let quiet = ctx.quiet_for().unwrap_or_default();
+        next = started + cycle_interval(interval, quiet);
     }
 }
 
-/// One cycle: one list call per batch of tracked ids. Returns the number of calls.
-pub async fn poll_once<A: DefenderApi>(ctx: &Ctx<A>) -> usize {
-    let ids = ctx.tracked_ids();
-    for chunk in ids.chunks(POLL_BATCH) {
+/// One cycle: one call for everything in flight, one per 50 that ended.
+async fn poll_once<A: DefenderApi>(ctx: &Ctx<A>, pacer: &mut Pacer) {
+    let (ids, types) = ctx.tracked();
+    if ids.is_empty() {
+        return;
+    }
+    // 1. Every tracked action still in flight, in one call.
+    let in_flight = ActionFilter {
+        statuses: vec!["Pending".into(), "InProgress".into()],
+        types: types.into_iter().collect(),
+        ..ActionFilter::default()
+    };
+    let mut listed: HashSet<String> = HashSet::new();
+    let mut next = None;
+    loop {
+        pacer.acquire().await;
+        let page = ctx.api.actions_page(&in_flight, next.take()).await;
+        ctx.emit_budget();
+        match page {
+            Ok(page) => {
+                for action in page.value {
+                    if ids.contains(&action.id) {
+                        listed.insert(action.id.clone());
+                        ctx.observe(action);
+                    }
+                }
+                match page.next_link {
+                    Some(link) => next = Some(link),
+                    None => break,
+                }
+            }
+            Err(e) => {
+                poll_failed(ctx, &e);
+                return;
+            }
+        }
+    }
+    // 2. The rest have ended (or are not listed yet): read them by id to learn how.
+    let mut ended: Vec<String> = ids.into_iter().filter(|id| !listed.contains(id)).collect();
+    ended.sort();
+    for chunk in ended.chunks(POLL_BATCH) {
         let filter = ActionFilter {
             ids: chunk.to_vec(),
             ..ActionFilter::default()
         };
-        match ctx.api.actions_page(&filter, None).await {
-            Ok(page) => {
-                for action in page.value {
-                    ctx.observe(action);
-                }
-            }
+        pacer.acquire().await;
+        let page = ctx.api.actions_page(&filter, None).await;
+        ctx.emit_budget();
+        match page {
+            Ok(page) => page.value.into_iter().for_each(|a| ctx.observe(a)),
             Err(e) => {
-                tracing::warn!(error = %e, "poll failed; retrying next cycle");
-                ctx.emit(WorkerEvent::Notice {
-                    message: format!("Status poll failed, retrying: {}", e.explain()),
-                });
+                poll_failed(ctx, &e);
+                break;
             }
         }
-        ctx.emit_budget();
     }
-    ids.len().div_ceil(POLL_BATCH)
+}
+
+fn poll_failed<A: DefenderApi>(ctx: &Ctx<A>, e: &crate::api::ApiError) {
+    tracing::warn!(error = %e, "poll failed; retrying next cycle");
+    ctx.emit(WorkerEvent::Notice {
+        message: format!("Status poll failed, retrying: {}", e.explain()),
+    });
 }
 
 /// `Command::Track`: read these actions once and follow the active ones (recovery).

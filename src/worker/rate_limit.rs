@@ -21,8 +21,8 @@ pub struct RateLimits {
 impl Default for RateLimits {
     fn default() -> Self {
         Self {
-            per_minute: 100,
-            per_hour: 1500,
+            per_minute: crate::api::QUOTA_PER_MINUTE,
+            per_hour: crate::api::QUOTA_PER_HOUR,
         }
     }
 }
@@ -93,6 +93,30 @@ impl Bucket {
         }
         self.calls.push_back(now);
         None
+    }
+}
+
+/// One sliding-window quota on its own, for a caller that must stay within a share of
+/// an API's quota (the poller), whatever else uses that API.
+#[derive(Debug)]
+pub struct Pacer {
+    bucket: Bucket,
+    limits: RateLimits,
+}
+
+impl Pacer {
+    pub fn new(limits: RateLimits) -> Self {
+        Self {
+            bucket: Bucket::default(),
+            limits,
+        }
+    }
+
+    /// Wait until the share has a free slot, and take it.
+    pub async fn acquire(&mut self) {
+        while let Some(at) = self.bucket.try_take(Instant::now(), &self.limits) {
+            tokio::time::sleep_until(at).await;
+        }
     }
 }
 
@@ -233,5 +257,33 @@ impl<A: DefenderApi> DefenderApi for RateLimited<A> {
 
     fn budget(&self) -> Option<(u32, u32)> {
         Some(self.remaining())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test(start_paused = true)]
+    async fn a_pacer_keeps_its_share_of_the_hour_and_the_minute() {
+        let mut pacer = Pacer::new(RateLimits {
+            per_minute: 50,
+            per_hour: 750,
+        });
+        let start = Instant::now();
+        for _ in 0..50 {
+            pacer.acquire().await;
+        }
+        assert_eq!(
+            start.elapsed(),
+            Duration::ZERO,
+            "50 fit in the first minute"
+        );
+        pacer.acquire().await;
+        assert!(start.elapsed() >= MINUTE, "the 51st waits for the minute");
+        for _ in 51..751 {
+            pacer.acquire().await;
+        }
+        assert!(start.elapsed() >= HOUR, "the 751st waits for the hour");
     }
 }
