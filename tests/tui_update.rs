@@ -1025,6 +1025,45 @@ fn marking_everything_the_filter_shows_feeds_a_bulk_with_quota_aware_progress() 
         batch_progress(&s, " · "),
         vec!["Isolate 0/200 done · 100 to send · ETA 40s".to_string()]
     );
+    // Ten complete, 20 s after acceptance: the rest will also need those 20 s.
+    for r in &sent[0][..10] {
+        let mut done = action(
+            &format!("a{}", r.request_id),
+            &r.machine_id,
+            ActionType::Isolate,
+            ActionStatus::Succeeded,
+            0,
+            "IR-200 ward 7 outbreak",
+        );
+        done.status = ActionStatus::Succeeded;
+        feed(&mut s, WorkerEvent::ActionUpdated { action: done });
+    }
+    assert_eq!(
+        batch_progress(&s, " · "),
+        vec!["Isolate 10/200 done · 100 to send · ETA 1m".to_string()]
+    );
+    // The second hundred is accepted a minute in: done 20 s after that.
+    s.now += chrono::Duration::seconds(40);
+    for r in &sent[0][100..] {
+        feed(
+            &mut s,
+            WorkerEvent::Accepted {
+                request_id: r.request_id,
+                action: action(
+                    &format!("a{}", r.request_id),
+                    &r.machine_id,
+                    ActionType::Isolate,
+                    ActionStatus::Pending,
+                    0,
+                    "IR-200 ward 7 outbreak",
+                ),
+            },
+        );
+    }
+    assert_eq!(
+        batch_progress(&s, " · "),
+        vec!["Isolate 10/200 done · ETA 20s".to_string()]
+    );
 
     // Marking again what is all marked unmarks it.
     user(&mut s, UserAction::MarkVisible);

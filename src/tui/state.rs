@@ -304,6 +304,10 @@ pub struct RequestInfo {
     pub machine_name: String,
     pub verb: &'static str,
     pub stage: RequestStage,
+    /// When the service accepted it, and when its action reached a final state (the
+    /// difference is the completion time bulk ETAs are based on).
+    pub accepted_at: Option<DateTime<Utc>>,
+    pub finished_at: Option<DateTime<Utc>>,
 }
 
 impl RequestInfo {

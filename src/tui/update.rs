@@ -524,6 +524,8 @@ fn submit(state: &mut State, form: ConfirmForm, fx: &mut Vec<Effect>) {
                 machine_name: target.name.clone(),
                 verb,
                 stage: RequestStage::Sent,
+                accepted_at: None,
+                finished_at: None,
             },
         );
         requests.push(WriteRequest {
@@ -675,11 +677,15 @@ fn on_worker(state: &mut State, ev: WorkerEvent, fx: &mut Vec<Effect>) {
         }
         WorkerEvent::ActionUpdated { action } => {
             let mut ours = false;
+            let now = state.now;
             for r in state.requests.values_mut() {
                 if let RequestStage::Tracking { action_id, final_ } = &mut r.stage
                     && *action_id == action.id
                 {
                     *final_ = action.status.is_final();
+                    if *final_ && r.finished_at.is_none() {
+                        r.finished_at = Some(now);
+                    }
                     ours = true;
                 }
             }
@@ -716,11 +722,16 @@ fn on_worker(state: &mut State, ev: WorkerEvent, fx: &mut Vec<Effect>) {
 }
 
 fn on_outcome(state: &mut State, request_id: RequestId, action: &MachineAction) {
+    let now = state.now;
     let fallback = state.requests.get_mut(&request_id).map(|r| {
         r.stage = RequestStage::Tracking {
             action_id: action.id.clone(),
             final_: action.status.is_final(),
         };
+        r.accepted_at = Some(now);
+        if action.status.is_final() {
+            r.finished_at = Some(now);
+        }
         r.machine_id.clone()
     });
     apply_action(state, action.machine_id.clone().or(fallback), action);
@@ -787,24 +798,27 @@ fn settle_batches(state: &mut State) {
     }
 }
 
-/// Progress lines for unfinished batches: "Isolate 37/1,000 done · 560 to send · ETA 5m".
+/// Progress lines for unfinished batches: "Isolate 37/1,000 done · 560 to send · ETA 6m".
 /// `sep` joins the parts (" · ", or " | " for ASCII terminals).
 ///
-/// The ETA is the later of two estimates: the pace so far, and, while requests are
-/// still waiting to be sent, the quota's own schedule (100 a minute, 1,500 an hour),
-/// which the pace of the first burst would badly underestimate.
+/// ETA = time left to send the rest at the quota (100 a minute, 1,500 an hour: the
+/// pace of the first burst would badly underestimate it) + how long an action has
+/// taken to complete so far. Without a completed action yet, only the first part.
 pub fn batch_progress(state: &State, sep: &str) -> Vec<String> {
     state
         .batches
         .iter()
         .map(|b| {
             let total = b.request_ids.len();
-            let infos = || b.request_ids.iter().map(|id| state.requests.get(id));
-            let done = infos()
-                .filter(|r| r.is_none_or(RequestInfo::is_done))
-                .count();
-            let unsent = infos()
-                .filter(|r| r.is_some_and(|r| r.stage == RequestStage::Sent))
+            let infos: Vec<&RequestInfo> = b
+                .request_ids
+                .iter()
+                .filter_map(|id| state.requests.get(id))
+                .collect();
+            let done = total - infos.iter().filter(|r| !r.is_done()).count();
+            let unsent = infos
+                .iter()
+                .filter(|r| r.stage == RequestStage::Sent)
                 .count();
             let mut line = format!(
                 "{} {}/{} done",
@@ -816,22 +830,41 @@ pub fn batch_progress(state: &State, sep: &str) -> Vec<String> {
             if unsent > 0 && total > QUOTA_PER_MINUTE as usize {
                 line.push_str(&format!("{sep}{} to send", group_thousands(unsent)));
             }
-            let elapsed_s = (state.now - b.started).num_milliseconds().max(0) as f64 / 1000.0;
-            let by_pace = (done > 0 && elapsed_s > 0.0)
-                .then(|| elapsed_s / done as f64 * (total - done) as f64);
-            let by_quota = (unsent > 0)
-                .then(|| quota_schedule(total).as_secs_f64() - elapsed_s)
-                .filter(|s| *s > 0.0);
-            let eta = match (by_pace, by_quota) {
-                (Some(p), Some(q)) => Some(p.max(q)),
-                (p, q) => p.or(q),
-            };
-            if let Some(eta) = eta.filter(|_| done < total) {
+            if done < total
+                && let Some(eta) = batch_eta(state, b, &infos, unsent)
+            {
                 line.push_str(&format!("{sep}ETA {}", short_duration(eta)));
             }
             line
         })
         .collect()
+}
+
+/// Seconds until the batch should be done, when there is a basis for a guess.
+fn batch_eta(state: &State, b: &Batch, infos: &[&RequestInfo], unsent: usize) -> Option<f64> {
+    let secs = |d: chrono::TimeDelta| d.num_milliseconds() as f64 / 1000.0;
+    let completions: Vec<f64> = infos
+        .iter()
+        .filter_map(|r| Some(secs(r.finished_at? - r.accepted_at?)))
+        .collect();
+    let lag = (!completions.is_empty())
+        .then(|| completions.iter().sum::<f64>() / completions.len() as f64);
+    if unsent > 0 {
+        let sending =
+            quota_schedule(b.request_ids.len()).as_secs_f64() - secs(state.now - b.started);
+        let eta = sending.max(0.0) + lag.unwrap_or(0.0);
+        return (eta > 0.0).then_some(eta);
+    }
+    // Everything is sent: the last accepted action should finish one lag after it.
+    let lag = lag?;
+    infos
+        .iter()
+        .filter(|r| !r.is_done())
+        .filter_map(|r| r.accepted_at)
+        .map(|at| secs(at - state.now) + lag)
+        .fold(None, |m: Option<f64>, x| Some(m.map_or(x, |m| m.max(x))))
+        .map(|eta| eta.max(0.0))
+        .filter(|eta| *eta > 0.0)
 }
 
 fn short_duration(secs: f64) -> String {
