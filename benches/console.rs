@@ -118,6 +118,40 @@ fn console(c: &mut Criterion) {
         })
     });
     group.finish();
+    keystroke_percentiles(&mut state, &mut terminal, &theme, &keymap);
+}
+
+/// The target is a p99, which criterion does not report: time 1,000 keystrokes one by
+/// one (typing and deleting, so both the narrowing and the full re-filter count).
+fn keystroke_percentiles(
+    state: &mut State,
+    terminal: &mut Terminal<TestBackend>,
+    theme: &Theme,
+    keymap: &KeyMap,
+) {
+    let mut times: Vec<f64> = (0..1000)
+        .map(|i| {
+            let req = if i % 2 == 0 {
+                tui_input::InputRequest::InsertChar('2')
+            } else {
+                tui_input::InputRequest::DeletePrevChar
+            };
+            let start = std::time::Instant::now();
+            update(state, Action::Text(req));
+            terminal
+                .draw(|f| cordon::tui::ui::draw(f, state, theme, keymap))
+                .expect("draw");
+            start.elapsed().as_secs_f64() * 1000.0
+        })
+        .collect();
+    times.sort_by(f64::total_cmp);
+    let pct = |p: f64| times[((times.len() - 1) as f64 * p).round() as usize];
+    println!(
+        "console_100k/filter_keystroke_and_redraw over 1,000 keystrokes: p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms",
+        pct(0.50),
+        pct(0.99),
+        pct(1.0)
+    );
 }
 
 criterion_group!(benches, console);

@@ -1,9 +1,11 @@
-//! Parse one 10,000-machine page, as the client does for every page of a large tenant.
+//! Parse one 10,000-machine page, as the client does for every page of a large tenant:
+//! into the full `Machine` (the CLI) and into the compact `MachineSummary` (the console).
 
 use std::hint::black_box;
 
 use criterion::{Criterion, criterion_group, criterion_main};
 
+use cordon::api::MachineSummary;
 use cordon::api::models::{Machine, ODataPage};
 
 /// A page shaped like the service's: every documented field present, numbers where the
@@ -56,6 +58,13 @@ fn parse_page(c: &mut Criterion) {
         b.iter(|| {
             let page: ODataPage<Machine> =
                 serde_json::from_str(black_box(&body)).expect("valid page");
+            black_box(page.value.len())
+        })
+    });
+    group.bench_function("summaries_page_10k", |b| {
+        b.iter(|| {
+            let page: ODataPage<MachineSummary> =
+                serde_json::from_slice(black_box(body.as_bytes())).expect("valid page");
             black_box(page.value.len())
         })
     });
