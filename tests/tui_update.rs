@@ -536,6 +536,41 @@ fn the_loads_states_do_not_overwrite_a_machine_with_our_action_in_flight() {
         s.machines.isolation_of("m000001"),
         Some(IsolationState::NotIsolated)
     );
+
+    // A refresh begins; our action then ends. The refresh's listing, taken while it was
+    // still Pending, arrives after the final status: it must not bring "Isolating" back.
+    s.now += chrono::Duration::seconds(5);
+    feed(&mut s, WorkerEvent::MachinesLoading { generation: 2 });
+    feed(
+        &mut s,
+        WorkerEvent::MachinesPage {
+            generation: 2,
+            machines: summaries(machines(3)),
+            first: true,
+        },
+    );
+    s.now += chrono::Duration::seconds(5);
+    let mut done = action(
+        "act-1",
+        "m000000",
+        ActionType::Isolate,
+        ActionStatus::Succeeded,
+        0,
+        "IR-9",
+    );
+    done.status = ActionStatus::Succeeded;
+    feed(&mut s, WorkerEvent::ActionUpdated { action: done });
+    feed(
+        &mut s,
+        WorkerEvent::IsolationStates {
+            generation: 2,
+            states: vec![("m000000".into(), IsolationState::Isolating)],
+        },
+    );
+    assert_eq!(
+        s.machines.isolation_of("m000000"),
+        Some(IsolationState::Isolated)
+    );
 }
 
 #[test]

@@ -63,6 +63,8 @@ pub struct MachineList {
     /// Marked machine ids (survive refresh and filtering).
     pub marked: HashSet<String>,
     pub loading: bool,
+    /// When the current load began (its isolation states describe that moment).
+    pub loading_since: Option<DateTime<Utc>>,
     pub generation: Option<u64>,
     /// When a refresh replaced the list, the machine to select again once it arrives.
     pub reselect: Option<String>,

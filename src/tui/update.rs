@@ -554,6 +554,7 @@ fn on_worker(state: &mut State, ev: WorkerEvent, fx: &mut Vec<Effect>) {
         WorkerEvent::MachinesLoading { generation } => {
             state.machines.loading = true;
             state.machines.generation = Some(generation);
+            state.machines.loading_since = Some(state.now);
         }
         WorkerEvent::MachinesPage {
             generation,
@@ -590,14 +591,16 @@ fn on_worker(state: &mut State, ev: WorkerEvent, fx: &mut Vec<Effect>) {
             if state.machines.generation != Some(generation) {
                 return; // states of a list that has been replaced
             }
-            // Our own actions still in flight are newer than the load's listing.
-            let in_flight: HashSet<&str> = state
+            // What we know of our own actions, in flight or ended since the load began,
+            // is newer than the load's listing.
+            let since = state.machines.loading_since;
+            let newer: HashSet<&str> = state
                 .requests
                 .values()
-                .filter(|r| !r.is_done())
+                .filter(|r| !r.is_done() || r.finished_at.zip(since).is_some_and(|(f, s)| f >= s))
                 .map(|r| r.machine_id.as_str())
                 .collect();
-            state.machines.settle_isolation(states, &in_flight);
+            state.machines.settle_isolation(states, &newer);
         }
         WorkerEvent::MachinesLoaded { generation, total } => {
             if state.machines.generation.is_some_and(|g| generation < g) {
