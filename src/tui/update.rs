@@ -852,22 +852,29 @@ fn batch_eta(state: &State, b: &Batch, infos: &[&RequestInfo], unsent: usize) ->
         .collect();
     let lag = (!completions.is_empty())
         .then(|| completions.iter().sum::<f64>() / completions.len() as f64);
-    if unsent > 0 {
-        let sending =
-            quota_schedule(b.request_ids.len()).as_secs_f64() - secs(state.now - b.started);
-        let eta = sending.max(0.0) + lag.unwrap_or(0.0);
-        return (eta > 0.0).then_some(eta);
+    let elapsed = secs(state.now - b.started);
+    let model = if unsent > 0 {
+        let sending = quota_schedule(b.request_ids.len()).as_secs_f64() - elapsed;
+        Some(sending.max(0.0) + lag.unwrap_or(0.0))
+    } else {
+        // Everything is sent: the last accepted action should finish one lag after it.
+        lag.and_then(|lag| {
+            infos
+                .iter()
+                .filter(|r| !r.is_done())
+                .filter_map(|r| r.accepted_at)
+                .map(|at| secs(at - state.now) + lag)
+                .reduce(f64::max)
+        })
+    };
+    // Behind the model (a slow service, retries): fall back to the pace so far.
+    let done = infos.iter().filter(|r| r.is_done()).count();
+    let pace = (done > 0 && elapsed > 0.0)
+        .then(|| elapsed / done as f64 * (b.request_ids.len() - done) as f64);
+    match model {
+        Some(eta) if eta > 0.0 => Some(eta),
+        _ => pace,
     }
-    // Everything is sent: the last accepted action should finish one lag after it.
-    let lag = lag?;
-    infos
-        .iter()
-        .filter(|r| !r.is_done())
-        .filter_map(|r| r.accepted_at)
-        .map(|at| secs(at - state.now) + lag)
-        .fold(None, |m: Option<f64>, x| Some(m.map_or(x, |m| m.max(x))))
-        .map(|eta| eta.max(0.0))
-        .filter(|eta| *eta > 0.0)
 }
 
 fn short_duration(secs: f64) -> String {
