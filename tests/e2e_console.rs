@@ -67,6 +67,16 @@ fn isolate_a_machine_found_by_filter_reaches_succeeded() {
             .iter()
             .any(|l| l["phase"] == "outcome" && l["status"] == "Succeeded")
     );
+    // Machine names and comments are nobody else's business on a shared jump host.
+    #[cfg(unix)]
+    for file in ["audit.jsonl", "cordon.log"] {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(home.path().join("data").join(file))
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o077, 0, "{file} is readable by others: {mode:o}");
+    }
 }
 
 /// Mark three machines, isolate them in one go, then release all three in one go.

@@ -207,7 +207,7 @@ where
         // Most names, ids and addresses are lowercase already: then the searched fields
         // are their own key and no copy is stored.
         let searched = &text[..ends[SEARCHED - 1] as usize];
-        let key_start = if searched.chars().any(char::is_uppercase) {
+        let key_start = if searched.chars().any(lowers_differently) {
             let lower = searched.to_lowercase();
             let start = offset(text.len());
             text.push_str(&lower);
@@ -221,6 +221,15 @@ where
             present,
             key_start,
         }
+    }
+}
+
+/// Whether lowercasing changes `c` (upper case, and title case such as 'ǅ').
+fn lowers_differently(c: char) -> bool {
+    if c.is_ascii() {
+        c.is_ascii_uppercase()
+    } else {
+        !c.to_lowercase().eq(std::iter::once(c))
     }
 }
 
@@ -415,6 +424,25 @@ mod tests {
         let s = MachineSummary::from(&m);
         assert_eq!(s.id(), "id\u{1f}x");
         assert_eq!(s.machine_tags().collect::<Vec<_>>(), ["a\u{fffd}b"]);
+    }
+
+    #[test]
+    fn the_key_is_lowercase_whatever_the_letters() {
+        for name in ["WS-01", "ǅungla-pc", "ΣΤΑΘΜΟΣ", "plain-lower"] {
+            let m = Machine {
+                id: "x".into(),
+                computer_dns_name: Some(name.into()),
+                ..Machine::default()
+            };
+            let s = MachineSummary::from(&m);
+            let expected = format!("{}\u{1f}x\u{1f}\u{1f}\u{1f}", name.to_lowercase());
+            assert_eq!(s.search_key(), expected, "{name}");
+            assert_eq!(
+                s.computer_dns_name(),
+                Some(name),
+                "the name itself keeps its case"
+            );
+        }
     }
 
     #[test]
