@@ -340,10 +340,11 @@ async fn a_read_only_profile_sends_no_write() {
 }
 
 /// An API wrapper that checks the audit file already holds the request when the POST
-/// goes out.
+/// goes out, and can play a service that refuses a status filter.
 struct AuditWitness {
     inner: InProcess,
     audit_path: std::path::PathBuf,
+    refuse_status_filter: bool,
 }
 
 impl DefenderApi for AuditWitness {
@@ -361,6 +362,16 @@ impl DefenderApi for AuditWitness {
         f: &ActionFilter,
         n: Option<String>,
     ) -> Result<ODataPage<MachineAction>, ApiError> {
+        if self.refuse_status_filter && !f.statuses.is_empty() {
+            return Err(ApiError::Service {
+                status: 400,
+                body: cordon::api::models::ErrorBody {
+                    code: "ODataError".into(),
+                    message: "status is not filterable here".into(),
+                    target: None,
+                },
+            });
+        }
         self.inner.actions_page(f, n).await
     }
     async fn get_action(&self, id: &str) -> Result<MachineAction, ApiError> {
@@ -391,6 +402,7 @@ async fn the_audit_line_is_written_before_the_post_and_the_final_status_after() 
     let api = Arc::new(AuditWitness {
         inner: InProcess(sim.clone()),
         audit_path: path.clone(),
+        refuse_status_filter: false,
     });
     let cancel = CancellationToken::new();
     let mut w = spawn(
@@ -421,6 +433,94 @@ async fn the_audit_line_is_written_before_the_post_and_the_final_status_after() 
             .count(),
         2
     );
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_service_refusing_the_status_filter_still_gets_every_action_followed_to_the_end() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("audit.jsonl");
+    let sim = sim(30, |_| {});
+    let api = Arc::new(AuditWitness {
+        inner: InProcess(sim.clone()),
+        audit_path: path.clone(),
+        refuse_status_filter: true,
+    });
+    let cancel = CancellationToken::new();
+    let mut w = spawn(
+        api,
+        AuditLog::open(&path, ctx()).unwrap(),
+        WorkerSettings::default(),
+        cancel.clone(),
+    );
+    let targets = succeeding(&sim, 3);
+    w.commands
+        .send(Command::Submit(requests(
+            &targets,
+            WriteOp::Isolate {
+                isolation_type: IsolationType::Full,
+            },
+            "IR-400",
+        )))
+        .await
+        .unwrap();
+    // Steps are 3 s: without a fallback the actions would never be seen to end.
+    tokio::time::timeout(Duration::from_secs(120), outcomes(&mut w.events, 3, true))
+        .await
+        .expect("every action followed to its final status");
+    cancel.cancel();
+    w.join.await.unwrap();
+    let lines = AuditLog::read_all(&path).unwrap();
+    assert_eq!(
+        lines
+            .iter()
+            .filter(|l| l.status.as_deref() == Some("Succeeded"))
+            .count(),
+        3
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_refused_duplicate_does_not_cost_the_first_request_its_final_audit_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("audit.jsonl");
+    let sim = sim(50, |_| {});
+    let api = Arc::new(RateLimited::new(
+        InProcess(sim.clone()),
+        RateLimits::default(),
+    ));
+    let cancel = CancellationToken::new();
+    let mut w = spawn(
+        api,
+        AuditLog::open(&path, ctx()).unwrap(),
+        WorkerSettings::default(),
+        cancel.clone(),
+    );
+    let target = succeeding(&sim, 1);
+    let op = WriteOp::Isolate {
+        isolation_type: IsolationType::Full,
+    };
+    w.commands
+        .send(Command::Submit(requests(&target, op.clone(), "first")))
+        .await
+        .unwrap();
+    let first = outcomes(&mut w.events, 1, false).await;
+    assert!(matches!(first[&1], Outcome::Accepted(_)), "{first:?}");
+    let mut second = requests(&target, op, "second");
+    second[0].request_id = 2;
+    w.commands.send(Command::Submit(second)).await.unwrap();
+    let out = outcomes(&mut w.events, 1, true).await;
+    assert!(matches!(out[&2], Outcome::AlreadyActive(_)), "{out:?}");
+    // Let the first action end and its final status be written.
+    tokio::time::sleep(Duration::from_secs(30)).await;
+    cancel.cancel();
+    w.join.await.unwrap();
+    let lines = AuditLog::read_all(&path).unwrap();
+    let finals: Vec<_> = lines
+        .iter()
+        .filter(|l| l.status.as_deref() == Some("Succeeded"))
+        .collect();
+    assert_eq!(finals.len(), 1, "{lines:#?}");
+    assert_eq!(finals[0].comment, "first", "{lines:#?}");
 }
 
 fn list_calls(sim: &Simulator) -> usize {

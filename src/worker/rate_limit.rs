@@ -96,26 +96,59 @@ impl Bucket {
     }
 }
 
-/// One sliding-window quota on its own, for a caller that must stay within a share of
-/// an API's quota (the poller), whatever else uses that API.
+/// A caller's own share of an API's quota (the poller's), whatever else uses the API.
+///
+/// The minute is a sliding window. The hour is a token bucket: a burst of `burst`
+/// calls, then a steady `per_hour - burst` an hour, so no sliding hour holds more than
+/// `per_hour` calls and a busy caller slows down smoothly instead of exhausting the hour
+/// and then stalling for the rest of it.
 #[derive(Debug)]
 pub struct Pacer {
-    bucket: Bucket,
-    limits: RateLimits,
+    minute: Bucket,
+    per_minute: u32,
+    burst: f64,
+    refill_per_sec: f64,
+    tokens: f64,
+    refilled_at: Instant,
 }
 
 impl Pacer {
-    pub fn new(limits: RateLimits) -> Self {
+    /// `burst` must be below `limits.per_hour`.
+    pub fn new(limits: RateLimits, burst: u32) -> Self {
+        let burst = f64::from(burst.min(limits.per_hour.saturating_sub(1)).max(1));
         Self {
-            bucket: Bucket::default(),
-            limits,
+            minute: Bucket::default(),
+            per_minute: limits.per_minute,
+            burst,
+            refill_per_sec: (f64::from(limits.per_hour) - burst).max(1.0) / HOUR.as_secs_f64(),
+            tokens: burst,
+            refilled_at: Instant::now(),
         }
     }
 
-    /// Wait until the share has a free slot, and take it.
+    /// Wait until the share allows a call, and take it.
     pub async fn acquire(&mut self) {
-        while let Some(at) = self.bucket.try_take(Instant::now(), &self.limits) {
-            tokio::time::sleep_until(at).await;
+        let minute_only = RateLimits {
+            per_minute: self.per_minute,
+            per_hour: u32::MAX,
+        };
+        loop {
+            let now = Instant::now();
+            let secs = now.duration_since(self.refilled_at).as_secs_f64();
+            self.tokens = (self.tokens + secs * self.refill_per_sec).min(self.burst);
+            self.refilled_at = now;
+            if self.tokens < 1.0 {
+                let wait = (1.0 - self.tokens) / self.refill_per_sec;
+                tokio::time::sleep(Duration::from_secs_f64(wait)).await;
+                continue;
+            }
+            match self.minute.try_take(now, &minute_only) {
+                Some(at) => tokio::time::sleep_until(at).await,
+                None => {
+                    self.tokens -= 1.0;
+                    return;
+                }
+            }
         }
     }
 }
@@ -265,25 +298,38 @@ mod tests {
     use super::*;
 
     #[tokio::test(start_paused = true)]
-    async fn a_pacer_keeps_its_share_of_the_hour_and_the_minute() {
-        let mut pacer = Pacer::new(RateLimits {
-            per_minute: 50,
-            per_hour: 750,
-        });
-        let start = Instant::now();
-        for _ in 0..50 {
-            pacer.acquire().await;
-        }
-        assert_eq!(
-            start.elapsed(),
-            Duration::ZERO,
-            "50 fit in the first minute"
+    async fn a_pacer_bursts_then_slows_smoothly_and_keeps_its_hour() {
+        let mut pacer = Pacer::new(
+            RateLimits {
+                per_minute: 50,
+                per_hour: 750,
+            },
+            150,
         );
-        pacer.acquire().await;
-        assert!(start.elapsed() >= MINUTE, "the 51st waits for the minute");
-        for _ in 51..751 {
+        // A poller asking every 3 s for two hours (1,200 an hour wanted).
+        let start = Instant::now();
+        let mut calls: Vec<Instant> = Vec::new();
+        while start.elapsed() < 2 * HOUR {
             pacer.acquire().await;
+            calls.push(Instant::now());
+            tokio::time::sleep(Duration::from_secs(3)).await;
         }
-        assert!(start.elapsed() >= HOUR, "the 751st waits for the hour");
+        // Never a long stall: the steady pace is one call per 6 s.
+        let longest = calls
+            .windows(2)
+            .map(|w| w[1].duration_since(w[0]))
+            .max()
+            .unwrap_or_default();
+        assert!(longest <= Duration::from_secs(7), "stalled for {longest:?}");
+        // No sliding hour holds more than the share, and the share is used.
+        let most_in_an_hour = (0..calls.len())
+            .map(|i| calls[i..].partition_point(|t| t.duration_since(calls[i]) < HOUR))
+            .max()
+            .unwrap_or(0);
+        assert!(most_in_an_hour <= 750, "{most_in_an_hour} calls in an hour");
+        assert!(
+            most_in_an_hour >= 700,
+            "only {most_in_an_hour} calls in an hour"
+        );
     }
 }
