@@ -217,6 +217,8 @@ async fn actions_are_listed_with_the_filter_and_fetched_by_id() {
         requests[0].query_map()["$filter"],
         filter.to_odata().expect("filter")
     );
+    // The largest page, explicitly: the default page size is not documented.
+    assert_eq!(requests[0].query_map()["$top"], "10000");
     assert_eq!(requests[1].path, "/api/machineactions/act-1");
 }
 

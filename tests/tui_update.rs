@@ -479,7 +479,8 @@ fn isolation_states_survive_a_refresh_until_the_refresh_brings_its_own() {
         },
     );
     assert_eq!(s.machines.isolation_of("m000003"), None);
-    // The refresh's own states decide.
+    // The refresh's own states decide, except for m000002, whose update arrived after
+    // the refresh began and is newer than the refresh's listing.
     feed(
         &mut s,
         WorkerEvent::IsolationStates {
@@ -492,7 +493,7 @@ fn isolation_states_survive_a_refresh_until_the_refresh_brings_its_own() {
         [
             Some(IsolationState::NotIsolated),
             Some(IsolationState::NotIsolated),
-            Some(IsolationState::NotIsolated),
+            Some(IsolationState::Releasing),
             Some(IsolationState::Unknown)
         ]
     );
@@ -1104,4 +1105,129 @@ fn marking_everything_the_filter_shows_feeds_a_bulk_with_quota_aware_progress() 
     user(&mut s, UserAction::MarkVisible);
     user(&mut s, UserAction::MarkVisible);
     assert!(s.machines.marked.is_empty());
+}
+
+#[test]
+fn a_refresh_listing_does_not_overwrite_an_update_for_an_action_of_an_earlier_run() {
+    // A recovered (or someone else's) action has no request in this session.
+    let mut s = loaded(3, 80, 24, false);
+    feed(&mut s, WorkerEvent::MachinesLoading { generation: 2 });
+    feed(
+        &mut s,
+        WorkerEvent::MachinesPage {
+            generation: 2,
+            machines: summaries(machines(3)),
+            first: true,
+        },
+    );
+    let failed = action(
+        "old-1",
+        "m000001",
+        ActionType::Isolate,
+        ActionStatus::Failed,
+        0,
+        "from yesterday",
+    );
+    feed(&mut s, WorkerEvent::ActionUpdated { action: failed });
+    feed(
+        &mut s,
+        WorkerEvent::IsolationStates {
+            generation: 2,
+            states: vec![("m000001".into(), IsolationState::Isolating)],
+        },
+    );
+    assert_eq!(
+        s.machines.isolation_of("m000001"),
+        Some(IsolationState::Unknown),
+        "the update after the load began wins over the load's older listing"
+    );
+    // The next load's listing is newer than that update: it decides again.
+    feed(&mut s, WorkerEvent::MachinesLoading { generation: 3 });
+    feed(
+        &mut s,
+        WorkerEvent::IsolationStates {
+            generation: 3,
+            states: vec![("m000001".into(), IsolationState::Isolated)],
+        },
+    );
+    assert_eq!(
+        s.machines.isolation_of("m000001"),
+        Some(IsolationState::Isolated)
+    );
+}
+
+#[test]
+fn a_history_read_before_our_post_does_not_hide_the_new_action() {
+    let mut s = loaded(3, 80, 24, false);
+    feed(
+        &mut s,
+        WorkerEvent::History {
+            machine_id: "m000000".into(),
+            actions: vec![],
+        },
+    );
+    let pending = action(
+        "act-new",
+        "m000000",
+        ActionType::Isolate,
+        ActionStatus::Pending,
+        0,
+        "IR-1",
+    );
+    feed(
+        &mut s,
+        WorkerEvent::ActionUpdated {
+            action: pending.clone(),
+        },
+    );
+    // A history answer read just before the POST arrives late, without the action.
+    feed(
+        &mut s,
+        WorkerEvent::History {
+            machine_id: "m000000".into(),
+            actions: vec![],
+        },
+    );
+    assert_eq!(s.history.cache["m000000"].len(), 1);
+    assert_eq!(
+        s.machines.isolation_of("m000000"),
+        Some(IsolationState::Isolating)
+    );
+    // A late answer that still shows it Pending after it ended does not revive it.
+    let mut done = pending.clone();
+    done.status = ActionStatus::Succeeded;
+    feed(&mut s, WorkerEvent::ActionUpdated { action: done });
+    feed(
+        &mut s,
+        WorkerEvent::History {
+            machine_id: "m000000".into(),
+            actions: vec![pending],
+        },
+    );
+    assert_eq!(
+        s.history.cache["m000000"][0].status,
+        ActionStatus::Succeeded
+    );
+    assert_eq!(
+        s.machines.isolation_of("m000000"),
+        Some(IsolationState::Isolated)
+    );
+}
+
+#[test]
+fn a_replaced_refresh_that_fails_does_not_end_the_current_one() {
+    let mut s = loaded(3, 80, 24, false);
+    feed(&mut s, WorkerEvent::MachinesLoading { generation: 2 });
+    feed(
+        &mut s,
+        WorkerEvent::MachinesFailed {
+            generation: 1,
+            error: ErrorInfo {
+                code: "Timeout".into(),
+                message: "late".into(),
+            },
+        },
+    );
+    assert!(s.machines.loading, "generation 2 is still loading");
+    assert!(s.status.error.is_none());
 }

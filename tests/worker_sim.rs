@@ -641,7 +641,7 @@ async fn machines_stream_page_by_page_with_isolation_states() {
                 assert_eq!(total, n);
                 break;
             }
-            WorkerEvent::MachinesFailed { error } => panic!("{error:?}"),
+            WorkerEvent::MachinesFailed { error, .. } => panic!("{error:?}"),
             _ => {}
         }
     }

@@ -626,7 +626,8 @@ impl DefenderApi for MdeClient {
             Some(link) => self.follow(&link)?,
             None => {
                 let mut url = self.endpoint(&["api", "machineactions"])?;
-                url.set_query(odata_query(filter.to_odata().as_deref(), None).as_deref());
+                // Ask for the largest page: the default size is not documented.
+                url.set_query(odata_query(filter.to_odata().as_deref(), Some(MAX_PAGE)).as_deref());
                 url
             }
         };

@@ -63,8 +63,9 @@ pub struct MachineList {
     /// Marked machine ids (survive refresh and filtering).
     pub marked: HashSet<String>,
     pub loading: bool,
-    /// When the current load began (its isolation states describe that moment).
-    pub loading_since: Option<DateTime<Utc>>,
+    /// Machines whose state an action update set since the current load began: the
+    /// load's listing is older than that and must not overwrite it.
+    pub touched: HashSet<String>,
     pub generation: Option<u64>,
     /// When a refresh replaced the list, the machine to select again once it arrives.
     pub reselect: Option<String>,
@@ -164,17 +165,22 @@ impl MachineList {
         states: Vec<(String, IsolationState)>,
         keep: &HashSet<&str>,
     ) {
+        // A machine is kept only when something newer is actually known about it.
+        let newer = |row: &MachineRow| row.isolation.is_some() && keep.contains(row.machine.id());
         for row in &mut self.rows {
-            if !keep.contains(row.machine.id()) {
+            if !newer(row) {
                 row.isolation = Some(IsolationState::NotIsolated);
             }
         }
         for (id, state) in states {
-            if !keep.contains(id.as_str()) {
-                self.set_isolation(&id, state);
+            if let Some(i) = self.index_of(&id)
+                && !newer(&self.rows[i])
+            {
+                self.rows[i].isolation = Some(state);
             }
         }
         self.carried.clear();
+        self.touched.clear();
     }
 
     /// The refresh ended (or failed): states not yet handed over are stale.

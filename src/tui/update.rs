@@ -554,7 +554,7 @@ fn on_worker(state: &mut State, ev: WorkerEvent, fx: &mut Vec<Effect>) {
         WorkerEvent::MachinesLoading { generation } => {
             state.machines.loading = true;
             state.machines.generation = Some(generation);
-            state.machines.loading_since = Some(state.now);
+            state.machines.touched.clear();
         }
         WorkerEvent::MachinesPage {
             generation,
@@ -591,15 +591,17 @@ fn on_worker(state: &mut State, ev: WorkerEvent, fx: &mut Vec<Effect>) {
             if state.machines.generation != Some(generation) {
                 return; // states of a list that has been replaced
             }
-            // What we know of our own actions, in flight or ended since the load began,
-            // is newer than the load's listing.
-            let since = state.machines.loading_since;
-            let newer: HashSet<&str> = state
-                .requests
-                .values()
-                .filter(|r| !r.is_done() || r.finished_at.zip(since).is_some_and(|(f, s)| f >= s))
-                .map(|r| r.machine_id.as_str())
-                .collect();
+            // Action updates since the load began, and our requests still in flight,
+            // are newer than the load's listing.
+            let mut newer: HashSet<String> = std::mem::take(&mut state.machines.touched);
+            newer.extend(
+                state
+                    .requests
+                    .values()
+                    .filter(|r| !r.is_done())
+                    .map(|r| r.machine_id.clone()),
+            );
+            let newer: HashSet<&str> = newer.iter().map(String::as_str).collect();
             state.machines.settle_isolation(states, &newer);
         }
         WorkerEvent::MachinesLoaded { generation, total } => {
@@ -613,7 +615,10 @@ fn on_worker(state: &mut State, ev: WorkerEvent, fx: &mut Vec<Effect>) {
             ensure_visible(state);
             sync_history(state, fx);
         }
-        WorkerEvent::MachinesFailed { error } => {
+        WorkerEvent::MachinesFailed { generation, error } => {
+            if state.machines.generation.is_some_and(|g| generation < g) {
+                return; // a refresh that has been replaced
+            }
             state.machines.loading = false;
             state.machines.finish_refresh();
             state.machines.reselect = None;
@@ -627,6 +632,7 @@ fn on_worker(state: &mut State, ev: WorkerEvent, fx: &mut Vec<Effect>) {
             machine_id,
             actions,
         } => {
+            let actions = merge_history(state.history.cache.get(&machine_id), actions);
             let mut refs: Vec<&MachineAction> = actions.iter().collect();
             sort_newest_first(&mut refs);
             let sorted: Vec<MachineAction> = refs.into_iter().cloned().collect();
@@ -724,6 +730,28 @@ fn on_worker(state: &mut State, ev: WorkerEvent, fx: &mut Vec<Effect>) {
     }
 }
 
+/// A history answer reflects the moment it was read; what we learnt since (an action
+/// we just created, or one that has ended meanwhile) must not be lost to it.
+fn merge_history(
+    cached: Option<&Vec<MachineAction>>,
+    mut fresh: Vec<MachineAction>,
+) -> Vec<MachineAction> {
+    let Some(cached) = cached else {
+        return fresh;
+    };
+    for known in cached {
+        match fresh.iter_mut().find(|a| a.id == known.id) {
+            // Ended here, still active there: the answer is older.
+            Some(a) if known.status.is_final() && !a.status.is_final() => *a = known.clone(),
+            Some(_) => {}
+            // Missing from the answer while active: created after the read.
+            None if known.status.is_active() => fresh.push(known.clone()),
+            None => {}
+        }
+    }
+    fresh
+}
+
 fn on_outcome(state: &mut State, request_id: RequestId, action: &MachineAction) {
     let now = state.now;
     let fallback = state.requests.get_mut(&request_id).map(|r| {
@@ -756,12 +784,14 @@ fn apply_action(state: &mut State, machine_id: Option<String>, action: &MachineA
         }
         let derived = IsolationState::derive(entries.iter());
         state.machines.set_isolation(&machine_id, derived);
+        state.machines.touched.insert(machine_id);
     } else if action.is_isolation()
         && !matches!(action.status, crate::api::models::ActionStatus::Cancelled)
     {
         // The newest isolation action decides the state; this one is the newest we know.
         let derived = IsolationState::derive(std::iter::once(action));
         state.machines.set_isolation(&machine_id, derived);
+        state.machines.touched.insert(machine_id);
     }
 }
 

@@ -212,6 +212,7 @@ async fn load_machines<A: DefenderApi>(ctx: Arc<Ctx<A>>, generation: u64, filter
             Err(e) => {
                 tracing::warn!(error = %e, "machine list failed");
                 ctx.emit(WorkerEvent::MachinesFailed {
+                    generation,
                     error: ErrorInfo::from(&e),
                 });
                 return;

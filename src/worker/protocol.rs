@@ -106,6 +106,7 @@ pub enum WorkerEvent {
         total: usize,
     },
     MachinesFailed {
+        generation: u64,
         error: ErrorInfo,
     },
 
