@@ -1231,3 +1231,107 @@ fn a_replaced_refresh_that_fails_does_not_end_the_current_one() {
     assert!(s.machines.loading, "generation 2 is still loading");
     assert!(s.status.error.is_none());
 }
+
+#[test]
+fn no_write_starts_while_a_refresh_has_not_brought_back_the_chosen_machines() {
+    // Marked machines: m000000 and m000002.
+    let mut s = loaded(3, 80, 24, false);
+    user(&mut s, UserAction::ToggleMark);
+    user(&mut s, UserAction::MoveDown);
+    user(&mut s, UserAction::ToggleMark);
+    assert_eq!(s.machines.marked.len(), 2);
+    feed(&mut s, WorkerEvent::MachinesLoading { generation: 2 });
+    feed(
+        &mut s,
+        WorkerEvent::MachinesPage {
+            generation: 2,
+            machines: summaries([machine(1), machine(2)]),
+            first: true,
+        },
+    );
+    user(&mut s, UserAction::Isolate);
+    assert!(s.modal.is_none(), "no comment box while m000000 is missing");
+    assert!(
+        s.status
+            .error
+            .as_deref()
+            .unwrap_or("")
+            .contains("1 of the 2 marked machines is not back yet"),
+        "{:?}",
+        s.status.error
+    );
+    feed(
+        &mut s,
+        WorkerEvent::MachinesPage {
+            generation: 2,
+            machines: summaries([machine(0)]),
+            first: false,
+        },
+    );
+    user(&mut s, UserAction::Isolate);
+    let Some(Modal::Comment(form)) = &s.modal else {
+        panic!("the comment box opens once both are back")
+    };
+    let mut ids: Vec<&str> = form.targets.iter().map(|t| t.id.as_str()).collect();
+    ids.sort();
+    assert_eq!(ids, ["m000000", "m000002"]);
+}
+
+#[test]
+fn the_selected_machine_must_be_back_before_a_single_write_starts() {
+    let mut s = loaded(3, 80, 24, false);
+    user(&mut s, UserAction::MoveDown);
+    user(&mut s, UserAction::MoveDown);
+    assert_eq!(s.machines.selected_id(), Some("m000002"));
+    feed(&mut s, WorkerEvent::MachinesLoading { generation: 2 });
+    feed(
+        &mut s,
+        WorkerEvent::MachinesPage {
+            generation: 2,
+            machines: summaries([machine(0), machine(1)]),
+            first: true,
+        },
+    );
+    // The highlight now sits on another machine: isolating it would be a mistake.
+    assert_ne!(s.machines.selected_id(), Some("m000002"));
+    user(&mut s, UserAction::Isolate);
+    assert!(s.modal.is_none());
+    assert!(
+        s.status
+            .error
+            .as_deref()
+            .unwrap_or("")
+            .contains("selected machine is not back yet")
+    );
+}
+
+#[test]
+fn marks_on_machines_a_refresh_no_longer_lists_are_dropped_with_a_notice() {
+    let mut s = loaded(3, 80, 24, false);
+    user(&mut s, UserAction::ToggleMark);
+    user(&mut s, UserAction::ToggleMark);
+    feed(&mut s, WorkerEvent::MachinesLoading { generation: 2 });
+    feed(
+        &mut s,
+        WorkerEvent::MachinesPage {
+            generation: 2,
+            machines: summaries([machine(1), machine(2)]),
+            first: true,
+        },
+    );
+    feed(
+        &mut s,
+        WorkerEvent::MachinesLoaded {
+            generation: 2,
+            total: 2,
+        },
+    );
+    assert_eq!(
+        s.machines.marked.iter().collect::<Vec<_>>(),
+        [&"m000001".to_string()]
+    );
+    assert_eq!(
+        s.status.notice.as_deref(),
+        Some("1 marked machine(s) are no longer listed and were unmarked.")
+    );
+}

@@ -216,7 +216,7 @@ fn target_of(row: &MachineRow) -> Target {
 }
 
 fn open_comment(state: &mut State, op: PendingOp) {
-    if readonly_refusal(state) {
+    if readonly_refusal(state) || refreshing_refusal(state) {
         return;
     }
     let targets: Vec<Target> = if state.machines.marked.is_empty() {
@@ -252,8 +252,43 @@ fn open_comment(state: &mut State, op: PendingOp) {
     }));
 }
 
+/// While a refresh replaces the list, the selected row may not be the machine the
+/// analyst chose (it is reselected when it arrives) and marked machines may not be
+/// back yet: a write now could hit the wrong machine or silently skip marked ones.
+fn refreshing_refusal(state: &mut State) -> bool {
+    let m = &state.machines;
+    let reason = if m.marked.is_empty() {
+        m.reselect
+            .is_some()
+            .then(|| "the selected machine is not back yet".to_string())
+    } else {
+        let missing = m
+            .marked
+            .iter()
+            .filter(|id| m.index_of(id).is_none())
+            .count();
+        (missing > 0).then(|| {
+            format!(
+                "{} of the {} marked machines {} not back yet",
+                group_thousands(missing),
+                group_thousands(m.marked.len()),
+                if missing == 1 { "is" } else { "are" }
+            )
+        })
+    };
+    match reason {
+        Some(reason) => {
+            state.status.error = Some(format!(
+                "The list is refreshing: {reason}. Nothing was started; try again in a moment."
+            ));
+            true
+        }
+        None => false,
+    }
+}
+
 fn open_cancel(state: &mut State) {
-    if readonly_refusal(state) {
+    if readonly_refusal(state) || refreshing_refusal(state) {
         return;
     }
     let Some(row) = state.machines.selected_row() else {
@@ -611,6 +646,24 @@ fn on_worker(state: &mut State, ev: WorkerEvent, fx: &mut Vec<Effect>) {
             state.machines.loading = false;
             state.machines.finish_refresh();
             state.machines.total = Some(total);
+            // Marks on machines the service no longer lists could never be reviewed
+            // or cleared on screen: drop them, and say so.
+            let m = &mut state.machines;
+            let gone: Vec<String> = m
+                .marked
+                .iter()
+                .filter(|id| m.index_of(id).is_none())
+                .cloned()
+                .collect();
+            for id in &gone {
+                m.marked.remove(id);
+            }
+            if !gone.is_empty() {
+                state.status.notice = Some(format!(
+                    "{} marked machine(s) are no longer listed and were unmarked.",
+                    gone.len()
+                ));
+            }
             state.machines.reselect = None;
             ensure_visible(state);
             sync_history(state, fx);
