@@ -1280,7 +1280,7 @@ fn no_write_starts_while_a_refresh_has_not_brought_back_the_chosen_machines() {
 #[test]
 fn the_selected_machine_must_be_back_before_a_single_write_starts() {
     let mut s = loaded(3, 80, 24, false);
-    user(&mut s, UserAction::MoveDown);
+    user(&mut s, UserAction::ToggleMark); // marks m000000, moves to m000001
     user(&mut s, UserAction::MoveDown);
     assert_eq!(s.machines.selected_id(), Some("m000002"));
     feed(&mut s, WorkerEvent::MachinesLoading { generation: 2 });
@@ -1292,8 +1292,42 @@ fn the_selected_machine_must_be_back_before_a_single_write_starts() {
             first: true,
         },
     );
-    // The highlight now sits on another machine: isolating it would be a mistake.
+    // The highlight now sits on another machine: acting on it would be a mistake.
     assert_ne!(s.machines.selected_id(), Some("m000002"));
+    // Cancel acts on the highlight whatever is marked: refused.
+    user(&mut s, UserAction::CancelAction);
+    assert!(s.modal.is_none());
+    assert!(
+        s.status
+            .error
+            .as_deref()
+            .unwrap_or("")
+            .contains("you had selected is not back yet"),
+        "{:?}",
+        s.status.error
+    );
+    // Esc clears the marks; now an isolate would use the highlight: refused too.
+    update(&mut s, Action::Back);
+    assert!(s.machines.marked.is_empty());
+    user(&mut s, UserAction::Isolate);
+    assert!(s.modal.is_none());
+    // The refresh ends without m000002: still refused, until the analyst chooses.
+    feed(
+        &mut s,
+        WorkerEvent::MachinesLoaded {
+            generation: 2,
+            total: 2,
+        },
+    );
+    assert!(
+        s.status
+            .notice
+            .as_deref()
+            .unwrap_or("")
+            .contains("(m000002) is no longer listed"),
+        "{:?}",
+        s.status.notice
+    );
     user(&mut s, UserAction::Isolate);
     assert!(s.modal.is_none());
     assert!(
@@ -1301,7 +1335,52 @@ fn the_selected_machine_must_be_back_before_a_single_write_starts() {
             .error
             .as_deref()
             .unwrap_or("")
-            .contains("selected machine is not back yet")
+            .contains("not in the list now"),
+        "{:?}",
+        s.status.error
+    );
+    user(&mut s, UserAction::MoveUp);
+    user(&mut s, UserAction::Isolate);
+    assert!(
+        matches!(s.modal, Some(Modal::Comment(_))),
+        "an explicit choice ends the refusal"
+    );
+}
+
+#[test]
+fn a_refresh_that_fails_part_way_keeps_refusing_until_the_analyst_chooses() {
+    let mut s = loaded(3, 80, 24, false);
+    user(&mut s, UserAction::Last);
+    feed(&mut s, WorkerEvent::MachinesLoading { generation: 2 });
+    feed(
+        &mut s,
+        WorkerEvent::MachinesPage {
+            generation: 2,
+            machines: summaries([machine(0)]),
+            first: true,
+        },
+    );
+    feed(
+        &mut s,
+        WorkerEvent::MachinesFailed {
+            generation: 2,
+            error: ErrorInfo {
+                code: "ServiceUnavailable".into(),
+                message: "try later".into(),
+            },
+        },
+    );
+    user(&mut s, UserAction::Release);
+    assert!(
+        s.modal.is_none(),
+        "m000000 is highlighted, m000002 was chosen"
+    );
+    assert!(
+        s.status
+            .error
+            .as_deref()
+            .unwrap_or("")
+            .contains("press r to reload")
     );
 }
 

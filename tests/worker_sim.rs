@@ -345,6 +345,7 @@ struct AuditWitness {
     inner: InProcess,
     audit_path: std::path::PathBuf,
     refuse_status_filter: bool,
+    status_listings: std::sync::atomic::AtomicUsize,
 }
 
 impl DefenderApi for AuditWitness {
@@ -362,6 +363,10 @@ impl DefenderApi for AuditWitness {
         f: &ActionFilter,
         n: Option<String>,
     ) -> Result<ODataPage<MachineAction>, ApiError> {
+        if !f.statuses.is_empty() {
+            self.status_listings
+                .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        }
         if self.refuse_status_filter && !f.statuses.is_empty() {
             return Err(ApiError::Service {
                 status: 400,
@@ -403,6 +408,7 @@ async fn the_audit_line_is_written_before_the_post_and_the_final_status_after() 
         inner: InProcess(sim.clone()),
         audit_path: path.clone(),
         refuse_status_filter: false,
+        status_listings: Default::default(),
     });
     let cancel = CancellationToken::new();
     let mut w = spawn(
@@ -444,10 +450,11 @@ async fn a_service_refusing_the_status_filter_still_gets_every_action_followed_t
         inner: InProcess(sim.clone()),
         audit_path: path.clone(),
         refuse_status_filter: true,
+        status_listings: Default::default(),
     });
     let cancel = CancellationToken::new();
     let mut w = spawn(
-        api,
+        api.clone(),
         AuditLog::open(&path, ctx()).unwrap(),
         WorkerSettings::default(),
         cancel.clone(),
@@ -467,6 +474,12 @@ async fn a_service_refusing_the_status_filter_still_gets_every_action_followed_t
     tokio::time::timeout(Duration::from_secs(120), outcomes(&mut w.events, 3, true))
         .await
         .expect("every action followed to its final status");
+    assert_eq!(
+        api.status_listings
+            .load(std::sync::atomic::Ordering::SeqCst),
+        1,
+        "a refused filter is not asked again"
+    );
     cancel.cancel();
     w.join.await.unwrap();
     let lines = AuditLog::read_all(&path).unwrap();
@@ -758,5 +771,53 @@ async fn the_same_machine_twice_in_one_bulk_gets_one_post() {
         Some(&2),
         "one POST per distinct machine"
     );
+    cancel.cancel();
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_cancel_aimed_at_one_machine_never_cancels_another_machines_action() {
+    let sim = sim(50, |c| c.step = Duration::from_secs(600));
+    let api = Arc::new(RateLimited::new(
+        InProcess(sim.clone()),
+        RateLimits::default(),
+    ));
+    let cancel = CancellationToken::new();
+    let mut w = spawn(
+        api,
+        AuditLog::disabled(ctx()),
+        WorkerSettings::default(),
+        cancel.clone(),
+    );
+    let two = succeeding(&sim, 2);
+    w.commands
+        .send(Command::Submit(requests(
+            &two[..1],
+            WriteOp::Isolate {
+                isolation_type: IsolationType::Full,
+            },
+            "IR-c",
+        )))
+        .await
+        .unwrap();
+    let out = outcomes(&mut w.events, 1, false).await;
+    let Outcome::Accepted(isolation) = &out[&1] else {
+        panic!("{out:?}")
+    };
+    // A cancel that names the second machine but carries the first one's action id.
+    let mut wrong = requests(
+        &two[1..],
+        WriteOp::Cancel {
+            action_id: isolation.id.clone(),
+        },
+        "IR-c undo",
+    );
+    wrong[0].request_id = 2;
+    w.commands.send(Command::Submit(wrong)).await.unwrap();
+    let out = outcomes(&mut w.events, 1, false).await;
+    match &out[&2] {
+        Outcome::Failed(msg) => assert!(msg.contains("WrongMachine"), "{msg}"),
+        other => panic!("expected a refusal, got {other:?}"),
+    }
+    assert_eq!(sim.stats().posts.get("cancel"), None, "nothing was sent");
     cancel.cancel();
 }

@@ -59,6 +59,13 @@ pub fn update(state: &mut State, action: Action) -> Vec<Effect> {
                 on_filter(state, other, &mut fx);
             } else if let Action::User(user) = other {
                 on_user(state, user, &mut fx);
+            } else if matches!(other, Action::Back) && !state.machines.marked.is_empty() {
+                // Esc in the list clears every mark, listed or not.
+                let n = state.machines.marked.len();
+                state.machines.marked.clear();
+                state.status.error = None;
+                state.status.notice =
+                    Some(format!("Unmarked all {} machines.", group_thousands(n)));
             }
         }
     }
@@ -216,7 +223,7 @@ fn target_of(row: &MachineRow) -> Target {
 }
 
 fn open_comment(state: &mut State, op: PendingOp) {
-    if readonly_refusal(state) || refreshing_refusal(state) {
+    if readonly_refusal(state) || refreshing_refusal(state, true) {
         return;
     }
     let targets: Vec<Target> = if state.machines.marked.is_empty() {
@@ -252,16 +259,13 @@ fn open_comment(state: &mut State, op: PendingOp) {
     }));
 }
 
-/// While a refresh replaces the list, the selected row may not be the machine the
-/// analyst chose (it is reselected when it arrives) and marked machines may not be
-/// back yet: a write now could hit the wrong machine or silently skip marked ones.
-fn refreshing_refusal(state: &mut State) -> bool {
+/// After a refresh replaced the list, the highlighted row may not be the machine the
+/// analyst chose (it is reselected when it arrives; it may never arrive), and marked
+/// machines may be missing: a write now could hit the wrong machine or silently skip
+/// marked ones. `uses_marks`: the write targets the marks when there are any.
+fn refreshing_refusal(state: &mut State, uses_marks: bool) -> bool {
     let m = &state.machines;
-    let reason = if m.marked.is_empty() {
-        m.reselect
-            .is_some()
-            .then(|| "the selected machine is not back yet".to_string())
-    } else {
+    let what = if uses_marks && !m.marked.is_empty() {
         let missing = m
             .marked
             .iter()
@@ -269,26 +273,44 @@ fn refreshing_refusal(state: &mut State) -> bool {
             .count();
         (missing > 0).then(|| {
             format!(
-                "{} of the {} marked machines {} not back yet",
+                "{} of the {} marked machines {}",
                 group_thousands(missing),
                 group_thousands(m.marked.len()),
                 if missing == 1 { "is" } else { "are" }
             )
         })
+    } else {
+        m.reselect
+            .is_some()
+            .then(|| "the machine you had selected is".to_string())
     };
-    match reason {
-        Some(reason) => {
-            state.status.error = Some(format!(
-                "The list is refreshing: {reason}. Nothing was started; try again in a moment."
-            ));
-            true
-        }
-        None => false,
-    }
+    let Some(what) = what else {
+        return false;
+    };
+    state.status.error = Some(if m.loading {
+        format!(
+            "The list is refreshing: {what} not back yet. Nothing was started; try again in a moment."
+        )
+    } else {
+        format!(
+            "{} not in the list now. Nothing was started; press r to reload, or choose again (arrows; Esc clears marks).",
+            capitalise(&what)
+        )
+    });
+    true
+}
+
+fn capitalise(s: &str) -> String {
+    let mut chars = s.chars();
+    chars
+        .next()
+        .map(|c| c.to_uppercase().chain(chars).collect())
+        .unwrap_or_default()
 }
 
 fn open_cancel(state: &mut State) {
-    if readonly_refusal(state) || refreshing_refusal(state) {
+    // Cancel acts on the highlighted machine whatever is marked.
+    if readonly_refusal(state) || refreshing_refusal(state, false) {
         return;
     }
     let Some(row) = state.machines.selected_row() else {
@@ -296,10 +318,12 @@ fn open_cancel(state: &mut State) {
         return;
     };
     let target = target_of(row);
-    let from_selection = (state.focus == Pane::History)
-        .then(|| state.history.selected_entry())
-        .flatten()
-        .filter(|a| a.status.is_active());
+    // The history pane's entry only if the pane shows this very machine.
+    let from_selection = (state.focus == Pane::History
+        && state.history.machine_id.as_deref() == Some(target.id.as_str()))
+    .then(|| state.history.selected_entry())
+    .flatten()
+    .filter(|a| a.status.is_active());
     let entries = state
         .history
         .cache
@@ -664,7 +688,14 @@ fn on_worker(state: &mut State, ev: WorkerEvent, fx: &mut Vec<Effect>) {
                     gone.len()
                 ));
             }
-            state.machines.reselect = None;
+            // A machine the analyst had selected that is no longer listed stays
+            // "not back": writes refuse until they choose again.
+            if let Some(id) = &state.machines.reselect {
+                state.status.notice = Some(format!(
+                    "The machine you had selected ({}) is no longer listed; choose again.",
+                    clean(id)
+                ));
+            }
             ensure_visible(state);
             sync_history(state, fx);
         }
@@ -674,7 +705,7 @@ fn on_worker(state: &mut State, ev: WorkerEvent, fx: &mut Vec<Effect>) {
             }
             state.machines.loading = false;
             state.machines.finish_refresh();
-            state.machines.reselect = None;
+            // `reselect` stays: until the analyst chooses again, writes refuse.
             state.status.error = Some(format!(
                 "Loading machines failed: {} ({})",
                 clean(&error.message),
@@ -703,6 +734,8 @@ fn on_worker(state: &mut State, ev: WorkerEvent, fx: &mut Vec<Effect>) {
         }
         WorkerEvent::HistoryFailed { machine_id, error } => {
             state.history.loading.remove(&machine_id);
+            // Only actions kept while it loaded can be cached here: not a history.
+            state.history.cache.remove(&machine_id);
             let msg = format!("{} ({})", clean(&error.message), clean(&error.code));
             state.status.error = Some(format!("Loading history failed: {msg}"));
             state.history.errors.insert(machine_id, msg);
@@ -844,6 +877,14 @@ fn apply_action(state: &mut State, machine_id: Option<String>, action: &MachineA
         // The newest isolation action decides the state; this one is the newest we know.
         let derived = IsolationState::derive(std::iter::once(action));
         state.machines.set_isolation(&machine_id, derived);
+        if state.history.loading.contains(&machine_id) {
+            // Its history is on the way, possibly read before this action existed:
+            // keep the action so the answer is merged with it, not replace it.
+            state
+                .history
+                .cache
+                .insert(machine_id.clone(), vec![action.clone()]);
+        }
         state.machines.touched.insert(machine_id);
     }
 }

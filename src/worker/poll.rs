@@ -193,6 +193,8 @@ pub fn cycle_interval(poll_interval: Duration, quiet_for: Duration) -> Duration 
 /// Poll until cancelled.
 pub async fn run<A: DefenderApi>(ctx: Arc<Ctx<A>>, cancel: CancellationToken) {
     let mut pacer = Pacer::new(POLL_SHARE, POLL_BURST);
+    // Cleared for the session if the service refuses the in-flight listing.
+    let mut list_in_flight = true;
     let interval = ctx.settings.poll_interval;
     let mut last_cycle: Option<Instant> = None;
     let mut next = Instant::now();
@@ -208,7 +210,7 @@ pub async fn run<A: DefenderApi>(ctx: Arc<Ctx<A>>, cancel: CancellationToken) {
             }
         }
         let started = Instant::now();
-        poll_once(&ctx, &mut pacer).await;
+        poll_once(&ctx, &mut pacer, &mut list_in_flight).await;
         last_cycle = Some(started);
         let quiet = ctx.quiet_for().unwrap_or_default();
         next = started + cycle_interval(interval, quiet);
@@ -216,7 +218,7 @@ pub async fn run<A: DefenderApi>(ctx: Arc<Ctx<A>>, cancel: CancellationToken) {
 }
 
 /// One cycle: one call for everything in flight, one per 50 that ended.
-async fn poll_once<A: DefenderApi>(ctx: &Ctx<A>, pacer: &mut Pacer) {
+async fn poll_once<A: DefenderApi>(ctx: &Ctx<A>, pacer: &mut Pacer, list_in_flight: &mut bool) {
     let (ids, types) = ctx.tracked();
     if ids.is_empty() {
         return;
@@ -229,7 +231,7 @@ async fn poll_once<A: DefenderApi>(ctx: &Ctx<A>, pacer: &mut Pacer) {
     };
     let mut listed: HashSet<String> = HashSet::new();
     let mut next = None;
-    loop {
+    while *list_in_flight {
         pacer.acquire().await;
         let page = ctx.api.actions_page(&in_flight, next.take()).await;
         ctx.emit_budget();
@@ -247,8 +249,15 @@ async fn poll_once<A: DefenderApi>(ctx: &Ctx<A>, pacer: &mut Pacer) {
                 }
             }
             Err(e) => {
-                // Not fatal: this cycle reads every tracked action by id instead.
+                // Not fatal: this cycle reads every tracked action by id instead. A
+                // refused filter (400) will not start working: stop asking.
                 tracing::warn!(error = %e, "the in-flight listing failed; reading by id");
+                if matches!(e, crate::api::ApiError::Service { status: 400, .. }) {
+                    *list_in_flight = false;
+                    ctx.emit(WorkerEvent::Notice {
+                        message: "The service refuses status filters: polling actions by id (more calls).".into(),
+                    });
+                }
                 listed.clear();
                 break;
             }

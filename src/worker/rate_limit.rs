@@ -138,8 +138,11 @@ impl Pacer {
             self.tokens = (self.tokens + secs * self.refill_per_sec).min(self.burst);
             self.refilled_at = now;
             if self.tokens < 1.0 {
-                let wait = (1.0 - self.tokens) / self.refill_per_sec;
-                tokio::time::sleep(Duration::from_secs_f64(wait)).await;
+                // At least 1 ms: rounding can leave a wait of ~0, which under a paused
+                // clock would never let time advance.
+                let wait = Duration::from_secs_f64((1.0 - self.tokens) / self.refill_per_sec)
+                    .max(Duration::from_millis(1));
+                tokio::time::sleep(wait).await;
                 continue;
             }
             match self.minute.try_take(now, &minute_only) {

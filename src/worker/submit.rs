@@ -363,6 +363,16 @@ async fn cancel<A: DefenderApi>(ctx: &Ctx<A>, req: WriteRequest, action_id: &str
         Ok(a) => a,
         Err(e) => return fail_unsent(ctx, &req, &e),
     };
+    // The request names the machine it was meant for; the action must be that one's.
+    if current.machine_id.as_deref().unwrap_or_default() != req.machine_id {
+        let msg = format!(
+            "action {} belongs to another machine ({}), not {}; nothing was sent",
+            current.id,
+            current.machine_id.as_deref().unwrap_or("unknown"),
+            req.machine_name
+        );
+        return refuse(ctx, &req, "WrongMachine", msg);
+    }
     if current.status.is_final() {
         let msg = format!(
             "action {} already finished ({}); nothing was sent",
