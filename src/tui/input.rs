@@ -46,10 +46,14 @@ pub fn map_key(state: &State, key: KeyEvent, keymap: &KeyMap) -> Option<Action> 
             KeyCode::Enter => Some(Action::Submit),
             _ => None,
         },
-        Some(Modal::Help) => match key.code {
+        Some(Modal::Help { .. }) => match key.code {
             KeyCode::Esc => Some(Action::Back),
+            KeyCode::Up => Some(Action::Move(-1)),
+            KeyCode::Down => Some(Action::Move(1)),
             _ => match keymap.lookup(&key) {
                 Some(a @ (UserAction::Help | UserAction::Quit)) => Some(Action::User(a)),
+                Some(UserAction::MoveUp) => Some(Action::Move(-1)),
+                Some(UserAction::MoveDown) => Some(Action::Move(1)),
                 _ => None,
             },
         },

@@ -289,7 +289,10 @@ pub struct ConfirmForm {
 pub enum Modal {
     Comment(CommentForm),
     Confirm(ConfirmForm),
-    Help,
+    /// `scroll`: the first row shown when the terminal is too short for all of them.
+    Help {
+        scroll: usize,
+    },
     QuitConfirm,
 }
 

@@ -113,7 +113,7 @@ fn on_user(state: &mut State, user: UserAction, fx: &mut Vec<Effect>) {
             reload_shown_history(state, fx);
             state.status.error = None;
         }
-        UserAction::Help => state.modal = Some(Modal::Help),
+        UserAction::Help => state.modal = Some(Modal::Help { scroll: 0 }),
         UserAction::Quit => {
             if state.in_flight() > 0 {
                 state.modal = Some(Modal::QuitConfirm);
@@ -465,9 +465,13 @@ fn on_modal(state: &mut State, action: Action, fx: &mut Vec<Effect>) {
         return;
     };
     state.modal = match modal {
-        Modal::Help => match action {
+        Modal::Help { scroll } => match action {
             Action::Back | Action::User(UserAction::Help | UserAction::Quit) => None,
-            _ => Some(Modal::Help),
+            // Scrolls when the terminal is too short for every row (the view clamps).
+            Action::Move(delta) => Some(Modal::Help {
+                scroll: clamp_move(scroll, delta, super::ui::help::max_scroll(state) + 1),
+            }),
+            _ => Some(Modal::Help { scroll }),
         },
         Modal::QuitConfirm => match action {
             Action::Answer(true) => {

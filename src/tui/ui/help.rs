@@ -30,28 +30,53 @@ pub fn help_rows(keymap: &KeyMap) -> Vec<(String, String)> {
         "Enter / Esc".into(),
         "In a box: go on / cancel; confirmations default to No".into(),
     ));
+    rows.push(("Esc".into(), "In the list: clear every mark".into()));
     rows
 }
 
-pub fn draw(frame: &mut Frame, area: Rect, state: &State, theme: &Theme, keymap: &KeyMap) {
+/// How many rows the help has (the keymap changes keys, not rows).
+fn help_rows_len() -> usize {
+    UserAction::ALL.len() + 4
+}
+
+/// The help's frame: the box, and how many of its rows fit in it.
+fn geometry(area: Rect, has_audit: bool) -> (Rect, u16, usize) {
+    let extra = 1 + u16::from(has_audit);
+    let rows = u16::try_from(help_rows_len()).unwrap_or(u16::MAX);
+    let rect = centered(
+        area,
+        area.width.saturating_sub(2).min(100),
+        rows + 4 + extra,
+    );
+    let inner_h = rect.height.saturating_sub(2);
+    let table_h = inner_h.saturating_sub(extra + 1);
+    (rect, table_h, usize::from(table_h.saturating_sub(1)).max(1))
+}
+
+/// The largest useful scroll on a terminal of this size.
+pub fn max_scroll(state: &State) -> usize {
+    let area = Rect::new(0, 0, state.size.0, state.size.1);
+    let (_, _, fits) = geometry(area, state.info.audit_path.is_some());
+    help_rows_len().saturating_sub(fits)
+}
+
+pub fn draw(
+    frame: &mut Frame,
+    area: Rect,
+    state: &State,
+    theme: &Theme,
+    keymap: &KeyMap,
+    scroll: usize,
+) {
     let rows = help_rows(keymap);
-    let width = area.width.saturating_sub(2).min(100);
     let audit = state
         .info
         .audit_path
         .as_ref()
         .map(|p| format!("Audit log: {}", clean(&p.display().to_string())));
-    let extra = 1 + u16::from(audit.is_some());
-    let height = u16::try_from(rows.len()).unwrap_or(u16::MAX) + 4 + extra;
-    let rect = centered(area, width, height);
+    let (rect, table_h, fits) = geometry(area, audit.is_some());
     frame.render_widget(Clear, rect);
-    let block = Block::default()
-        .borders(Borders::ALL)
-        .border_set(theme.border)
-        .border_style(theme.modal_border)
-        .title(Span::styled(" Help (Esc closes) ", theme.title));
-    let inner = block.inner(rect);
-    frame.render_widget(block, rect);
+    let inner = Block::default().borders(Borders::ALL).inner(rect);
 
     let key_w = rows
         .iter()
@@ -69,7 +94,27 @@ pub fn draw(frame: &mut Frame, area: Rect, state: &State, theme: &Theme, keymap:
             ])
         })
         .collect();
-    let table_h = inner.height.saturating_sub(extra + 1);
+    // A short terminal shows a window of the rows; arrows scroll it.
+    let first = scroll.min(table_rows.len().saturating_sub(fits));
+    let more = table_rows.len() > first + fits;
+    let title = if first > 0 || more {
+        format!(
+            " Help (Esc closes, {} scroll: {}-{} of {}) ",
+            if theme.ascii { "Up/Down" } else { "↑↓" },
+            first + 1,
+            (first + fits).min(table_rows.len()),
+            table_rows.len()
+        )
+    } else {
+        " Help (Esc closes) ".to_string()
+    };
+    let block = Block::default()
+        .borders(Borders::ALL)
+        .border_set(theme.border)
+        .border_style(theme.modal_border)
+        .title(Span::styled(title, theme.title));
+    frame.render_widget(block, rect);
+    let table_rows: Vec<Row> = table_rows.into_iter().skip(first).collect();
     let table = Table::new(
         table_rows,
         [Constraint::Length(key_w), Constraint::Length(desc_w)],

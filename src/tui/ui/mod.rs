@@ -2,7 +2,7 @@
 //! Every API string passes through `sanitize::clean` before it is drawn.
 
 mod header;
-mod help;
+pub mod help;
 mod history;
 mod machines;
 mod modal;

@@ -28,7 +28,7 @@ pub fn draw(
     match modal {
         Modal::Comment(form) => comment(frame, area, form, theme),
         Modal::Confirm(form) => confirm(frame, area, form, theme),
-        Modal::Help => super::help::draw(frame, area, state, theme, keymap),
+        Modal::Help { scroll } => super::help::draw(frame, area, state, theme, keymap, *scroll),
         Modal::QuitConfirm => quit(frame, area, state, theme),
     }
 }
