@@ -286,7 +286,10 @@ async fn run_console(cli: &Cli, session: Session) -> Result<u8, CliError> {
                 }
             }
             if !origins.is_empty() {
-                let action_ids = origins.iter().map(|(id, _)| id.clone()).collect();
+                let mut action_ids: Vec<String> =
+                    origins.iter().map(|(id, _)| id.clone()).collect();
+                action_ids.sort();
+                action_ids.dedup();
                 let _ = commands
                     .send(cordon::worker::protocol::Command::Track {
                         action_ids,

@@ -275,21 +275,25 @@ pub fn recovery(records: &[AuditRecord], profile: &str) -> Recovery {
         .filter(|r| r.context.profile == profile)
         .cloned()
         .collect();
-    // The latest confirmed status per action, with its request's record.
-    let mut latest: BTreeMap<String, (String, AuditRecord)> = BTreeMap::new();
+    // The latest confirmed status per request (two requests can share one action: a
+    // duplicate the service folded into the first), so each gets its final line.
+    let mut latest: BTreeMap<(String, u64), (String, String, AuditRecord)> = BTreeMap::new();
     for r in &ours {
         if r.phase == Phase::Outcome
             && r.outcome == Some(Outcome::Confirmed)
             && let (Some(id), Some(status)) = (r.action_id.as_deref(), r.status.as_deref())
         {
-            latest.insert(id.to_string(), (status.to_string(), r.clone()));
+            latest.insert(
+                (r.run.clone(), r.request_id),
+                (id.to_string(), status.to_string(), r.clone()),
+            );
         }
     }
     let final_states = ["Succeeded", "Failed", "TimeOut", "Cancelled"];
     let actions = latest
-        .into_iter()
-        .filter(|(_, (status, _))| !final_states.contains(&status.as_str()))
-        .map(|(id, (_, rec))| (id, rec))
+        .into_values()
+        .filter(|(_, status, _)| !final_states.contains(&status.as_str()))
+        .map(|(id, _, rec)| (id, rec))
         .collect();
     let orphans = AuditLog::unfinished(&ours).into_iter().cloned().collect();
     Recovery { actions, orphans }
@@ -405,6 +409,47 @@ mod tests {
             .unwrap();
         let r = recovery(&AuditLog::read_all(&path).unwrap(), "prod");
         assert!(r.actions.is_empty() && r.orphans.is_empty(), "{r:?}");
+    }
+
+    #[test]
+    fn two_requests_answered_by_one_action_each_get_their_final_line() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("audit.jsonl");
+        let log = AuditLog::open(
+            &path,
+            AuditContext {
+                user: "u".into(),
+                profile: "prod".into(),
+                tenant: "t".into(),
+            },
+        )
+        .unwrap();
+        // The service folded the second request into the first one's action.
+        for id in [4, 5] {
+            log.log_request(&req(id, "m4")).unwrap();
+            log.log_outcome(
+                &req(id, "m4"),
+                Outcome::Confirmed,
+                Some("a4"),
+                Some("Pending"),
+                None,
+            )
+            .unwrap();
+        }
+        let r = recovery(&AuditLog::read_all(&path).unwrap(), "prod");
+        let mut pending: Vec<(&str, u64)> = r
+            .actions
+            .iter()
+            .map(|(id, rec)| (id.as_str(), rec.request_id))
+            .collect();
+        pending.sort();
+        assert_eq!(pending, [("a4", 4), ("a4", 5)]);
+        // One completed: only the other is still to be followed.
+        log.log_recovered_outcome(&r.actions[0].1, "a4", "Succeeded")
+            .unwrap();
+        let r2 = recovery(&AuditLog::read_all(&path).unwrap(), "prod");
+        assert_eq!(r2.actions.len(), 1);
+        assert_ne!(r2.actions[0].1.request_id, r.actions[0].1.request_id);
     }
 
     #[test]

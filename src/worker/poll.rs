@@ -297,7 +297,10 @@ pub async fn track<A: DefenderApi>(
     action_ids: Vec<String>,
     origins: Vec<(String, crate::audit::AuditRecord)>,
 ) {
-    let mut origins: HashMap<String, crate::audit::AuditRecord> = origins.into_iter().collect();
+    let mut by_action: HashMap<String, Vec<crate::audit::AuditRecord>> = HashMap::new();
+    for (id, rec) in origins {
+        by_action.entry(id).or_default().push(rec);
+    }
     for chunk in action_ids.chunks(POLL_BATCH) {
         let filter = ActionFilter {
             ids: chunk.to_vec(),
@@ -306,23 +309,24 @@ pub async fn track<A: DefenderApi>(
         match ctx.api.actions_page(&filter, None).await {
             Ok(page) => {
                 for action in page.value {
-                    let origin = origins.remove(&action.id);
+                    let records = by_action.remove(&action.id).unwrap_or_default();
                     if action.status.is_final() {
-                        // It ended while cordon was away: complete the audit pair now.
-                        if let Some(rec) = &origin
-                            && let Err(e) = ctx.audit.log_recovered_outcome(
+                        // It ended while cordon was away: complete the audit pairs now.
+                        for rec in &records {
+                            if let Err(e) = ctx.audit.log_recovered_outcome(
                                 rec,
                                 &action.id,
                                 action.status.as_str(),
-                            )
-                        {
-                            tracing::error!(error = %e, "cannot append a recovered outcome");
+                            ) {
+                                tracing::error!(error = %e, "cannot append a recovered outcome");
+                            }
                         }
+                    } else if records.is_empty() {
+                        ctx.track(&action, Origin::Foreign);
                     } else {
-                        ctx.track(
-                            &action,
-                            origin.map_or(Origin::Foreign, |r| Origin::Recovered(Box::new(r))),
-                        );
+                        for rec in records {
+                            ctx.track(&action, Origin::Recovered(Box::new(rec)));
+                        }
                     }
                     ctx.emit(WorkerEvent::ActionUpdated { action });
                 }
