@@ -352,7 +352,7 @@ fn quit_asks_while_actions_are_in_flight() {
 }
 
 #[test]
-fn pages_stream_in_and_first_page_replaces() {
+fn pages_stream_in_and_a_refresh_replaces_the_list_when_complete() {
     let mut s = loaded(0, 80, 24, false);
     feed(&mut s, WorkerEvent::MachinesLoading { generation: 2 });
     assert!(s.machines.loading);
@@ -382,27 +382,40 @@ fn pages_stream_in_and_first_page_replaces() {
         },
     );
     assert!(!s.machines.loading);
-    // A new generation's first page replaces everything.
+    // A refresh updates rows in place while it streams (nothing vanishes mid-way)…
     feed(
         &mut s,
         WorkerEvent::MachinesPage {
             generation: 3,
-            machines: summaries((10..12).map(machine)),
+            machines: summaries([machine(10), machine(1), machine(11)]),
             first: true,
         },
     );
-    assert_eq!(s.machines.rows.len(), 2);
-    assert_eq!(s.machines.rows[0].machine.id(), "m000010");
-    // A late page of an older generation is ignored.
+    assert_eq!(s.machines.rows.len(), 7);
+    assert_eq!(s.machines.visible.len(), 7);
+    // …a late page of an older generation is ignored…
     feed(
         &mut s,
         WorkerEvent::MachinesPage {
             generation: 2,
-            machines: summaries(machines(3)),
+            machines: summaries([machine(20)]),
             first: false,
         },
     );
-    assert_eq!(s.machines.rows.len(), 2);
+    assert_eq!(s.machines.rows.len(), 7);
+    // …and machines it did not deliver are removed when it completes.
+    feed(
+        &mut s,
+        WorkerEvent::MachinesLoaded {
+            generation: 3,
+            total: 3,
+        },
+    );
+    let ids: Vec<&str> = s.machines.rows.iter().map(|r| r.machine.id()).collect();
+    assert_eq!(ids, ["m000001", "m000010", "m000011"]);
+    assert_eq!(s.machines.visible, [0, 1, 2]);
+    assert_eq!(s.machines.by_id("m000011").unwrap().machine.id(), "m000011");
+    assert!(s.machines.by_id("m000000").is_none());
 }
 
 #[test]
@@ -441,9 +454,13 @@ fn isolation_states_survive_a_refresh_until_the_refresh_brings_its_own() {
             first: true,
         },
     );
-    assert_eq!(s.machines.rows.len(), 1);
-    assert_eq!(s.machines.rows[0].isolation, Some(IsolationState::Isolated));
-    // An update for a machine whose row has not arrived yet is kept for it.
+    // Rows are updated in place: the list and its states stay on screen.
+    assert_eq!(s.machines.rows.len(), 3);
+    assert_eq!(
+        s.machines.isolation_of("m000001"),
+        Some(IsolationState::Isolated)
+    );
+    // An update during the refresh applies at once.
     let releasing = action(
         "act-9",
         "m000002",
@@ -1233,55 +1250,36 @@ fn a_replaced_refresh_that_fails_does_not_end_the_current_one() {
 }
 
 #[test]
-fn no_write_starts_while_a_refresh_has_not_brought_back_the_chosen_machines() {
-    // Marked machines: m000000 and m000002.
+fn during_a_refresh_the_selection_and_marks_stay_and_writes_target_them() {
+    // Marked: m000000 and m000002; selected: m000002.
     let mut s = loaded(3, 80, 24, false);
-    user(&mut s, UserAction::ToggleMark);
+    user(&mut s, UserAction::ToggleMark); // m000000, then down
     user(&mut s, UserAction::MoveDown);
-    user(&mut s, UserAction::ToggleMark);
-    assert_eq!(s.machines.marked.len(), 2);
+    user(&mut s, UserAction::ToggleMark); // m000002, the last row: stays
+    assert_eq!(s.machines.selected_id(), Some("m000002"));
     feed(&mut s, WorkerEvent::MachinesLoading { generation: 2 });
     feed(
         &mut s,
         WorkerEvent::MachinesPage {
             generation: 2,
-            machines: summaries([machine(1), machine(2)]),
+            machines: summaries([machine(1)]),
             first: true,
         },
     );
-    user(&mut s, UserAction::Isolate);
-    assert!(s.modal.is_none(), "no comment box while m000000 is missing");
-    assert!(
-        s.status
-            .error
-            .as_deref()
-            .unwrap_or("")
-            .contains("1 of the 2 marked machines is not back yet"),
-        "{:?}",
-        s.status.error
-    );
-    feed(
-        &mut s,
-        WorkerEvent::MachinesPage {
-            generation: 2,
-            machines: summaries([machine(0)]),
-            first: false,
-        },
-    );
+    // Nothing moved under the analyst while the refresh streams.
+    assert_eq!(s.machines.selected_id(), Some("m000002"));
     user(&mut s, UserAction::Isolate);
     let Some(Modal::Comment(form)) = &s.modal else {
-        panic!("the comment box opens once both are back")
+        panic!("a bulk opens during a refresh: {:?}", s.status.error)
     };
-    let mut ids: Vec<&str> = form.targets.iter().map(|t| t.id.as_str()).collect();
-    ids.sort();
+    let ids: Vec<&str> = form.targets.iter().map(|t| t.id.as_str()).collect();
     assert_eq!(ids, ["m000000", "m000002"]);
 }
 
 #[test]
-fn the_selected_machine_must_be_back_before_a_single_write_starts() {
+fn a_selected_machine_that_a_refresh_no_longer_lists_blocks_writes_until_the_analyst_chooses() {
     let mut s = loaded(3, 80, 24, false);
-    user(&mut s, UserAction::ToggleMark); // marks m000000, moves to m000001
-    user(&mut s, UserAction::MoveDown);
+    user(&mut s, UserAction::Last);
     assert_eq!(s.machines.selected_id(), Some("m000002"));
     feed(&mut s, WorkerEvent::MachinesLoading { generation: 2 });
     feed(
@@ -1292,26 +1290,6 @@ fn the_selected_machine_must_be_back_before_a_single_write_starts() {
             first: true,
         },
     );
-    // The highlight now sits on another machine: acting on it would be a mistake.
-    assert_ne!(s.machines.selected_id(), Some("m000002"));
-    // Cancel acts on the highlight whatever is marked: refused.
-    user(&mut s, UserAction::CancelAction);
-    assert!(s.modal.is_none());
-    assert!(
-        s.status
-            .error
-            .as_deref()
-            .unwrap_or("")
-            .contains("you had selected is not back yet"),
-        "{:?}",
-        s.status.error
-    );
-    // Esc clears the marks; now an isolate would use the highlight: refused too.
-    update(&mut s, Action::Back);
-    assert!(s.machines.marked.is_empty());
-    user(&mut s, UserAction::Isolate);
-    assert!(s.modal.is_none());
-    // The refresh ends without m000002: still refused, until the analyst chooses.
     feed(
         &mut s,
         WorkerEvent::MachinesLoaded {
@@ -1319,6 +1297,8 @@ fn the_selected_machine_must_be_back_before_a_single_write_starts() {
             total: 2,
         },
     );
+    // The highlight had to move: acting on it now would be a mistake.
+    assert_ne!(s.machines.selected_id(), Some("m000002"));
     assert!(
         s.status
             .notice
@@ -1328,17 +1308,23 @@ fn the_selected_machine_must_be_back_before_a_single_write_starts() {
         "{:?}",
         s.status.notice
     );
-    user(&mut s, UserAction::Isolate);
-    assert!(s.modal.is_none());
-    assert!(
-        s.status
-            .error
-            .as_deref()
-            .unwrap_or("")
-            .contains("not in the list now"),
-        "{:?}",
-        s.status.error
-    );
+    for write in [
+        UserAction::Isolate,
+        UserAction::Release,
+        UserAction::CancelAction,
+    ] {
+        user(&mut s, write);
+        assert!(s.modal.is_none(), "{write:?} must not open");
+        assert!(
+            s.status
+                .error
+                .as_deref()
+                .unwrap_or("")
+                .contains("not in the list now"),
+            "{:?}",
+            s.status.error
+        );
+    }
     user(&mut s, UserAction::MoveUp);
     user(&mut s, UserAction::Isolate);
     assert!(
@@ -1348,7 +1334,7 @@ fn the_selected_machine_must_be_back_before_a_single_write_starts() {
 }
 
 #[test]
-fn a_refresh_that_fails_part_way_keeps_refusing_until_the_analyst_chooses() {
+fn a_refresh_that_fails_part_way_leaves_the_list_and_the_selection_as_they_were() {
     let mut s = loaded(3, 80, 24, false);
     user(&mut s, UserAction::Last);
     feed(&mut s, WorkerEvent::MachinesLoading { generation: 2 });
@@ -1370,18 +1356,13 @@ fn a_refresh_that_fails_part_way_keeps_refusing_until_the_analyst_chooses() {
             },
         },
     );
+    assert_eq!(s.machines.rows.len(), 3, "nothing is dropped on a failure");
+    assert_eq!(s.machines.selected_id(), Some("m000002"));
     user(&mut s, UserAction::Release);
-    assert!(
-        s.modal.is_none(),
-        "m000000 is highlighted, m000002 was chosen"
-    );
-    assert!(
-        s.status
-            .error
-            .as_deref()
-            .unwrap_or("")
-            .contains("press r to reload")
-    );
+    let Some(Modal::Comment(form)) = &s.modal else {
+        panic!("{:?}", s.status.error)
+    };
+    assert_eq!(form.targets[0].id, "m000002");
 }
 
 #[test]

@@ -40,6 +40,9 @@ pub struct MachineRow {
     pub machine: MachineSummary,
     /// None until derived (the load's action listing or the machine's history).
     pub isolation: Option<IsolationState>,
+    /// Delivered by the load in progress (rows a completed refresh did not deliver are
+    /// removed then).
+    pub seen: bool,
 }
 
 /// The machine list. At 100,000 machines every per-row byte counts: rows are compact
@@ -112,15 +115,32 @@ impl MachineList {
         }
     }
 
-    /// A refresh's first page is replacing the list: keep the known states aside.
-    pub fn clear_for_refresh(&mut self) {
-        for row in self.rows.drain(..) {
-            if let Some(state) = row.isolation {
-                self.carried.insert(row.machine.id().to_string(), state);
+    /// A refresh begins: its pages update the rows in place, so the selection, the
+    /// marks and the states stay put while it streams; rows it does not deliver are
+    /// removed only when it completes (`remove_unseen`).
+    pub fn begin_refresh(&mut self) {
+        for row in &mut self.rows {
+            row.seen = false;
+        }
+    }
+
+    /// The refresh completed: drop the machines it no longer lists. Returns how many.
+    pub fn remove_unseen(&mut self) -> usize {
+        let before = self.rows.len();
+        self.rows.retain(|r| r.seen);
+        let removed = before - self.rows.len();
+        if removed > 0 {
+            let rows = &self.rows;
+            let hasher = &self.hasher;
+            self.index.clear();
+            for (n, row) in rows.iter().enumerate() {
+                let hash = hasher.hash_one(row.machine.id());
+                let n = u32::try_from(n).unwrap_or(u32::MAX);
+                self.index
+                    .insert_unique(hash, n, |&i| hasher.hash_one(rows[i as usize].machine.id()));
             }
         }
-        self.index.clear();
-        self.visible.clear();
+        removed
     }
 
     /// Append a page; returns the first new row number. A machine already listed
@@ -139,13 +159,21 @@ impl MachineList {
                 .find(hash, |&i| rows[i as usize].machine.id() == machine.id())
                 .copied();
             match found {
-                Some(i) => self.rows[i as usize].machine = machine,
+                Some(i) => {
+                    let row = &mut self.rows[i as usize];
+                    row.machine = machine;
+                    row.seen = true;
+                }
                 None => {
                     let Ok(n) = u32::try_from(self.rows.len()) else {
                         break; // 4 billion machines: not a tenant
                     };
                     let isolation = self.carried.get(machine.id()).copied();
-                    self.rows.push(MachineRow { machine, isolation });
+                    self.rows.push(MachineRow {
+                        machine,
+                        isolation,
+                        seen: true,
+                    });
                     let rows = &self.rows;
                     let hasher = &self.hasher;
                     self.index.insert_unique(hash, n, |&i| {

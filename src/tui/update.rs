@@ -631,10 +631,7 @@ fn on_worker(state: &mut State, ev: WorkerEvent, fx: &mut Vec<Effect>) {
             state.machines.loading = true;
             let m = &mut state.machines;
             if first {
-                if m.reselect.is_none() {
-                    m.reselect = m.selected_id().map(str::to_string);
-                }
-                m.clear_for_refresh();
+                m.begin_refresh();
             }
             let from = m.push_page(machines);
             let added = matching(&m.rows, from, &state.filter.applied);
@@ -674,9 +671,24 @@ fn on_worker(state: &mut State, ev: WorkerEvent, fx: &mut Vec<Effect>) {
             state.machines.loading = false;
             state.machines.finish_refresh();
             state.machines.total = Some(total);
+            // The refresh is complete: machines it did not deliver are gone. Rows
+            // updated in place may match the filter differently now.
+            let chosen = state.machines.selected_id().map(str::to_string);
+            let m = &mut state.machines;
+            m.remove_unseen();
+            m.visible = matching(&m.rows, 0, &state.filter.applied);
+            if let Some(id) = chosen {
+                match position_of(m, &id) {
+                    Some(pos) => m.selected = pos,
+                    // Gone: the highlight lands elsewhere, so writes refuse until the
+                    // analyst chooses again.
+                    None => {
+                        m.reselect.get_or_insert(id);
+                    }
+                }
+            }
             // Marks on machines the service no longer lists could never be reviewed
             // or cleared on screen: drop them, and say so.
-            let m = &mut state.machines;
             let gone: Vec<String> = m
                 .marked
                 .iter()
