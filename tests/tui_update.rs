@@ -1395,3 +1395,31 @@ fn marks_on_machines_a_refresh_no_longer_lists_are_dropped_with_a_notice() {
         Some("1 marked machine(s) are no longer listed and were unmarked.")
     );
 }
+
+#[test]
+fn a_large_list_is_refreshed_less_often_but_r_always_reloads() {
+    let reloads = |fx: &[Effect]| {
+        fx.iter()
+            .any(|e| matches!(e, Effect::Send(Command::LoadMachines { .. })))
+    };
+    // 25,000 machines: 3 pages, so at most one periodic refresh per 72 s; ticks come
+    // every 60 s: every second tick reloads.
+    let mut s = loaded(25_000, 80, 24, false);
+    assert!(!reloads(&update(&mut s, Action::PeriodicRefresh)));
+    assert!(reloads(&update(&mut s, Action::PeriodicRefresh)));
+    feed(
+        &mut s,
+        WorkerEvent::MachinesLoaded {
+            generation: 1,
+            total: 25_000,
+        },
+    );
+    assert!(!reloads(&update(&mut s, Action::PeriodicRefresh)));
+    assert!(
+        reloads(&user(&mut s, UserAction::Refresh)),
+        "r always reloads"
+    );
+    // A small list keeps the configured interval.
+    let mut small = loaded(300, 80, 24, false);
+    assert!(reloads(&update(&mut small, Action::PeriodicRefresh)));
+}

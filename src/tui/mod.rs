@@ -69,7 +69,7 @@ pub enum TuiError {
 
 /// Build the initial state for a session (also used by tests and the lead's wiring).
 pub fn initial_state(ctx: &TuiContext) -> State {
-    State::new(
+    let mut state = State::new(
         ProfileInfo {
             profile: ctx.profile.clone(),
             tenant: ctx.tenant.clone(),
@@ -78,7 +78,11 @@ pub fn initial_state(ctx: &TuiContext) -> State {
             audit_path: ctx.audit_path.clone(),
         },
         Utc::now(),
-    )
+    );
+    if let Some(every) = ctx.refresh_interval {
+        state.refresh_every = every;
+    }
+    state
 }
 
 /// Run the console until the user quits, a signal arrives or `cancel` fires.

@@ -66,6 +66,9 @@ pub struct MachineList {
     /// Marked machine ids (survive refresh and filtering).
     pub marked: HashSet<String>,
     pub loading: bool,
+    /// Periodic refresh ticks skipped since the last load completed (a large list is
+    /// re-listed less often).
+    pub refresh_skips: u32,
     /// Machines whose state an action update set since the current load began: the
     /// load's listing is older than that and must not overwrite it.
     pub touched: HashSet<String>,
@@ -387,6 +390,8 @@ pub struct State {
     pub size: (u16, u16),
     /// The worker's event channel closed.
     pub worker_gone: bool,
+    /// How often the runner sends `PeriodicRefresh`.
+    pub refresh_every: std::time::Duration,
 }
 
 impl State {
@@ -407,6 +412,7 @@ impl State {
             list_height: 10,
             size: (80, 24),
             worker_gone: false,
+            refresh_every: std::time::Duration::from_secs(60),
         }
     }
 
