@@ -267,3 +267,73 @@ async fn worker_gone_is_shown_and_the_loop_keeps_running() {
     let text = screen_text(&terminal);
     assert!(text.contains("worker stopped"), "{text}");
 }
+
+/// The triage hazard: a mark the filter hides must be visible, named before sending,
+/// and cleared by Esc pressed in the list (through the real key path, not an Action).
+#[tokio::test(start_paused = true)]
+async fn esc_clears_marks_hidden_by_the_filter_before_a_write() {
+    let mut h = start(ctx(), 8);
+    h.next_command().await;
+    h.load(10, 1);
+    h.until(|c| matches!(c, Command::LoadHistory { .. })).await;
+    // Mark ws-00, then filter down to ws-05 only.
+    h.key(KeyCode::Char(' '));
+    h.key(KeyCode::Char('/'));
+    h.chars("ws-05");
+    h.key(KeyCode::Enter);
+    h.key(KeyCode::Char('i'));
+    h.settle().await;
+    h.cancel.cancel();
+    let (_, terminal) = h.task.await.expect("loop task");
+    let text = screen_text(&terminal);
+    assert!(text.contains("1 marked · 1 hidden by the filter"), "{text}");
+    assert!(text.contains("It is hidden by the filter: ws-00"), "{text}");
+    assert!(
+        text.contains("The highlighted ws-05.contoso.local is not"),
+        "{text}"
+    );
+
+    // Again, now closing the modal and pressing Esc in the list: the write then
+    // targets only the highlighted machine.
+    let mut h = start(ctx(), 8);
+    h.next_command().await;
+    h.load(10, 1);
+    h.until(|c| matches!(c, Command::LoadHistory { .. })).await;
+    h.key(KeyCode::Char(' '));
+    h.key(KeyCode::Char('/'));
+    h.chars("ws-05");
+    h.key(KeyCode::Enter);
+    h.key(KeyCode::Char('i'));
+    h.key(KeyCode::Esc); // closes the comment box: nothing sent
+    h.key(KeyCode::Esc); // in the list: clears every mark
+    h.key(KeyCode::Char('i'));
+    h.chars("IR-7");
+    h.key(KeyCode::Enter);
+    h.key(KeyCode::Char('y'));
+    let Command::Submit(reqs) = h.until(|c| matches!(c, Command::Submit(_))).await else {
+        unreachable!()
+    };
+    let ids: Vec<&str> = reqs.iter().map(|r| r.machine_id.as_str()).collect();
+    assert_eq!(ids, ["m000005"]);
+    h.cancel.cancel();
+    h.task.await.expect("loop task").0.expect("clean exit");
+}
+
+/// With no marks, Esc in the list clears an applied filter.
+#[tokio::test(start_paused = true)]
+async fn esc_without_marks_clears_the_filter() {
+    let mut h = start(ctx(), 8);
+    h.next_command().await;
+    h.load(10, 1);
+    h.until(|c| matches!(c, Command::LoadHistory { .. })).await;
+    h.key(KeyCode::Char('/'));
+    h.chars("ws-05");
+    h.key(KeyCode::Enter);
+    h.key(KeyCode::Esc);
+    h.settle().await;
+    h.cancel.cancel();
+    let (_, terminal) = h.task.await.expect("loop task");
+    let text = screen_text(&terminal);
+    assert!(text.contains("Machines 10/10"), "{text}");
+    assert!(text.contains("Filter cleared."), "{text}");
+}

@@ -19,6 +19,7 @@ pub enum UserAction {
     Filter,
     ToggleMark,
     MarkVisible,
+    ClearMarks,
     Isolate,
     Release,
     CancelAction,
@@ -29,7 +30,7 @@ pub enum UserAction {
 
 impl UserAction {
     /// Every bindable action, in the order the help overlay lists them.
-    pub const ALL: [UserAction; 16] = [
+    pub const ALL: [UserAction; 17] = [
         Self::MoveDown,
         Self::MoveUp,
         Self::PageDown,
@@ -40,6 +41,7 @@ impl UserAction {
         Self::Filter,
         Self::ToggleMark,
         Self::MarkVisible,
+        Self::ClearMarks,
         Self::Isolate,
         Self::Release,
         Self::CancelAction,
@@ -61,6 +63,7 @@ impl UserAction {
             Self::Filter => "filter",
             Self::ToggleMark => "toggle_mark",
             Self::MarkVisible => "mark_visible",
+            Self::ClearMarks => "clear_marks",
             Self::Isolate => "isolate",
             Self::Release => "release",
             Self::CancelAction => "cancel_action",
@@ -87,6 +90,9 @@ impl UserAction {
             Self::Filter => "Filter machines by name, id, IP or tag (Enter keeps, Esc clears)",
             Self::ToggleMark => "Mark or unmark the machine for a bulk action",
             Self::MarkVisible => "Mark every machine the filter shows (again: unmark them)",
+            Self::ClearMarks => {
+                "Clear every mark, also those the filter hides; with none, the filter"
+            }
             Self::Isolate => "Isolate the marked machines, or the selected one",
             Self::Release => "Release (unisolate) the marked machines, or the selected one",
             Self::CancelAction => "Cancel the selected pending action",
@@ -109,6 +115,7 @@ impl UserAction {
             Self::Filter => "filter",
             Self::ToggleMark => "mark",
             Self::MarkVisible => "mark all shown",
+            Self::ClearMarks => "clear marks",
             Self::Isolate => "isolate",
             Self::Release => "release",
             Self::CancelAction => "cancel",

@@ -83,6 +83,23 @@ impl MachineList {
         self.visible.get(self.selected).map(|&i| &self.rows[i])
     }
 
+    /// Marked machines that are listed but hidden by the filter, as row numbers in list
+    /// order. A bulk acts on them too, so the border and the modals say so.
+    pub fn marked_hidden(&self) -> Vec<usize> {
+        if self.visible.len() == self.rows.len() {
+            return Vec::new(); // no filter: nothing listed is hidden
+        }
+        // `visible` is in list order (ascending row numbers).
+        let mut hidden: Vec<usize> = self
+            .marked
+            .iter()
+            .filter_map(|id| self.index_of(id))
+            .filter(|i| self.visible.binary_search(i).is_err())
+            .collect();
+        hidden.sort_unstable();
+        hidden
+    }
+
     pub fn selected_id(&self) -> Option<&str> {
         self.selected_row().map(|r| r.machine.id())
     }
@@ -298,12 +315,18 @@ pub struct Target {
     pub id: String,
     /// Already sanitised display name.
     pub name: String,
+    /// Marked, but the filter hid it when the write was opened: the analyst cannot see
+    /// it on screen, so the modals name it.
+    pub hidden_by_filter: bool,
 }
 
 #[derive(Debug, Clone)]
 pub struct CommentForm {
     pub op: PendingOp,
     pub targets: Vec<Target>,
+    /// The highlighted machine when marks decide the targets and it is not marked: the
+    /// modals say it is not included.
+    pub not_included: Option<String>,
     pub input: Input,
     /// Why the last Enter was refused, shown inside the modal.
     pub error: Option<String>,
@@ -313,6 +336,7 @@ pub struct CommentForm {
 pub struct ConfirmForm {
     pub op: PendingOp,
     pub targets: Vec<Target>,
+    pub not_included: Option<String>,
     pub comment: String,
 }
 

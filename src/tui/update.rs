@@ -62,13 +62,6 @@ pub fn update(state: &mut State, action: Action) -> Vec<Effect> {
                 on_filter(state, other, &mut fx);
             } else if let Action::User(user) = other {
                 on_user(state, user, &mut fx);
-            } else if matches!(other, Action::Back) && !state.machines.marked.is_empty() {
-                // Esc in the list clears every mark, listed or not.
-                let n = state.machines.marked.len();
-                state.machines.marked.clear();
-                state.status.error = None;
-                state.status.notice =
-                    Some(format!("Unmarked all {} machines.", group_thousands(n)));
             }
         }
     }
@@ -106,6 +99,7 @@ fn on_user(state: &mut State, user: UserAction, fx: &mut Vec<Effect>) {
             }
         }
         UserAction::MarkVisible => mark_visible(state),
+        UserAction::ClearMarks => clear_marks(state, fx),
         UserAction::Isolate => open_comment(state, PendingOp::Isolate(IsolationType::Full)),
         UserAction::Release => open_comment(state, PendingOp::Release),
         UserAction::CancelAction => open_cancel(state),
@@ -236,10 +230,30 @@ fn mark_visible(state: &mut State) {
     });
 }
 
+/// Esc in the list: clear every mark, listed, shown or hidden by the filter. With no
+/// marks, clear an applied filter, so Esc always leads back to the whole list.
+fn clear_marks(state: &mut State, fx: &mut Vec<Effect>) {
+    let n = state.machines.marked.len();
+    if n > 0 {
+        state.machines.marked.clear();
+        state.status.error = None;
+        state.status.notice = Some(format!(
+            "Unmarked all {} machine{}.",
+            group_thousands(n),
+            if n == 1 { "" } else { "s" }
+        ));
+    } else if !state.filter.applied.is_empty() {
+        state.filter.input.reset();
+        apply_filter(state, fx);
+        state.status.notice = Some("Filter cleared.".into());
+    }
+}
+
 fn target_of(row: &MachineRow) -> Target {
     Target {
         id: row.machine.id().to_string(),
         name: clean(row.machine.display_name()).into_owned(),
+        hidden_by_filter: false,
     }
 }
 
@@ -247,23 +261,29 @@ fn open_comment(state: &mut State, op: PendingOp) {
     if readonly_refusal(state) || refreshing_refusal(state, true) {
         return;
     }
-    let targets: Vec<Target> = if state.machines.marked.is_empty() {
-        state
-            .machines
-            .selected_row()
-            .map(target_of)
-            .into_iter()
-            .collect()
+    let m = &state.machines;
+    let mut not_included = None;
+    let targets: Vec<Target> = if m.marked.is_empty() {
+        m.selected_row().map(target_of).into_iter().collect()
     } else {
-        // List order, so the modal reads like the screen.
-        let mut t: Vec<Target> = state
-            .machines
+        // List order, so the modal reads like the screen. Marks the filter hides are
+        // targets too; they are flagged so the modals name them.
+        let hidden = m.marked_hidden();
+        let mut t: Vec<Target> = m
             .rows
             .iter()
-            .filter(|r| state.machines.marked.contains(r.machine.id()))
-            .map(target_of)
+            .enumerate()
+            .filter(|(_, r)| m.marked.contains(r.machine.id()))
+            .map(|(i, r)| Target {
+                hidden_by_filter: hidden.binary_search(&i).is_ok(),
+                ..target_of(r)
+            })
             .collect();
         t.dedup_by(|a, b| a.id == b.id);
+        not_included = m
+            .selected_row()
+            .filter(|r| !m.marked.contains(r.machine.id()))
+            .map(|r| target_of(r).name);
         t
     };
     if targets.is_empty() {
@@ -275,6 +295,7 @@ fn open_comment(state: &mut State, op: PendingOp) {
     state.modal = Some(Modal::Comment(CommentForm {
         op,
         targets,
+        not_included,
         input: Input::default(),
         error: None,
     }));
@@ -364,6 +385,7 @@ fn open_cancel(state: &mut State) {
     state.modal = Some(Modal::Comment(CommentForm {
         op,
         targets: vec![target],
+        not_included: None,
         input: Input::default(),
         error: None,
     }));
@@ -551,6 +573,7 @@ fn on_comment(state: &mut State, mut form: CommentForm, action: Action) -> Optio
                     comment: comment.to_string(),
                     op: form.op,
                     targets: form.targets,
+                    not_included: form.not_included,
                 }));
             }
         }

@@ -30,13 +30,12 @@ pub fn help_rows(keymap: &KeyMap) -> Vec<(String, String)> {
         "Enter / Esc".into(),
         "In a box: go on / cancel; confirmations default to No".into(),
     ));
-    rows.push(("Esc".into(), "In the list: clear every mark".into()));
     rows
 }
 
 /// How many rows the help has (the keymap changes keys, not rows).
 fn help_rows_len() -> usize {
-    UserAction::ALL.len() + 4
+    UserAction::ALL.len() + 3
 }
 
 /// The help's frame: the box, and how many of its rows fit in it.

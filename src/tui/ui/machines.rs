@@ -107,6 +107,14 @@ pub fn draw(frame: &mut Frame, area: Rect, state: &State, theme: &Theme) {
             format!("{sep}{} marked", group_thousands(m.marked.len())),
             theme.marked,
         ));
+        // A bulk acts on these too: never let them go unseen.
+        let hidden = m.marked_hidden().len();
+        if hidden > 0 {
+            title.push(Span::styled(
+                format!("{sep}{} hidden by the filter", group_thousands(hidden)),
+                theme.error,
+            ));
+        }
     }
     if m.loading {
         title.push(Span::raw(format!(

@@ -9,9 +9,11 @@ use ratatui::widgets::{Block, Borders, Clear, Paragraph, Wrap};
 use unicode_width::UnicodeWidthStr;
 
 use super::super::keymap::KeyMap;
-use super::super::state::{CommentForm, ConfirmForm, MAX_COMMENT_CHARS, Modal, PendingOp, State};
+use super::super::state::{
+    CommentForm, ConfirmForm, MAX_COMMENT_CHARS, Modal, PendingOp, State, Target,
+};
 use super::super::theme::Theme;
-use super::super::update::{confirm_text, target_names};
+use super::super::update::{confirm_text, group_thousands, target_names};
 use super::status::skip_columns;
 use super::{centered, fit};
 use crate::api::models::IsolationType;
@@ -41,10 +43,31 @@ fn modal_block<'a>(title: &'a str, theme: &Theme) -> Block<'a> {
         .title(Span::styled(format!(" {title} "), theme.title))
 }
 
-/// Rows a wrapped text of this width needs (approximate: words may wrap earlier).
+/// Rows a word-wrapped text of this width needs: greedy, as the Paragraph wraps, so
+/// the box is never a line short (a cut line could be the warning that matters).
 fn wrapped_rows(lines: &[Line], width: u16) -> u16 {
     let w = usize::from(width.max(1));
-    let rows: usize = lines.iter().map(|l| l.width().max(1).div_ceil(w)).sum();
+    let mut rows = 0usize;
+    for line in lines {
+        let text: String = line.spans.iter().map(|s| s.content.as_ref()).collect();
+        let mut col = 0usize;
+        rows += 1;
+        for word in text.split(' ') {
+            let ww = word.width();
+            if col > 0 && col + 1 + ww <= w {
+                col += 1 + ww;
+            } else if col == 0 && ww <= w {
+                col = ww;
+            } else {
+                // A new row, and a word wider than the box is broken across rows.
+                if col > 0 {
+                    rows += 1;
+                }
+                rows += ww.saturating_sub(1) / w;
+                col = if ww == 0 { 0 } else { (ww - 1) % w + 1 };
+            }
+        }
+    }
     u16::try_from(rows).unwrap_or(u16::MAX)
 }
 
@@ -64,6 +87,44 @@ fn headline(op: &PendingOp, targets: &[super::super::state::Target]) -> String {
             clean(action_id)
         ),
     }
+}
+
+/// What the analyst cannot see on screen: marked targets the filter hides, and a
+/// highlighted machine that is not among the targets.
+fn scope_warnings<'a>(
+    targets: &[Target],
+    not_included: Option<&str>,
+    theme: &Theme,
+) -> Vec<Line<'a>> {
+    let mut lines = Vec::new();
+    let hidden: Vec<Target> = targets
+        .iter()
+        .filter(|t| t.hidden_by_filter)
+        .cloned()
+        .collect();
+    if !hidden.is_empty() {
+        let count = match hidden.len() {
+            1 if targets.len() == 1 => "It is".to_string(),
+            1 => "1 of them is".to_string(),
+            2 if targets.len() == 2 => "Both are".to_string(),
+            n if n == targets.len() => format!("All {} are", group_thousands(n)),
+            n => format!("{} of them are", group_thousands(n)),
+        };
+        lines.push(Line::from(Span::styled(
+            format!(
+                "{count} hidden by the filter: {}. Not meant? Esc, then Esc again clears every mark.",
+                target_names(&hidden)
+            ),
+            theme.error,
+        )));
+    }
+    if let Some(name) = not_included {
+        lines.push(Line::from(Span::styled(
+            format!("The highlighted {name} is not marked: it is not included."),
+            theme.error,
+        )));
+    }
+    lines
 }
 
 fn comment(frame: &mut Frame, area: Rect, form: &CommentForm, theme: &Theme) {
@@ -89,6 +150,11 @@ fn comment(frame: &mut Frame, area: Rect, form: &CommentForm, theme: &Theme) {
         spans.push(Span::styled("(Tab changes)", theme.dim));
         lines.push(Line::from(spans));
     }
+    lines.extend(scope_warnings(
+        &form.targets,
+        form.not_included.as_deref(),
+        theme,
+    ));
     let height = wrapped_rows(&lines, inner_w) + 7;
     let rect = centered(area, width, height);
     frame.render_widget(Clear, rect);
@@ -167,6 +233,11 @@ fn confirm(frame: &mut Frame, area: Rect, form: &ConfirmForm, theme: &Theme) {
             target_names(&form.targets)
         )));
     }
+    lines.extend(scope_warnings(
+        &form.targets,
+        form.not_included.as_deref(),
+        theme,
+    ));
     lines.push(Line::from(""));
     lines.push(Line::from(vec![
         Span::raw("Send it? "),
