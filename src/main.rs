@@ -45,7 +45,8 @@ async fn run(cli: Cli) -> u8 {
     match run_inner(cli).await {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("cordon: {e}");
+            // Messages may quote the service: cleaned here, at the edge, whatever they hold.
+            eprintln!("cordon: {}", cordon::sanitize::clean(&e.to_string()));
             e.exit_code()
         }
     }
@@ -133,7 +134,7 @@ async fn run_inner(cli: Cli) -> Result<u8, CliError> {
 }
 
 fn print(out: Output) -> Result<u8, CliError> {
-    print!("{}", out.stdout);
+    print!("{}", out.terminal_safe());
     Ok(out.exit_code)
 }
 

@@ -20,6 +20,12 @@ pub fn clean(input: &str) -> Cow<'_, str> {
             '\u{9b}' => skip_csi_body(&mut chars),
             '\u{9d}' | '\u{90}' | '\u{98}' | '\u{9e}' | '\u{9f}' => skip_string_body(&mut chars),
             '\n' | '\t' | '\r' => out.push(' '),
+            // Shown, not dropped: two names that differ only by an invisible
+            // character must not print identically.
+            c if is_invisible(c) => {
+                use std::fmt::Write as _;
+                let _ = write!(out, "\\u{{{:x}}}", u32::from(c));
+            }
             c if is_dangerous(c) => {}
             c => out.push(c),
         }
@@ -39,7 +45,63 @@ pub fn clean_truncated(input: &str, max_chars: usize) -> String {
 }
 
 fn needs_work(c: char) -> bool {
-    c == '\u{1b}' || c == '\n' || c == '\t' || c == '\r' || is_dangerous(c)
+    c == '\u{1b}' || c == '\n' || c == '\t' || c == '\r' || is_dangerous(c) || is_invisible(c)
+}
+
+/// Characters that print as nothing (zero-width, soft hyphen, line and paragraph
+/// separators, invisible fillers, tag characters): harmless to the terminal but able
+/// to make two different names look the same.
+fn is_invisible(c: char) -> bool {
+    matches!(c,
+        '\u{200b}'..='\u{200d}'     // zero-width space, non-joiner, joiner
+        | '\u{2060}'..='\u{2064}'   // word joiner, invisible operators
+        | '\u{00ad}'                // soft hyphen
+        | '\u{034f}'                // combining grapheme joiner
+        | '\u{180e}'                // Mongolian vowel separator
+        | '\u{2028}' | '\u{2029}'    // line and paragraph separators
+        | '\u{115f}' | '\u{1160}' | '\u{3164}' | '\u{ffa0}' // Hangul fillers
+        | '\u{e0000}'..='\u{e007f}' // tag characters
+    )
+}
+
+/// Every line of a multi-line text cleaned, line breaks kept: the CLI's one path to
+/// the terminal for plain output, whatever was formatted into it.
+pub fn clean_lines(input: &str) -> Cow<'_, str> {
+    if !input.chars().any(|c| c != '\n' && needs_work(c)) {
+        return Cow::Borrowed(input);
+    }
+    let mut out = String::with_capacity(input.len());
+    for (i, line) in input.split('\n').enumerate() {
+        if i > 0 {
+            out.push('\n');
+        }
+        out.push_str(&clean(line));
+    }
+    Cow::Owned(out)
+}
+
+/// JSON text with every control, bidi and invisible character outside ASCII written
+/// as a `\uXXXX` escape. Such characters can only occur inside JSON strings, so the
+/// result is the same JSON value, and no raw C1 or bidi character reaches a terminal
+/// or a pager.
+pub fn escape_json_text(json: &str) -> Cow<'_, str> {
+    let risky = |c: char| !c.is_ascii() && (is_dangerous(c) || is_invisible(c));
+    if !json.chars().any(risky) {
+        return Cow::Borrowed(json);
+    }
+    let mut out = String::with_capacity(json.len() + 16);
+    for c in json.chars() {
+        if risky(c) {
+            let mut units = [0u16; 2];
+            for u in c.encode_utf16(&mut units) {
+                use std::fmt::Write as _;
+                let _ = write!(out, "\\u{:04x}", u);
+            }
+        } else {
+            out.push(c);
+        }
+    }
+    Cow::Owned(out)
 }
 
 /// Control characters and the invisible formatting characters that can reorder or
@@ -122,6 +184,42 @@ mod tests {
         assert_eq!(clean("a\u{0}b\u{7}c\u{8}d"), "abcd");
         assert_eq!(clean("invoice\u{202e}fdp.exe"), "invoicefdp.exe");
         assert_eq!(clean("line1\nline2\ttab"), "line1 line2 tab");
+    }
+
+    #[test]
+    fn invisible_characters_are_made_visible() {
+        assert_eq!(clean("ws\u{200b}1"), "ws\\u{200b}1");
+        assert_eq!(clean("a\u{ad}b\u{2028}c"), "a\\u{ad}b\\u{2028}c");
+        assert_eq!(clean("x\u{e0041}"), "x\\u{e0041}");
+        assert_ne!(clean("ws1"), clean("ws\u{2060}1"));
+    }
+
+    #[test]
+    fn lines_keep_their_breaks_and_lose_escapes() {
+        assert_eq!(
+            clean_lines("a\u{1b}]52;c;eA==\u{7}b\nc\u{9b}2Jd\n"),
+            "ab\ncd\n"
+        );
+        assert!(matches!(clean_lines("plain\ntext\n"), Cow::Borrowed(_)));
+    }
+
+    #[test]
+    fn json_escapes_stay_valid_json() {
+        let raw = serde_json::to_string(&serde_json::json!({
+            "name": "a\u{9b}2J\u{202e}b\u{200b}c\u{e0041}é"
+        }))
+        .expect("json");
+        let safe = escape_json_text(&raw);
+        assert!(
+            !safe.contains('\u{9b}') && !safe.contains('\u{202e}'),
+            "{safe}"
+        );
+        assert!(
+            safe.contains("\\u009b") && safe.contains("\\udb40\\udc41"),
+            "{safe}"
+        );
+        let back: serde_json::Value = serde_json::from_str(&safe).expect("still JSON");
+        assert_eq!(back["name"], "a\u{9b}2J\u{202e}b\u{200b}c\u{e0041}é");
     }
 
     #[test]

@@ -24,6 +24,20 @@ pub struct Output {
     pub exit_code: u8,
 }
 
+impl Output {
+    /// The text to write: the CLI's single way to stdout. Whatever was formatted into
+    /// `stdout`, no escape sequence, control, bidi or invisible character from the
+    /// service reaches the terminal raw (JSON keeps them as `\uXXXX` escapes).
+    pub fn terminal_safe(&self) -> std::borrow::Cow<'_, str> {
+        let trimmed = self.stdout.trim_start();
+        if trimmed.starts_with('[') || trimmed.starts_with('{') {
+            crate::sanitize::escape_json_text(&self.stdout)
+        } else {
+            crate::sanitize::clean_lines(&self.stdout)
+        }
+    }
+}
+
 /// `cordon machines [--filter ODATA] [--json]`.
 pub async fn machines<A: DefenderApi>(
     api: &A,
@@ -338,12 +352,12 @@ pub fn report_writes(
             let line = match r {
                 WriteResult::Accepted(a) => format!(
                     "{name}  {what}  {}  action {}",
-                    a.status.as_str(),
+                    clean(a.status.as_str()),
                     clean(&a.id)
                 ),
                 WriteResult::AlreadyActive(a) => format!(
                     "{name}  {what}  refused: an isolation action is already {} (action {}); nothing was sent",
-                    a.status.as_str(),
+                    clean(a.status.as_str()),
                     clean(&a.id)
                 ),
                 WriteResult::Failed(e) => {
