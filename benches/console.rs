@@ -8,13 +8,13 @@ use criterion::{Criterion, criterion_group, criterion_main};
 use ratatui::Terminal;
 use ratatui::backend::TestBackend;
 
-use cordon::api::models::{IpAddress, Machine};
 use cordon::tui::KeyMap;
 use cordon::tui::action::{Action, UserAction};
 use cordon::tui::state::{ProfileInfo, State};
 use cordon::tui::theme::Theme;
 use cordon::tui::update::update;
-use cordon::worker::protocol::WorkerEvent;
+use cordon_core::api::models::{IpAddress, Machine};
+use cordon_core::worker::protocol::WorkerEvent;
 
 fn fleet(n: usize) -> Vec<Machine> {
     (0..n)
@@ -37,7 +37,7 @@ fn fleet(n: usize) -> Vec<Machine> {
         .collect()
 }
 
-fn summaries(v: Vec<Machine>) -> Vec<cordon::api::MachineSummary> {
+fn summaries(v: Vec<Machine>) -> Vec<cordon_core::api::MachineSummary> {
     v.into_iter().map(Into::into).collect()
 }
 

@@ -5,8 +5,8 @@ use std::hint::black_box;
 
 use criterion::{Criterion, criterion_group, criterion_main};
 
-use cordon::api::MachineSummary;
-use cordon::api::models::{Machine, ODataPage};
+use cordon_core::api::MachineSummary;
+use cordon_core::api::models::{Machine, ODataPage};
 
 /// A page shaped like the service's: every documented field present, numbers where the
 /// service sends numbers (rbacGroupId), tags and IP lists.

@@ -9,19 +9,19 @@ use std::time::Duration;
 use clap::Parser;
 use tokio_util::sync::CancellationToken;
 
-use cordon::api::client::{ClientOptions, MdeClient};
-use cordon::audit::{AuditContext, AuditLog};
 use cordon::cli::args::{Cli, CommandArgs, SimulateArgs};
 use cordon::cli::commands::{self, Output};
 use cordon::cli::{CliError, MAX_COMMENT_CHARS};
-use cordon::config::{self, Profile};
-use cordon::sim::{self, SimConfig};
-use cordon::worker::{RateLimited, RateLimits, WorkerSettings};
+use cordon_core::api::client::{ClientOptions, MdeClient};
+use cordon_core::audit::{AuditContext, AuditLog};
+use cordon_core::config::{self, Profile};
+use cordon_core::worker::{RateLimited, RateLimits, WorkerSettings};
+use cordon_sim::{self as sim, SimConfig};
 
-use cordon::timing::since_start_ms;
+use cordon_core::timing::since_start_ms;
 
 fn main() -> ExitCode {
-    cordon::timing::mark_start();
+    cordon_core::timing::mark_start();
     // clap prints --help/--version and usage errors itself (usage errors exit 2).
     let cli = Cli::parse();
     let runtime = match tokio::runtime::Builder::new_multi_thread()
@@ -46,7 +46,7 @@ async fn run(cli: Cli) -> u8 {
         Ok(code) => code,
         Err(e) => {
             // Messages may quote the service: cleaned here, at the edge, whatever they hold.
-            eprintln!("cordon: {}", cordon::sanitize::clean(&e.to_string()));
+            eprintln!("cordon: {}", cordon_core::sanitize::clean(&e.to_string()));
             e.exit_code()
         }
     }
@@ -68,7 +68,7 @@ async fn run_inner(cli: Cli) -> Result<u8, CliError> {
     if let Some(CommandArgs::Simulate(args)) = &cli.command {
         return simulate(args).await;
     }
-    let _log_guard = match cordon::logging::init(&config::log_path()) {
+    let _log_guard = match cordon_core::logging::init(&config::log_path()) {
         Ok(guard) => Some(guard),
         Err(e) => {
             eprintln!("cordon: logging is off: {e}");
@@ -140,7 +140,7 @@ fn print(out: Output) -> Result<u8, CliError> {
 
 async fn write(
     session: Session,
-    requests: Vec<cordon::worker::protocol::WriteRequest>,
+    requests: Vec<cordon_core::worker::protocol::WriteRequest>,
     wait: bool,
     json: bool,
     interrupt: CancellationToken,
@@ -198,7 +198,7 @@ async fn open_session(cli: &Cli) -> Result<Session, CliError> {
     let audit = AuditLog::open(
         &audit_path,
         AuditContext {
-            user: cordon::audit::os_user(),
+            user: cordon_core::audit::os_user(),
             profile: profile.name.clone(),
             tenant: profile.tenant_id.clone(),
         },
@@ -242,7 +242,7 @@ async fn run_console(cli: &Cli, session: Session) -> Result<u8, CliError> {
         audit_path: Some(session.audit.path().to_path_buf()),
     };
     let cancel = CancellationToken::new();
-    let handle = cordon::worker::spawn(
+    let handle = cordon_core::worker::spawn(
         session.api.clone(),
         session.audit.clone(),
         session.worker_settings.clone(),
@@ -251,7 +251,7 @@ async fn run_console(cli: &Cli, session: Session) -> Result<u8, CliError> {
     // Pick up what an earlier run left in flight (killed mid-request, or quit while
     // actions were running): the console shows their current state from the API.
     let records = AuditLog::read_all(session.audit.path()).unwrap_or_default();
-    let recovery = cordon::audit::recovery(&records, &session.profile.name);
+    let recovery = cordon_core::audit::recovery(&records, &session.profile.name);
     if !recovery.actions.is_empty() || !recovery.orphans.is_empty() {
         // In the background: the first frame never waits on the network.
         let api = session.api.clone();
@@ -265,7 +265,7 @@ async fn run_console(cli: &Cli, session: Session) -> Result<u8, CliError> {
                     count = recovery.orphans.len(),
                     "requests without an outcome in the audit log; reading their machines' actions"
                 );
-                let filter = cordon::api::ActionFilter {
+                let filter = cordon_core::api::ActionFilter {
                     machine_ids: recovery
                         .orphans
                         .iter()
@@ -274,7 +274,7 @@ async fn run_console(cli: &Cli, session: Session) -> Result<u8, CliError> {
                     types: vec!["Isolate".into(), "Unisolate".into()],
                     ..Default::default()
                 };
-                if let Ok(actions) = cordon::api::all_actions(api.as_ref(), &filter).await {
+                if let Ok(actions) = cordon_core::api::all_actions(api.as_ref(), &filter).await {
                     for rec in recovery.orphans {
                         if let Some(a) = actions.iter().find(|a| {
                             a.machine_id.as_deref() == Some(rec.machine_id.as_str())
@@ -292,7 +292,7 @@ async fn run_console(cli: &Cli, session: Session) -> Result<u8, CliError> {
                 action_ids.sort();
                 action_ids.dedup();
                 let _ = commands
-                    .send(cordon::worker::protocol::Command::Track {
+                    .send(cordon_core::worker::protocol::Command::Track {
                         action_ids,
                         origins,
                     })

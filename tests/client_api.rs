@@ -9,13 +9,13 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use client_support::*;
-use cordon::api::client::{ClientOptions, MdeClient};
-use cordon::api::models::{ActionStatus, ActionType};
-use cordon::api::{
+use cordon_core::api::client::{ClientOptions, MdeClient};
+use cordon_core::api::models::{ActionStatus, ActionType};
+use cordon_core::api::{
     ActionFilter, ApiError, DefenderApi, IsolationType, Machine, PageRequest, all_actions,
     all_machines,
 };
-use cordon::auth::AuthError;
+use cordon_core::auth::AuthError;
 use serde_json::{Value, json};
 
 /// Fast retries, so the tests stay quick.
@@ -784,7 +784,7 @@ async fn throttling_longer_than_the_budget_returns_throttled() {
 async fn plain_http_to_a_remote_host_is_refused() {
     let mut profile = profile_for(
         "http://api.securitycenter.microsoft.com",
-        cordon::config::SecretSource::Value(SECRET.into()),
+        cordon_core::config::SecretSource::Value(SECRET.into()),
     );
     profile.authority = "https://login.microsoftonline.com".into();
     let err = MdeClient::new(&profile, ClientOptions::default()).expect_err("must fail");

@@ -9,8 +9,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use client_support::*;
-use cordon::auth::{AuthError, TokenProvider, resolve_secret, resolve_secret_with_timeout};
-use cordon::config::SecretSource;
+use cordon_core::auth::{AuthError, TokenProvider, resolve_secret, resolve_secret_with_timeout};
+use cordon_core::config::SecretSource;
 use secrecy::{ExposeSecret, SecretString};
 use serde_json::json;
 

@@ -5,7 +5,7 @@
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
-use cordon::config::{self, Cloud, ConfigError, SecretSource};
+use cordon_core::config::{self, Cloud, ConfigError, SecretSource};
 
 fn fixture(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -252,4 +252,31 @@ fn a_group_writable_config_naming_a_secret_command_gets_the_stronger_warning() {
     let s = config::load_with(Some(&path), None, &no_env).unwrap();
     assert_eq!(s.warnings.len(), 1);
     assert!(s.warnings[0].contains("writable"), "{:?}", s.warnings);
+}
+
+/// The core checks profile colours without the UI's crate; every value it accepts must
+/// draw in the console, and what it refuses must not parse there either.
+#[test]
+fn colours_accepted_by_the_config_parse_in_the_console() {
+    use ratatui::style::Color;
+    for value in [
+        "red",
+        "Light Blue",
+        "bright-green",
+        "grey",
+        "DarkGray",
+        "reset",
+        "#b00020",
+        "17",
+        "white",
+        "silver",
+        "light_magenta",
+    ] {
+        assert!(cordon_core::config::is_colour(value), "{value}");
+        assert!(value.parse::<Color>().is_ok(), "{value}");
+    }
+    for value in ["reddish", "#b0002", "#gg0000", "256", ""] {
+        assert!(!cordon_core::config::is_colour(value), "{value}");
+        assert!(value.parse::<Color>().is_err(), "{value}");
+    }
 }

@@ -10,12 +10,12 @@ use std::process::Command;
 use std::sync::Arc;
 use std::time::Duration;
 
-use cordon::api::client::{ClientOptions, MdeClient};
-use cordon::api::{DefenderApi, IsolationType, Machine, PageRequest};
-use cordon::audit::{AuditContext, AuditLog};
-use cordon::sim::{Fate, RunningSim, SimConfig, Simulator, demo_profile, fate_of, serve};
-use cordon::worker::protocol::{Command as WorkerCommand, WorkerEvent, WriteOp, WriteRequest};
-use cordon::worker::{RateLimited, RateLimits, WorkerSettings, spawn};
+use cordon_core::api::client::{ClientOptions, MdeClient};
+use cordon_core::api::{DefenderApi, IsolationType, Machine, PageRequest};
+use cordon_core::audit::{AuditContext, AuditLog};
+use cordon_core::worker::protocol::{Command as WorkerCommand, WorkerEvent, WriteOp, WriteRequest};
+use cordon_core::worker::{RateLimited, RateLimits, WorkerSettings, spawn};
+use cordon_sim::{Fate, RunningSim, SimConfig, Simulator, demo_profile, fate_of, serve};
 use tokio_util::sync::CancellationToken;
 
 async fn start(cfg: SimConfig) -> (Simulator, RunningSim, CancellationToken) {
@@ -147,11 +147,11 @@ async fn a_bulk_isolate_over_a_faulty_network_accounts_for_every_machine() {
             .collect();
         assert!(
             mine.iter()
-                .any(|l| l.phase == cordon::audit::Phase::Request)
+                .any(|l| l.phase == cordon_core::audit::Phase::Request)
         );
         assert!(
             mine.iter()
-                .any(|l| l.phase == cordon::audit::Phase::Outcome)
+                .any(|l| l.phase == cordon_core::audit::Phase::Outcome)
         );
     }
     stop.cancel();

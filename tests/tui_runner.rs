@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use cordon::tui::keymap::KeyMap;
 use cordon::tui::{TuiContext, TuiExit, run_loop};
-use cordon::worker::protocol::{Command, WorkerEvent};
+use cordon_core::worker::protocol::{Command, WorkerEvent};
 use crossterm::event::{Event, KeyCode, KeyEvent, KeyModifiers};
 use futures::channel::mpsc as fmpsc;
 use ratatui::Terminal;

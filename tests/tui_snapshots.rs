@@ -5,14 +5,14 @@
 
 mod tui_support;
 
-use cordon::api::models::{ActionStatus, ActionType, IsolationState, Machine};
 use cordon::tui::action::{Action, UserAction};
 use cordon::tui::keymap::KeyMap;
 use cordon::tui::state::State;
 use cordon::tui::theme::Theme;
 use cordon::tui::ui::draw;
 use cordon::tui::update::update;
-use cordon::worker::protocol::{ErrorInfo, WorkerEvent};
+use cordon_core::api::models::{ActionStatus, ActionType, IsolationState, Machine};
+use cordon_core::worker::protocol::{ErrorInfo, WorkerEvent};
 use ratatui::Terminal;
 use ratatui::backend::TestBackend;
 use ratatui::buffer::Buffer;

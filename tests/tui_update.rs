@@ -4,11 +4,11 @@
 
 mod tui_support;
 
-use cordon::api::models::{ActionStatus, ActionType, IsolationState, IsolationType};
 use cordon::tui::action::{Action, Effect, UserAction};
 use cordon::tui::state::{Modal, Pane, PendingOp};
 use cordon::tui::update::{batch_progress, confirm_text, update};
-use cordon::worker::protocol::{Command, ErrorInfo, WorkerEvent, WriteOp, WriteRequest};
+use cordon_core::api::models::{ActionStatus, ActionType, IsolationState, IsolationType};
+use cordon_core::worker::protocol::{Command, ErrorInfo, WorkerEvent, WriteOp, WriteRequest};
 use tui_support::*;
 
 fn submits(fx: &[Effect]) -> Vec<Vec<WriteRequest>> {

@@ -8,12 +8,14 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use cordon::api::models::{ActionStatus, Machine, MachineAction, ODataPage};
-use cordon::api::{ActionFilter, ApiError, DefenderApi, IsolationType, MachineRecord, PageRequest};
-use cordon::audit::{AuditContext, AuditLog};
-use cordon::sim::{Fate, InProcess, SimConfig, Simulator, fate_of};
-use cordon::worker::protocol::{Command, WorkerEvent, WriteOp, WriteRequest};
-use cordon::worker::{RateLimited, RateLimits, WorkerSettings, spawn};
+use cordon_core::api::models::{ActionStatus, Machine, MachineAction, ODataPage};
+use cordon_core::api::{
+    ActionFilter, ApiError, DefenderApi, IsolationType, MachineRecord, PageRequest,
+};
+use cordon_core::audit::{AuditContext, AuditLog};
+use cordon_core::worker::protocol::{Command, WorkerEvent, WriteOp, WriteRequest};
+use cordon_core::worker::{RateLimited, RateLimits, WorkerSettings, spawn};
+use cordon_sim::{Fate, InProcess, SimConfig, Simulator, fate_of};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
@@ -200,7 +202,7 @@ async fn a_bulk_isolate_ends_with_every_machine_succeeded_and_audited() {
     assert_eq!(
         lines
             .iter()
-            .filter(|l| l.phase == cordon::audit::Phase::Request)
+            .filter(|l| l.phase == cordon_core::audit::Phase::Request)
             .count(),
         120
     );
@@ -370,7 +372,7 @@ impl DefenderApi for AuditWitness {
         if self.refuse_status_filter && !f.statuses.is_empty() {
             return Err(ApiError::Service {
                 status: 400,
-                body: cordon::api::models::ErrorBody {
+                body: cordon_core::api::models::ErrorBody {
                     code: "ODataError".into(),
                     message: "status is not filterable here".into(),
                     target: None,

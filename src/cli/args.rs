@@ -6,7 +6,7 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
-use crate::api::IsolationType;
+use cordon_core::api::IsolationType;
 
 pub const EXIT_CODES_HELP: &str = "\
 Exit codes:

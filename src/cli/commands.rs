@@ -8,14 +8,14 @@ use serde_json::json;
 use tokio_util::sync::CancellationToken;
 
 use super::{CliError, validate_comment};
-use crate::api::models::{ActionStatus, IsolationState, Machine, MachineAction};
-use crate::api::{
+use cordon_core::api::models::{ActionStatus, IsolationState, Machine, MachineAction};
+use cordon_core::api::{
     ActionFilter, DefenderApi, IsolationType, all_actions, all_machines, odata_quote,
 };
-use crate::audit::AuditLog;
-use crate::sanitize::clean;
-use crate::worker::protocol::{Command, ErrorInfo, WorkerEvent, WriteOp, WriteRequest};
-use crate::worker::{WorkerSettings, spawn};
+use cordon_core::audit::AuditLog;
+use cordon_core::sanitize::clean;
+use cordon_core::worker::protocol::{Command, ErrorInfo, WorkerEvent, WriteOp, WriteRequest};
+use cordon_core::worker::{WorkerSettings, spawn};
 
 /// What a subcommand printed and how it ended.
 #[derive(Debug)]
@@ -31,9 +31,9 @@ impl Output {
     pub fn terminal_safe(&self) -> std::borrow::Cow<'_, str> {
         let trimmed = self.stdout.trim_start();
         if trimmed.starts_with('[') || trimmed.starts_with('{') {
-            crate::sanitize::escape_json_text(&self.stdout)
+            cordon_core::sanitize::escape_json_text(&self.stdout)
         } else {
-            crate::sanitize::clean_lines(&self.stdout)
+            cordon_core::sanitize::clean_lines(&self.stdout)
         }
     }
 }
@@ -133,7 +133,7 @@ pub async fn actions<A: DefenderApi>(
 
 fn sort_actions_newest_first(list: &mut [MachineAction]) {
     list.sort_by_key(|a| {
-        std::cmp::Reverse(crate::api::models::parse_time(
+        std::cmp::Reverse(cordon_core::api::models::parse_time(
             a.creation_date_time_utc.as_deref(),
         ))
     });

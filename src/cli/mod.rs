@@ -30,8 +30,8 @@ impl CliError {
     }
 
     /// Classify an API error met while reading (resolving machines, listing).
-    pub fn from_api(err: &crate::api::ApiError) -> Self {
-        use crate::api::ApiError;
+    pub fn from_api(err: &cordon_core::api::ApiError) -> Self {
+        use cordon_core::api::ApiError;
         match err {
             ApiError::Auth(_) => Self::SignIn(err.to_string()),
             ApiError::Service { status: 401, .. } => Self::SignIn(err.explain()),

@@ -1,7 +1,7 @@
 //! Plain-text tables for the subcommands. Every API string is sanitised first.
 
-use crate::api::models::{IsolationState, Machine, MachineAction};
-use crate::sanitize::clean_truncated;
+use cordon_core::api::models::{IsolationState, Machine, MachineAction};
+use cordon_core::sanitize::clean_truncated;
 
 /// Left-aligned columns separated by two spaces; widths from the widest cell.
 pub fn table(headers: &[&str], rows: &[Vec<String>]) -> String {

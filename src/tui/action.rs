@@ -4,7 +4,7 @@
 
 use tui_input::InputRequest;
 
-use crate::worker::protocol::{Command, WorkerEvent};
+use cordon_core::worker::protocol::{Command, WorkerEvent};
 
 /// A command the user can bind to a key in the keymap.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]

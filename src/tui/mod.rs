@@ -25,8 +25,8 @@ use tokio::sync::mpsc::error::TrySendError;
 use tokio::time::{Instant, Interval, MissedTickBehavior, sleep_until};
 use tokio_util::sync::CancellationToken;
 
-use crate::worker::protocol::{Command, WorkerEvent};
 pub use action::{Action, Effect, UserAction};
+use cordon_core::worker::protocol::{Command, WorkerEvent};
 pub use keymap::{KeyMap, KeyMapError};
 pub use state::{ProfileInfo, State};
 pub use theme::Theme;
@@ -177,7 +177,10 @@ where
                 .draw(|f| ui::draw(f, &state, &theme, keymap))
                 .map_err(backend_error)?;
             if last_draw.is_none() {
-                tracing::info!(ms = crate::timing::since_start_ms(), "first frame drawn");
+                tracing::info!(
+                    ms = cordon_core::timing::since_start_ms(),
+                    "first frame drawn"
+                );
             }
             dirty = false;
             last_draw = Some(now);

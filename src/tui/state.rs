@@ -9,9 +9,9 @@ use chrono::{DateTime, Utc};
 use hashbrown::HashTable;
 use tui_input::Input;
 
-use crate::api::MachineSummary;
-use crate::api::models::{IsolationState, IsolationType, MachineAction};
-use crate::worker::protocol::{RequestId, WriteOp};
+use cordon_core::api::MachineSummary;
+use cordon_core::api::models::{IsolationState, IsolationType, MachineAction};
+use cordon_core::worker::protocol::{RequestId, WriteOp};
 
 /// Longest comment the service accepts from us.
 pub const MAX_COMMENT_CHARS: usize = 1000;

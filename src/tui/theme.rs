@@ -7,7 +7,7 @@ use std::str::FromStr;
 use ratatui::style::{Color, Modifier, Style};
 use ratatui::symbols::border;
 
-use crate::api::models::IsolationState;
+use cordon_core::api::models::IsolationState;
 
 const ASCII_BORDER: border::Set<'static> = border::Set {
     top_left: "+",
@@ -129,8 +129,8 @@ impl Theme {
     }
 
     /// Style for an action status word.
-    pub fn status(&self, status: &crate::api::models::ActionStatus) -> Style {
-        use crate::api::models::ActionStatus as S;
+    pub fn status(&self, status: &cordon_core::api::models::ActionStatus) -> Style {
+        use cordon_core::api::models::ActionStatus as S;
         if !self.color {
             return Style::new();
         }

@@ -10,10 +10,10 @@ use super::state::{
     Batch, CommentForm, ConfirmForm, MAX_COMMENT_CHARS, MachineRow, Modal, Pane, PendingOp,
     RequestInfo, RequestStage, State, Target,
 };
-use crate::api::models::{IsolationState, IsolationType, MachineAction, sort_newest_first};
-use crate::api::{QUOTA_PER_MINUTE, quota_schedule};
-use crate::sanitize::clean;
-use crate::worker::protocol::{Command, RequestId, WorkerEvent, WriteRequest};
+use cordon_core::api::models::{IsolationState, IsolationType, MachineAction, sort_newest_first};
+use cordon_core::api::{QUOTA_PER_MINUTE, quota_schedule};
+use cordon_core::sanitize::clean;
+use cordon_core::worker::protocol::{Command, RequestId, WorkerEvent, WriteRequest};
 
 /// How many target names a modal lists before "and N more".
 pub const NAMES_SHOWN: usize = 3;
@@ -187,7 +187,7 @@ fn readonly_refusal(state: &mut State) -> bool {
 /// list's quota (100,000 machines: every 4 minutes instead of every minute). `r`
 /// always reloads.
 fn refresh_due(m: &mut super::state::MachineList, every: std::time::Duration) -> bool {
-    let pages = m.rows.len().div_ceil(crate::api::MAX_PAGE as usize);
+    let pages = m.rows.len().div_ceil(cordon_core::api::MAX_PAGE as usize);
     let needed =
         std::time::Duration::from_secs(24).saturating_mul(u32::try_from(pages).unwrap_or(u32::MAX));
     let waited = every.saturating_mul(m.refresh_skips.saturating_add(1));
@@ -848,7 +848,7 @@ fn on_worker(state: &mut State, ev: WorkerEvent, fx: &mut Vec<Effect>) {
             // An action of ours that ends badly must not pass as "done".
             if ours
                 && action.status.is_final()
-                && action.status != crate::api::models::ActionStatus::Succeeded
+                && action.status != cordon_core::api::models::ActionStatus::Succeeded
                 && action.is_isolation()
             {
                 let name = action
@@ -933,7 +933,10 @@ fn apply_action(state: &mut State, machine_id: Option<String>, action: &MachineA
         state.machines.set_isolation(&machine_id, derived);
         state.machines.touched.insert(machine_id);
     } else if action.is_isolation()
-        && !matches!(action.status, crate::api::models::ActionStatus::Cancelled)
+        && !matches!(
+            action.status,
+            cordon_core::api::models::ActionStatus::Cancelled
+        )
     {
         // The newest isolation action decides the state; this one is the newest we know.
         let derived = IsolationState::derive(std::iter::once(action));

@@ -13,7 +13,7 @@ use axum::body::Body;
 use axum::extract::Request;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use cordon::config::{Cloud, Profile, SecretSource};
+use cordon_core::config::{Cloud, Profile, SecretSource};
 use secrecy::SecretString;
 use serde_json::{Value, json};
 

@@ -184,7 +184,7 @@ impl Drop for Term {
 
 /// Names of demo machines (default seed) whose isolate will succeed.
 pub fn succeeding_machine_names(n: usize) -> Vec<String> {
-    use cordon::sim::{Fate, SimConfig, Simulator, fate_of};
+    use cordon_sim::{Fate, SimConfig, Simulator, fate_of};
     let sim = Simulator::new(SimConfig::default());
     let machines = sim.machines_snapshot();
     // Skip names the fleet holds twice (the re-onboarded twin): a filter must find one.

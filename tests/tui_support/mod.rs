@@ -2,12 +2,12 @@
 #![allow(dead_code)]
 
 use chrono::{DateTime, Duration, TimeZone, Utc};
-use cordon::api::MachineSummary;
-use cordon::api::models::{ActionStatus, ActionType, IpAddress, Machine, MachineAction};
 use cordon::tui::action::{Action, Effect, UserAction};
 use cordon::tui::state::{ProfileInfo, State};
 use cordon::tui::update::update;
-use cordon::worker::protocol::WorkerEvent;
+use cordon_core::api::MachineSummary;
+use cordon_core::api::models::{ActionStatus, ActionType, IpAddress, Machine, MachineAction};
+use cordon_core::worker::protocol::WorkerEvent;
 
 pub fn now() -> DateTime<Utc> {
     Utc.with_ymd_and_hms(2025, 6, 1, 12, 0, 0)

@@ -9,7 +9,7 @@ use ratatui::widgets::Paragraph;
 
 use super::super::state::State;
 use super::super::theme::Theme;
-use crate::sanitize::clean;
+use cordon_core::sanitize::clean;
 
 pub fn draw(frame: &mut Frame, area: Rect, state: &State, theme: &Theme) {
     let info = &state.info;

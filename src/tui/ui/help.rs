@@ -10,7 +10,7 @@ use super::super::keymap::KeyMap;
 use super::super::state::State;
 use super::super::theme::Theme;
 use super::{centered, fit};
-use crate::sanitize::clean;
+use cordon_core::sanitize::clean;
 
 /// Every row of the help: (keys, description). Bindable actions first, then the fixed keys.
 pub fn help_rows(keymap: &KeyMap) -> Vec<(String, String)> {

@@ -9,8 +9,8 @@ use ratatui::widgets::{Block, Borders, Cell, Paragraph, Row, Table, TableState, 
 use super::super::state::{Pane, State};
 use super::super::theme::Theme;
 use super::{fit, short_time};
-use crate::api::models::MachineAction;
-use crate::sanitize::clean;
+use cordon_core::api::models::MachineAction;
+use cordon_core::sanitize::clean;
 
 /// Rows the detail area keeps even for a short comment (border line + text).
 pub const MIN_DETAIL_ROWS: u16 = 4;

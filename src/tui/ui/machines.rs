@@ -11,8 +11,8 @@ use super::super::state::{Pane, State};
 use super::super::theme::Theme;
 use super::super::update::{batch_progress, group_thousands};
 use super::{ago, fit};
-use crate::api::models::IsolationState;
-use crate::sanitize::clean;
+use cordon_core::api::models::IsolationState;
+use cordon_core::sanitize::clean;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Column {

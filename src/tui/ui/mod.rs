@@ -107,7 +107,7 @@ pub fn ago(now: DateTime<Utc>, timestamp: Option<&str>) -> String {
     let Some(raw) = timestamp else {
         return "never".into();
     };
-    let Some(t) = crate::api::models::parse_time(Some(raw)) else {
+    let Some(t) = cordon_core::api::models::parse_time(Some(raw)) else {
         return "?".into();
     };
     let secs = (now - t).num_seconds();
@@ -122,7 +122,7 @@ pub fn ago(now: DateTime<Utc>, timestamp: Option<&str>) -> String {
 
 /// "05-01 10:22" (UTC) from an API timestamp.
 pub fn short_time(timestamp: Option<&str>) -> String {
-    match crate::api::models::parse_time(timestamp) {
+    match cordon_core::api::models::parse_time(timestamp) {
         Some(t) => t.format("%m-%d %H:%M").to_string(),
         None => "-".into(),
     }

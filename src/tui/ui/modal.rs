@@ -16,8 +16,8 @@ use super::super::theme::Theme;
 use super::super::update::{confirm_text, group_thousands, target_names};
 use super::status::skip_columns;
 use super::{centered, fit};
-use crate::api::models::IsolationType;
-use crate::sanitize::clean;
+use cordon_core::api::models::IsolationType;
+use cordon_core::sanitize::clean;
 
 pub fn draw(
     frame: &mut Frame,

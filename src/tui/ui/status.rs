@@ -13,7 +13,7 @@ use super::super::state::State;
 use super::super::theme::Theme;
 use super::super::update::group_thousands;
 use super::fit;
-use crate::sanitize::clean;
+use cordon_core::sanitize::clean;
 
 /// Actions shown in the hint line, most useful first (the line is cut to the width).
 const HINTS: [UserAction; 9] = [

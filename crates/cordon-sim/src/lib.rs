@@ -27,7 +27,7 @@ pub use fleet::{Fate, fate_of, id_hash, pick_machine};
 pub use http::{RunningSim, serve};
 pub use inprocess::InProcess;
 
-use crate::config::{Cloud, Profile, SecretSource};
+use cordon_core::config::{Cloud, Profile, SecretSource};
 
 #[derive(Debug, Clone)]
 pub struct SimConfig {

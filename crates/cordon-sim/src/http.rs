@@ -13,7 +13,7 @@ use axum::routing::{get, post};
 use tokio_util::sync::CancellationToken;
 
 use super::engine::{Fault, RouteKind, SimError, Simulator};
-use crate::api::models::{ErrorBody, ErrorEnvelope, IsolationType, ODataPage};
+use cordon_core::api::models::{ErrorBody, ErrorEnvelope, IsolationType, ODataPage};
 
 /// A simulator listening on loopback.
 #[derive(Debug, Clone)]
@@ -289,7 +289,7 @@ fn parse_body(body: &Bytes) -> Result<serde_json::Value, SimError> {
 fn faulted_write(
     sim: &Simulator,
     status: StatusCode,
-    act: impl FnOnce() -> Result<crate::api::models::MachineAction, SimError>,
+    act: impl FnOnce() -> Result<cordon_core::api::models::MachineAction, SimError>,
 ) -> Response {
     let fault = sim.roll_fault();
     if fault != Fault::None {

@@ -13,7 +13,7 @@ use tokio::time::Instant;
 use super::SimConfig;
 use super::fleet::{Fate, fate_of, generate, id_hash};
 use super::odata::{self, Entity, Val};
-use crate::api::models::{ActionStatus, ActionType, IsolationType, Machine, MachineAction};
+use cordon_core::api::models::{ActionStatus, ActionType, IsolationType, Machine, MachineAction};
 
 pub const MACHINE_FIELDS: &[&str] = &[
     "id",

@@ -4,8 +4,10 @@
 use std::collections::HashMap;
 
 use super::engine::{Fault, RouteKind, SimError, Simulator};
-use crate::api::models::{ErrorBody, Machine, MachineAction, ODataPage};
-use crate::api::{ActionFilter, ApiError, DefenderApi, IsolationType, MachineRecord, PageRequest};
+use cordon_core::api::models::{ErrorBody, Machine, MachineAction, ODataPage};
+use cordon_core::api::{
+    ActionFilter, ApiError, DefenderApi, IsolationType, MachineRecord, PageRequest,
+};
 
 const CLIENT: &str = "in-process";
 const REQUESTOR: &str = "cordon-demo-app";

@@ -373,7 +373,7 @@ fn resolve_profile(name: &str, dto: &ProfileDto) -> Result<Profile, String> {
         return Err("scope is empty; remove it to use the cloud's scope".into());
     }
     if let Some(c) = &dto.color
-        && c.parse::<ratatui::style::Color>().is_err()
+        && !is_colour(c)
     {
         return Err(format!(
             "color '{c}' is not a colour; use a name such as red or a hex value such as #b00020"
@@ -498,4 +498,44 @@ fn line_col(text: &str, offset: usize) -> (usize, usize) {
     let line = before.matches('\n').count() + 1;
     let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
     (line, column)
+}
+
+/// A colour the console can draw: a terminal colour name (as ratatui reads it: case,
+/// spaces, `-`/`_`, "bright"/"grey" spellings are forgiven), an index 0-255, or
+/// `#rrggbb`. Checked here so a bad value is a config error, not a silent default; the
+/// console's test checks that every value accepted here parses there.
+pub fn is_colour(value: &str) -> bool {
+    let name = value
+        .to_lowercase()
+        .replace([' ', '-', '_'], "")
+        .replace("bright", "light")
+        .replace("grey", "gray")
+        .replace("silver", "gray")
+        .replace("lightblack", "darkgray")
+        .replace("lightwhite", "white")
+        .replace("lightgray", "white");
+    const NAMES: [&str; 17] = [
+        "reset",
+        "black",
+        "red",
+        "green",
+        "yellow",
+        "blue",
+        "magenta",
+        "cyan",
+        "gray",
+        "darkgray",
+        "lightred",
+        "lightgreen",
+        "lightyellow",
+        "lightblue",
+        "lightmagenta",
+        "lightcyan",
+        "white",
+    ];
+    NAMES.contains(&name.as_str())
+        || value.parse::<u8>().is_ok()
+        || (value.len() == 7
+            && value.starts_with('#')
+            && value[1..].chars().all(|c| c.is_ascii_hexdigit()))
 }

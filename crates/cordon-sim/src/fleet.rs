@@ -4,7 +4,7 @@
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
-use crate::api::models::{IpAddress, Machine};
+use cordon_core::api::models::{IpAddress, Machine};
 
 const DEPTS: &[&str] = &[
     "fin", "hr", "rad", "er", "lab", "icu", "ops", "dev", "pharm", "it",
