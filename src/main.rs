@@ -9,9 +9,9 @@ use std::time::Duration;
 use clap::Parser;
 use tokio_util::sync::CancellationToken;
 
+use cordon::cli::CliError;
 use cordon::cli::args::{Cli, CommandArgs, SimulateArgs};
 use cordon::cli::commands::{self, Output};
-use cordon::cli::{CliError, MAX_COMMENT_CHARS};
 use cordon_core::api::client::{ClientOptions, MdeClient};
 use cordon_core::audit::{AuditContext, AuditLog};
 use cordon_core::config::{self, Profile};
@@ -210,7 +210,6 @@ async fn open_session(cli: &Cli) -> Result<Session, CliError> {
         readonly: profile.readonly,
         profile_name: profile.name.clone(),
         limits: limits.clone(),
-        max_comment_chars: MAX_COMMENT_CHARS,
     };
     let refresh_interval = (ui.refresh_interval_secs > 0)
         .then(|| Duration::from_secs(u64::from(ui.refresh_interval_secs)));

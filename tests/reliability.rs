@@ -90,7 +90,7 @@ async fn a_bulk_isolate_over_a_faulty_network_accounts_for_every_machine() {
             op: WriteOp::Isolate {
                 isolation_type: IsolationType::Full,
             },
-            comment: "IR-net".into(),
+            comment: cordon_core::domain::Comment::parse("IR-net").expect("valid comment"),
         })
         .collect();
     w.commands
@@ -298,7 +298,7 @@ fn bad_input_is_refused_with_exit_2_before_anything_is_sent() {
     let sim = simulate(&[]);
     let dir = tempfile::tempdir().unwrap();
     let config = config_for(dir.path(), sim.1);
-    let cases: [(&[&str], &str); 5] = [
+    let cases: [(&[&str], &str); 8] = [
         (
             &["isolate", "no-such-host", "--comment", "IR-1"],
             "No machine matches",
@@ -309,7 +309,19 @@ fn bad_input_is_refused_with_exit_2_before_anything_is_sent() {
         ),
         (
             &["isolate", "ws-hr-00000", "--comment", "   "],
-            "comment is empty",
+            "comment is required",
+        ),
+        (
+            &["isolate", "ws-hr-00000", "--comment", "\u{200b}"],
+            "no visible character (U+200B)",
+        ),
+        (
+            &["isolate", "ws-hr-00000", "--comment", "\u{1b}\u{7}"],
+            "no visible character",
+        ),
+        (
+            &["unisolate", "ws-hr-00000", "--comment", "IR-1\u{202e}4321"],
+            "control or invisible character (U+202E)",
         ),
         (
             &["machines", "--filter", "nonsense eq 1"],

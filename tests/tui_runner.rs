@@ -146,7 +146,7 @@ async fn isolate_end_to_end_through_the_loop() {
     };
     assert_eq!(reqs.len(), 1);
     assert_eq!(reqs[0].machine_id, "m000001");
-    assert_eq!(reqs[0].comment, "IR-1234 q?y");
+    assert_eq!(reqs[0].comment.as_str(), "IR-1234 q?y");
 
     // q asks while the action is in flight; y quits.
     h.key(KeyCode::Char('q'));

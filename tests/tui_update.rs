@@ -5,8 +5,9 @@
 mod tui_support;
 
 use cordon::tui::action::{Action, Effect, UserAction};
+use cordon::tui::present::{batch_progress, confirm_text};
 use cordon::tui::state::{Modal, Pane, PendingOp};
-use cordon::tui::update::{batch_progress, confirm_text, update};
+use cordon::tui::update::update;
 use cordon_core::api::models::{ActionStatus, ActionType, IsolationState, IsolationType};
 use cordon_core::worker::protocol::{Command, ErrorInfo, WorkerEvent, WriteOp, WriteRequest};
 use tui_support::*;
@@ -113,7 +114,8 @@ fn confirm_yes_emits_exactly_one_submit() {
             op: WriteOp::Isolate {
                 isolation_type: IsolationType::Full
             },
-            comment: "IR-1234 ransomware".into(),
+            comment: cordon_core::domain::Comment::parse("IR-1234 ransomware")
+                .expect("valid comment"),
         }]
     );
     assert!(s.modal.is_none());
@@ -1422,4 +1424,23 @@ fn a_large_list_is_refreshed_less_often_but_r_always_reloads() {
     // A small list keeps the configured interval.
     let mut small = loaded(300, 80, 24, false);
     assert!(reloads(&update(&mut small, Action::PeriodicRefresh)));
+}
+
+#[test]
+fn the_console_refuses_a_comment_nobody_can_read_with_the_cli_s_words() {
+    let mut s = loaded(3, 80, 24, false);
+    user(&mut s, UserAction::Isolate);
+    type_text(&mut s, "\u{200b}\u{2060}");
+    assert!(update(&mut s, Action::Submit).is_empty());
+    let Some(Modal::Comment(form)) = &s.modal else {
+        panic!("the comment box must stay open")
+    };
+    let error = form.error.as_deref().unwrap_or_default();
+    assert_eq!(
+        error,
+        cordon_core::domain::Comment::parse("\u{200b}\u{2060}")
+            .expect_err("invisible")
+            .to_string()
+    );
+    assert!(error.contains("no visible character"), "{error}");
 }

@@ -46,7 +46,7 @@ fn requests(machines: &[Machine], op: WriteOp, comment: &str) -> Vec<WriteReques
             machine_id: m.id.clone(),
             machine_name: m.display_name().to_string(),
             op: op.clone(),
-            comment: comment.into(),
+            comment: cordon_core::domain::Comment::parse(comment).expect("valid comment"),
         })
         .collect()
 }

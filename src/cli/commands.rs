@@ -7,7 +7,7 @@ use std::sync::Arc;
 use serde_json::json;
 use tokio_util::sync::CancellationToken;
 
-use super::{CliError, validate_comment};
+use super::{CliError, parse_comment};
 use cordon_core::api::models::{ActionStatus, IsolationState, Machine, MachineAction};
 use cordon_core::api::{
     ActionFilter, DefenderApi, IsolationType, all_actions, all_machines, odata_quote,
@@ -85,10 +85,7 @@ pub async fn machines<A: DefenderApi>(
 async fn isolation_states<A: DefenderApi>(
     api: &A,
 ) -> Result<HashMap<String, IsolationState>, CliError> {
-    let filter = ActionFilter {
-        types: vec!["Isolate".into(), "Unisolate".into()],
-        ..ActionFilter::default()
-    };
+    let filter = ActionFilter::isolation();
     let actions = all_actions(api, &filter)
         .await
         .map_err(|e| CliError::from_api(&e))?;
@@ -380,7 +377,7 @@ pub async fn plan_isolation<A: DefenderApi>(
     comment: &str,
     isolation_type: Option<IsolationType>,
 ) -> Result<Vec<WriteRequest>, CliError> {
-    validate_comment(comment)?;
+    let comment = parse_comment(comment)?;
     let mut requests = Vec::with_capacity(keys.len());
     let mut seen = std::collections::HashSet::new();
     for key in keys {
@@ -397,7 +394,7 @@ pub async fn plan_isolation<A: DefenderApi>(
             machine_name: m.display_name().to_string(),
             machine_id: m.id,
             op,
-            comment: comment.to_string(),
+            comment: comment.clone(),
         });
     }
     Ok(requests)
@@ -409,7 +406,7 @@ pub async fn plan_cancel<A: DefenderApi>(
     action_id: &str,
     comment: &str,
 ) -> Result<WriteRequest, CliError> {
-    validate_comment(comment)?;
+    let comment = parse_comment(comment)?;
     let action = match api.get_action(action_id.trim()).await {
         Ok(a) => a,
         Err(e) if e.is_not_found() => {
@@ -431,7 +428,7 @@ pub async fn plan_cancel<A: DefenderApi>(
         op: WriteOp::Cancel {
             action_id: action.id,
         },
-        comment: comment.to_string(),
+        comment,
     })
 }
 

@@ -44,22 +44,10 @@ impl CliError {
     }
 }
 
-/// The longest comment cordon sends. The service does not document a limit; 1,000
-/// characters holds a ticket id and a paragraph, and keeps audit lines readable.
-pub const MAX_COMMENT_CHARS: usize = 1000;
+pub use cordon_core::domain::MAX_COMMENT_CHARS;
 
-/// Refuse empty, whitespace-only and overlong comments before anything is sent.
-pub fn validate_comment(comment: &str) -> Result<(), CliError> {
-    if comment.trim().is_empty() {
-        return Err(CliError::Usage(
-            "The comment is empty: give --comment a reason, e.g. a ticket id.".to_string(),
-        ));
-    }
-    let n = comment.chars().count();
-    if n > MAX_COMMENT_CHARS {
-        return Err(CliError::Usage(format!(
-            "The comment is {n} characters long; shorten it to {MAX_COMMENT_CHARS} or fewer."
-        )));
-    }
-    Ok(())
+/// The comment rule (one for the CLI, the console and the worker) as a usage error:
+/// nothing is sent (exit 2).
+pub fn parse_comment(comment: &str) -> Result<cordon_core::domain::Comment, CliError> {
+    cordon_core::domain::Comment::parse(comment).map_err(|e| CliError::Usage(e.to_string()))
 }

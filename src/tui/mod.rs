@@ -5,6 +5,8 @@
 pub mod action;
 pub mod input;
 pub mod keymap;
+pub mod layout;
+pub mod present;
 pub mod state;
 pub mod terminal;
 pub mod theme;

@@ -14,7 +14,7 @@ use cordon_core::api::models::{IsolationState, IsolationType, MachineAction};
 use cordon_core::worker::protocol::{RequestId, WriteOp};
 
 /// Longest comment the service accepts from us.
-pub const MAX_COMMENT_CHARS: usize = 1000;
+pub use cordon_core::domain::MAX_COMMENT_CHARS;
 
 /// What the header shows about the active profile.
 #[derive(Debug, Clone, Default)]
@@ -337,7 +337,7 @@ pub struct ConfirmForm {
     pub op: PendingOp,
     pub targets: Vec<Target>,
     pub not_included: Option<String>,
-    pub comment: String,
+    pub comment: cordon_core::domain::Comment,
 }
 
 #[derive(Debug, Clone)]

@@ -6,17 +6,15 @@ use std::collections::HashSet;
 use tui_input::{Input, InputRequest};
 
 use super::action::{Action, Effect, UserAction};
+use super::present::{confirm_text, group_thousands};
 use super::state::{
-    Batch, CommentForm, ConfirmForm, MAX_COMMENT_CHARS, MachineRow, Modal, Pane, PendingOp,
-    RequestInfo, RequestStage, State, Target,
+    Batch, CommentForm, ConfirmForm, MachineRow, Modal, Pane, PendingOp, RequestInfo, RequestStage,
+    State, Target,
 };
-use cordon_core::api::models::{IsolationState, IsolationType, MachineAction, sort_newest_first};
-use cordon_core::api::{QUOTA_PER_MINUTE, quota_schedule};
+use cordon_core::api::models::{IsolationState, IsolationType, MachineAction};
+use cordon_core::domain::{Comment, newest_first};
 use cordon_core::sanitize::clean;
 use cordon_core::worker::protocol::{Command, RequestId, WorkerEvent, WriteRequest};
-
-/// How many target names a modal lists before "and N more".
-pub const NAMES_SHOWN: usize = 3;
 
 pub fn update(state: &mut State, action: Action) -> Vec<Effect> {
     let mut fx = Vec::new();
@@ -42,7 +40,7 @@ pub fn update(state: &mut State, action: Action) -> Vec<Effect> {
         }
         Action::Resize { width, height } => {
             state.size = (width, height);
-            state.list_height = super::ui::machine_table_rows(width, height).max(1);
+            state.list_height = super::layout::machine_table_rows(width, height).max(1);
             ensure_visible(state);
         }
         Action::SendFailed { command, reason } => on_send_failed(state, command, &reason),
@@ -124,7 +122,7 @@ fn on_user(state: &mut State, user: UserAction, fx: &mut Vec<Effect>) {
 fn page(state: &State) -> i64 {
     let rows = match state.focus {
         Pane::Machines => state.list_height,
-        Pane::History => super::ui::history_table_rows(state.size.0, state.size.1),
+        Pane::History => super::layout::history_table_rows(state.size.0, state.size.1),
     };
     i64::try_from(rows.max(1)).unwrap_or(1)
 }
@@ -512,7 +510,7 @@ fn on_modal(state: &mut State, action: Action, fx: &mut Vec<Effect>) {
             Action::Back | Action::User(UserAction::Help | UserAction::Quit) => None,
             // Scrolls when the terminal is too short for every row (the view clamps).
             Action::Move(delta) => Some(Modal::Help {
-                scroll: clamp_move(scroll, delta, super::ui::help::max_scroll(state) + 1),
+                scroll: clamp_move(scroll, delta, super::layout::help_max_scroll(state) + 1),
             }),
             _ => Some(Modal::Help { scroll }),
         },
@@ -559,62 +557,22 @@ fn on_comment(state: &mut State, mut form: CommentForm, action: Action) -> Optio
             return None;
         }
         Action::Submit => {
-            let comment = form.input.value().trim();
-            let chars = comment.chars().count();
-            if comment.is_empty() {
-                form.error =
-                    Some("A comment is required: say why (e.g. the ticket number).".into());
-            } else if chars > MAX_COMMENT_CHARS {
-                form.error = Some(format!(
-                    "The comment has {chars} characters; shorten it to {MAX_COMMENT_CHARS} or fewer."
-                ));
-            } else {
-                return Some(Modal::Confirm(ConfirmForm {
-                    comment: comment.to_string(),
-                    op: form.op,
-                    targets: form.targets,
-                    not_included: form.not_included,
-                }));
+            // The one comment rule: the error is shown inside the modal.
+            match Comment::parse(form.input.value()) {
+                Err(e) => form.error = Some(e.to_string()),
+                Ok(comment) => {
+                    return Some(Modal::Confirm(ConfirmForm {
+                        comment,
+                        op: form.op,
+                        targets: form.targets,
+                        not_included: form.not_included,
+                    }));
+                }
             }
         }
         _ => {}
     }
     Some(Modal::Comment(form))
-}
-
-/// "ws-01, ws-02, ws-03 and 4 more"
-pub fn target_names(targets: &[Target]) -> String {
-    let mut s = targets
-        .iter()
-        .take(NAMES_SHOWN)
-        .map(|t| t.name.as_str())
-        .collect::<Vec<_>>()
-        .join(", ");
-    if targets.len() > NAMES_SHOWN {
-        s.push_str(&format!(" and {} more", targets.len() - NAMES_SHOWN));
-    }
-    s
-}
-
-/// Exactly what will be sent, in one sentence.
-pub fn confirm_text(form: &ConfirmForm) -> String {
-    let subject = match form.targets.as_slice() {
-        [one] => one.name.clone(),
-        many => format!("{} machines", group_thousands(many.len())),
-    };
-    match &form.op {
-        PendingOp::Isolate(t) => format!(
-            "Isolate {subject} ({}) with comment: \"{}\"",
-            t.as_str(),
-            form.comment
-        ),
-        PendingOp::Release => format!("Release {subject} with comment: \"{}\"", form.comment),
-        PendingOp::Cancel { action_id, .. } => format!(
-            "Cancel action {} on {subject} with comment: \"{}\"",
-            clean(action_id),
-            form.comment
-        ),
-    }
 }
 
 fn submit(state: &mut State, form: ConfirmForm, fx: &mut Vec<Effect>) {
@@ -779,7 +737,7 @@ fn on_worker(state: &mut State, ev: WorkerEvent, fx: &mut Vec<Effect>) {
         } => {
             let actions = merge_history(state.history.cache.get(&machine_id), actions);
             let mut refs: Vec<&MachineAction> = actions.iter().collect();
-            sort_newest_first(&mut refs);
+            newest_first(&mut refs);
             let sorted: Vec<MachineAction> = refs.into_iter().cloned().collect();
             state
                 .machines
@@ -925,7 +883,7 @@ fn apply_action(state: &mut State, machine_id: Option<String>, action: &MachineA
             None => {
                 entries.insert(0, action.clone());
                 let mut refs: Vec<&MachineAction> = entries.iter().collect();
-                sort_newest_first(&mut refs);
+                newest_first(&mut refs);
                 *entries = refs.into_iter().cloned().collect();
             }
         }
@@ -989,93 +947,6 @@ fn settle_batches(state: &mut State) {
     }
 }
 
-/// Progress lines for unfinished batches: "Isolate 37/1,000 done · 560 to send · ETA 6m".
-/// `sep` joins the parts (" · ", or " | " for ASCII terminals).
-///
-/// ETA = time left to send the rest at the quota (100 a minute, 1,500 an hour: the
-/// pace of the first burst would badly underestimate it) + how long an action has
-/// taken to complete so far. Without a completed action yet, only the first part.
-pub fn batch_progress(state: &State, sep: &str) -> Vec<String> {
-    state
-        .batches
-        .iter()
-        .map(|b| {
-            let total = b.request_ids.len();
-            let infos: Vec<&RequestInfo> = b
-                .request_ids
-                .iter()
-                .filter_map(|id| state.requests.get(id))
-                .collect();
-            let done = total - infos.iter().filter(|r| !r.is_done()).count();
-            let unsent = infos
-                .iter()
-                .filter(|r| r.stage == RequestStage::Sent)
-                .count();
-            let mut line = format!(
-                "{} {}/{} done",
-                b.verb,
-                group_thousands(done),
-                group_thousands(total)
-            );
-            // Sending takes a visible time only beyond one minute's quota.
-            if unsent > 0 && total > QUOTA_PER_MINUTE as usize {
-                line.push_str(&format!("{sep}{} to send", group_thousands(unsent)));
-            }
-            if done < total
-                && let Some(eta) = batch_eta(state, b, &infos, unsent)
-            {
-                line.push_str(&format!("{sep}ETA {}", short_duration(eta)));
-            }
-            line
-        })
-        .collect()
-}
-
-/// Seconds until the batch should be done, when there is a basis for a guess.
-fn batch_eta(state: &State, b: &Batch, infos: &[&RequestInfo], unsent: usize) -> Option<f64> {
-    let secs = |d: chrono::TimeDelta| d.num_milliseconds() as f64 / 1000.0;
-    let completions: Vec<f64> = infos
-        .iter()
-        .filter_map(|r| Some(secs(r.finished_at? - r.accepted_at?)))
-        .collect();
-    let lag = (!completions.is_empty())
-        .then(|| completions.iter().sum::<f64>() / completions.len() as f64);
-    let elapsed = secs(state.now - b.started);
-    let model = if unsent > 0 {
-        let sending = quota_schedule(b.request_ids.len()).as_secs_f64() - elapsed;
-        Some(sending.max(0.0) + lag.unwrap_or(0.0))
-    } else {
-        // Everything is sent: the last accepted action should finish one lag after it.
-        lag.and_then(|lag| {
-            infos
-                .iter()
-                .filter(|r| !r.is_done())
-                .filter_map(|r| r.accepted_at)
-                .map(|at| secs(at - state.now) + lag)
-                .reduce(f64::max)
-        })
-    };
-    // Behind the model (a slow service, retries): fall back to the pace so far.
-    let done = infos.iter().filter(|r| r.is_done()).count();
-    let pace = (done > 0 && elapsed > 0.0)
-        .then(|| elapsed / done as f64 * (b.request_ids.len() - done) as f64);
-    match model {
-        Some(eta) if eta > 0.0 => Some(eta),
-        _ => pace,
-    }
-}
-
-fn short_duration(secs: f64) -> String {
-    let s = secs.round().max(0.0) as u64;
-    if s < 60 {
-        format!("{s}s")
-    } else if s < 3600 {
-        format!("{}m", s.div_ceil(60))
-    } else {
-        format!("{}h{:02}m", s / 3600, (s % 3600) / 60)
-    }
-}
-
 fn on_send_failed(state: &mut State, command: Command, reason: &str) {
     match command {
         Command::Submit(requests) => {
@@ -1100,17 +971,4 @@ fn on_send_failed(state: &mut State, command: Command, reason: &str) {
             state.status.error = Some(format!("Could not refresh: {reason}; press r to retry."));
         }
     }
-}
-
-/// 100000 → "100,000".
-pub fn group_thousands(n: usize) -> String {
-    let digits = n.to_string();
-    let mut out = String::with_capacity(digits.len() + digits.len() / 3);
-    for (i, c) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i) % 3 == 0 {
-            out.push(',');
-        }
-        out.push(c);
-    }
-    out
 }

@@ -9,6 +9,7 @@ pub mod api;
 pub mod audit;
 pub mod auth;
 pub mod config;
+pub mod domain;
 pub mod logging;
 pub mod sanitize;
 pub mod worker;

@@ -48,6 +48,12 @@ fn needs_work(c: char) -> bool {
     c == '\u{1b}' || c == '\n' || c == '\t' || c == '\r' || is_dangerous(c) || is_invisible(c)
 }
 
+/// A character a reader cannot see as itself: a control, a bidi control, or an
+/// invisible formatting character. Comments with one are refused.
+pub fn is_hidden(c: char) -> bool {
+    is_dangerous(c) || is_invisible(c)
+}
+
 /// Characters that print as nothing (zero-width, soft hyphen, line and paragraph
 /// separators, invisible fillers, tag characters): harmless to the terminal but able
 /// to make two different names look the same.

@@ -7,9 +7,10 @@ use ratatui::widgets::{Block, Borders, Cell, Clear, Paragraph, Row, Table};
 
 use super::super::action::UserAction;
 use super::super::keymap::KeyMap;
+use super::super::layout::help_geometry as geometry;
 use super::super::state::State;
 use super::super::theme::Theme;
-use super::{centered, fit};
+use super::fit;
 use cordon_core::sanitize::clean;
 
 /// Every row of the help: (keys, description). Bindable actions first, then the fixed keys.
@@ -31,32 +32,6 @@ pub fn help_rows(keymap: &KeyMap) -> Vec<(String, String)> {
         "In a box: go on / cancel; confirmations default to No".into(),
     ));
     rows
-}
-
-/// How many rows the help has (the keymap changes keys, not rows).
-fn help_rows_len() -> usize {
-    UserAction::ALL.len() + 3
-}
-
-/// The help's frame: the box, and how many of its rows fit in it.
-fn geometry(area: Rect, has_audit: bool) -> (Rect, u16, usize) {
-    let extra = 1 + u16::from(has_audit);
-    let rows = u16::try_from(help_rows_len()).unwrap_or(u16::MAX);
-    let rect = centered(
-        area,
-        area.width.saturating_sub(2).min(100),
-        rows + 4 + extra,
-    );
-    let inner_h = rect.height.saturating_sub(2);
-    let table_h = inner_h.saturating_sub(extra + 1);
-    (rect, table_h, usize::from(table_h.saturating_sub(1)).max(1))
-}
-
-/// The largest useful scroll on a terminal of this size.
-pub fn max_scroll(state: &State) -> usize {
-    let area = Rect::new(0, 0, state.size.0, state.size.1);
-    let (_, _, fits) = geometry(area, state.info.audit_path.is_some());
-    help_rows_len().saturating_sub(fits)
 }
 
 pub fn draw(

@@ -13,7 +13,7 @@ use cordon_core::api::models::MachineAction;
 use cordon_core::sanitize::clean;
 
 /// Rows the detail area keeps even for a short comment (border line + text).
-pub const MIN_DETAIL_ROWS: u16 = 4;
+use super::super::layout::MIN_DETAIL_ROWS;
 /// Table rows kept even when the comment is long.
 const MIN_TABLE_ROWS: u16 = 2;
 

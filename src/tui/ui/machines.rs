@@ -7,9 +7,9 @@ use ratatui::style::Style;
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Borders, Cell, Row, Table, TableState};
 
+use super::super::present::{batch_progress, group_thousands};
 use super::super::state::{Pane, State};
 use super::super::theme::Theme;
-use super::super::update::{batch_progress, group_thousands};
 use super::{ago, fit};
 use cordon_core::api::models::IsolationState;
 use cordon_core::sanitize::clean;

@@ -13,61 +13,14 @@ pub use machines::{Column, columns_for};
 
 use chrono::{DateTime, Utc};
 use ratatui::Frame;
-use ratatui::layout::Rect;
 use unicode_width::{UnicodeWidthChar, UnicodeWidthStr};
 
 use super::keymap::KeyMap;
+pub use super::layout::{
+    ScreenLayout, centered, history_table_rows, machine_table_rows, screen_layout,
+};
 use super::state::State;
 use super::theme::Theme;
-
-const HEADER_ROWS: u16 = 1;
-const STATUS_ROWS: u16 = 2;
-
-/// The screen's areas for a terminal of this size.
-pub struct ScreenLayout {
-    pub header: Rect,
-    pub machines: Rect,
-    pub history: Rect,
-    pub status: Rect,
-}
-
-pub fn screen_layout(area: Rect) -> ScreenLayout {
-    let body_h = area.height.saturating_sub(HEADER_ROWS + STATUS_ROWS);
-    let machines_h = (body_h * 11 / 20).max(body_h.min(5));
-    let history_h = body_h - machines_h;
-    let header = Rect::new(area.x, area.y, area.width, HEADER_ROWS.min(area.height));
-    let machines = Rect::new(area.x, area.y + HEADER_ROWS, area.width, machines_h);
-    let history = Rect::new(area.x, machines.bottom(), area.width, history_h);
-    let status_y = history.bottom();
-    let status = Rect::new(
-        area.x,
-        status_y,
-        area.width,
-        area.bottom().saturating_sub(status_y),
-    );
-    ScreenLayout {
-        header,
-        machines,
-        history,
-        status,
-    }
-}
-
-/// Rows of machines the table shows at this terminal size (borders and header excluded).
-pub fn machine_table_rows(width: u16, height: u16) -> usize {
-    let l = screen_layout(Rect::new(0, 0, width, height));
-    usize::from(l.machines.height.saturating_sub(3))
-}
-
-/// Rows of history entries shown with the smallest detail area (for paging).
-pub fn history_table_rows(width: u16, height: u16) -> usize {
-    let l = screen_layout(Rect::new(0, 0, width, height));
-    usize::from(
-        l.history
-            .height
-            .saturating_sub(2 + 1 + history::MIN_DETAIL_ROWS),
-    )
-}
 
 pub fn draw(frame: &mut Frame, state: &State, theme: &Theme, keymap: &KeyMap) {
     let layout = screen_layout(frame.area());
@@ -126,16 +79,4 @@ pub fn short_time(timestamp: Option<&str>) -> String {
         Some(t) => t.format("%m-%d %H:%M").to_string(),
         None => "-".into(),
     }
-}
-
-/// A centred rectangle of at most this size.
-pub fn centered(area: Rect, width: u16, height: u16) -> Rect {
-    let w = width.min(area.width);
-    let h = height.min(area.height);
-    Rect::new(
-        area.x + (area.width - w) / 2,
-        area.y + (area.height - h) / 2,
-        w,
-        h,
-    )
 }

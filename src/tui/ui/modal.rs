@@ -9,11 +9,11 @@ use ratatui::widgets::{Block, Borders, Clear, Paragraph, Wrap};
 use unicode_width::UnicodeWidthStr;
 
 use super::super::keymap::KeyMap;
+use super::super::present::{confirm_text, group_thousands, target_names};
 use super::super::state::{
     CommentForm, ConfirmForm, MAX_COMMENT_CHARS, Modal, PendingOp, State, Target,
 };
 use super::super::theme::Theme;
-use super::super::update::{confirm_text, group_thousands, target_names};
 use super::status::skip_columns;
 use super::{centered, fit};
 use cordon_core::api::models::IsolationType;

@@ -9,9 +9,9 @@ use unicode_width::UnicodeWidthStr;
 
 use super::super::action::UserAction;
 use super::super::keymap::KeyMap;
+use super::super::present::group_thousands;
 use super::super::state::State;
 use super::super::theme::Theme;
-use super::super::update::group_thousands;
 use super::fit;
 use cordon_core::sanitize::clean;
 

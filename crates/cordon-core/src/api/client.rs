@@ -386,12 +386,10 @@ impl MdeClient {
                 profile: self.inner.profile_name.clone(),
             });
         }
-        if comment.trim().is_empty() {
-            return Err(ApiError::InvalidInput(
-                "a comment is required; say why, it is recorded with the action".to_string(),
-            ));
-        }
-        Ok(())
+        // The one comment rule, also for callers that bypass the worker.
+        crate::domain::Comment::parse(comment)
+            .map(drop)
+            .map_err(|e| ApiError::InvalidInput(e.to_string()))
     }
 }
 

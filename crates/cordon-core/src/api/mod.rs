@@ -2,13 +2,14 @@
 //!
 //! `DefenderApi` is what the worker and the CLI call. Production uses
 //! `client::MdeClient` (real HTTPS) wrapped in `ratelimit::RateLimited`; tests also use
-//! `crate::sim::InProcess`, the simulator's engine called directly, so paused tokio time
+//! `cordon_sim::InProcess`, the simulator's engine called directly, so paused tokio time
 //! can drive polling and rate limits without real sockets.
 
 pub mod client;
 pub mod error;
 pub mod models;
 pub mod summary;
+mod wire;
 
 use std::future::Future;
 
@@ -23,63 +24,9 @@ pub trait MachineRecord: serde::de::DeserializeOwned + From<Machine> + Send + 's
 
 impl<T: serde::de::DeserializeOwned + From<Machine> + Send + 'static> MachineRecord for T {}
 
-/// Which machine actions to list (`GET /api/machineactions`). Fields combine with `and`.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct ActionFilter {
-    pub machine_id: Option<String>,
-    /// Matches any of these machines (batched pre-checks of a bulk action).
-    pub machine_ids: Vec<String>,
-    /// Matches any of these action ids (batched polling).
-    pub ids: Vec<String>,
-    /// Matches any of these types, e.g. `["Isolate", "Unisolate"]`.
-    pub types: Vec<String>,
-    /// Matches any of these statuses, e.g. `["Pending", "InProgress"]`.
-    pub statuses: Vec<String>,
-}
+pub use crate::domain::ActionFilter;
 
-impl ActionFilter {
-    /// The OData `$filter` expression, or None when nothing is filtered.
-    pub fn to_odata(&self) -> Option<String> {
-        let mut parts = Vec::new();
-        if let Some(id) = &self.machine_id {
-            parts.push(format!("machineId eq '{}'", odata_quote(id)));
-        }
-        if !self.machine_ids.is_empty() {
-            parts.push(any_of("machineId", &self.machine_ids));
-        }
-        if !self.ids.is_empty() {
-            parts.push(any_of("id", &self.ids));
-        }
-        if !self.types.is_empty() {
-            parts.push(any_of("type", &self.types));
-        }
-        if !self.statuses.is_empty() {
-            parts.push(any_of("status", &self.statuses));
-        }
-        if parts.is_empty() {
-            None
-        } else {
-            Some(parts.join(" and "))
-        }
-    }
-}
-
-fn any_of(field: &str, values: &[String]) -> String {
-    let alts: Vec<String> = values
-        .iter()
-        .map(|v| format!("{field} eq '{}'", odata_quote(v)))
-        .collect();
-    if alts.len() == 1 {
-        alts.into_iter().next().unwrap_or_default()
-    } else {
-        format!("({})", alts.join(" or "))
-    }
-}
-
-/// Escape a string literal for OData: a single quote is doubled.
-pub fn odata_quote(s: &str) -> String {
-    s.replace('\'', "''")
-}
+pub use crate::domain::filter::odata_quote;
 
 /// Where the next machine page comes from.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -11,7 +11,7 @@ use std::sync::{Arc, Mutex};
 
 use serde::{Deserialize, Serialize};
 
-use crate::worker::protocol::{WriteOp, WriteRequest};
+use crate::domain::{WriteOp, WriteRequest};
 
 /// Who and where: stamped on every record.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -149,7 +149,7 @@ impl AuditLog {
             machine_name: req.machine_name.clone(),
             action: req.op.audit_name().to_string(),
             isolation_type,
-            comment: req.comment.clone(),
+            comment: req.comment.to_string(),
             action_id,
             outcome: None,
             status: None,
@@ -332,7 +332,7 @@ mod tests {
             op: WriteOp::Isolate {
                 isolation_type: IsolationType::Full,
             },
-            comment: "IR-1".into(),
+            comment: crate::domain::Comment::parse("IR-1").expect("valid comment"),
         }
     }
 

@@ -2,8 +2,19 @@
 //! No variant holds a secret or a token; strings from the sign-in endpoint are
 //! sanitized before they are stored.
 
-use crate::api::models::TokenErrorBody;
+use serde::{Deserialize, Serialize};
+
 use crate::sanitize::clean_truncated;
+
+/// Entra's token endpoint error shape: `error` is a *string* here (docs/mde-api.md §1.4).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct TokenErrorBody {
+    pub error: String,
+    #[serde(default)]
+    pub error_description: Option<String>,
+    #[serde(default)]
+    pub error_codes: Vec<i64>,
+}
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum AuthError {

@@ -10,10 +10,9 @@
 mod error;
 mod secret;
 mod token;
-mod transport;
 
-pub use error::AuthError;
+pub use crate::domain::transport::{ensure_secure_transport, is_loopback};
+pub use error::{AuthError, TokenErrorBody};
 pub use secret::{SECRET_COMMAND_TIMEOUT, resolve_secret, resolve_secret_with_timeout};
 pub(crate) use token::network_reason;
 pub use token::{AccessToken, TokenProvider, refresh_margin};
-pub use transport::{ensure_secure_transport, is_loopback};

@@ -393,31 +393,17 @@ fn resolve_profile(name: &str, dto: &ProfileDto) -> Result<Profile, String> {
     })
 }
 
-/// Parse an endpoint URL and refuse plain HTTP unless it points at loopback: tokens
-/// travel only over HTTPS (the simulator and tests use loopback).
+/// Parse an endpoint URL and apply the one transport rule (https, or http to
+/// loopback; no credentials in the URL): tokens and secrets travel nowhere else.
 fn endpoint(key: &str, value: &str) -> Result<String, String> {
-    let url =
-        url::Url::parse(value.trim()).map_err(|e| format!("{key} '{value}' is not a URL ({e})"))?;
-    match url.scheme() {
-        "https" => {}
-        "http" if is_loopback_host(&url) => {}
-        "http" => {
-            return Err(format!(
-                "{key} '{value}' uses plain http to a non-loopback host; tokens travel only over https"
-            ));
-        }
-        other => return Err(format!("{key} '{value}' has scheme '{other}'; use https")),
-    }
+    let url = url::Url::parse(value.trim()).map_err(|e| {
+        format!(
+            "{key} '{}' is not a URL ({e})",
+            crate::sanitize::clean(value)
+        )
+    })?;
+    crate::domain::transport::check_token_url(key, &url).map_err(|e| e.to_string())?;
     Ok(value.trim().trim_end_matches('/').to_string())
-}
-
-fn is_loopback_host(url: &url::Url) -> bool {
-    match url.host() {
-        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
-        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
-        Some(url::Host::Domain(d)) => d.eq_ignore_ascii_case("localhost"),
-        None => false,
-    }
 }
 
 /// The `env` profile from AZURE_TENANT_ID, AZURE_CLIENT_ID and AZURE_CLIENT_SECRET.

@@ -21,7 +21,7 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 use crate::api::MachineSummary;
-use crate::api::models::{ActionType, IsolationState, MachineAction, sort_newest_first};
+use crate::api::models::{ActionType, IsolationState, MachineAction};
 use crate::api::{ActionFilter, DefenderApi, MAX_PAGE, PageRequest, all_actions};
 use crate::audit::AuditLog;
 use protocol::{Command, ErrorInfo, WorkerEvent};
@@ -35,7 +35,6 @@ pub struct WorkerSettings {
     pub readonly: bool,
     pub profile_name: String,
     pub limits: RateLimits,
-    pub max_comment_chars: usize,
 }
 
 impl Default for WorkerSettings {
@@ -45,7 +44,6 @@ impl Default for WorkerSettings {
             readonly: false,
             profile_name: "default".into(),
             limits: RateLimits::default(),
-            max_comment_chars: 1000,
         }
     }
 }
@@ -219,10 +217,7 @@ async fn load_machines<A: DefenderApi>(ctx: Arc<Ctx<A>>, generation: u64, filter
             }
         }
     }
-    let filter = ActionFilter {
-        types: vec!["Isolate".into(), "Unisolate".into()],
-        ..ActionFilter::default()
-    };
+    let filter = ActionFilter::isolation();
     match all_actions(ctx.api.as_ref(), &filter).await {
         Ok(actions) => ctx.emit(WorkerEvent::IsolationStates {
             generation,
@@ -253,16 +248,13 @@ pub fn isolation_states(actions: &[MachineAction]) -> Vec<(String, IsolationStat
 }
 
 async fn load_history<A: DefenderApi>(ctx: Arc<Ctx<A>>, machine_id: String) {
-    let filter = ActionFilter {
-        machine_id: Some(machine_id.clone()),
-        ..ActionFilter::default()
-    };
+    let filter = ActionFilter::history_of(&machine_id);
     let result = all_actions(ctx.api.as_ref(), &filter).await;
     ctx.emit_budget();
     match result {
         Ok(actions) => {
             let mut refs: Vec<&MachineAction> = actions.iter().collect();
-            sort_newest_first(&mut refs);
+            crate::domain::newest_first(&mut refs);
             let actions = refs.into_iter().cloned().collect();
             ctx.emit(WorkerEvent::History {
                 machine_id,

@@ -224,11 +224,7 @@ async fn poll_once<A: DefenderApi>(ctx: &Ctx<A>, pacer: &mut Pacer, list_in_flig
         return;
     }
     // 1. Every tracked action still in flight, in one call.
-    let in_flight = ActionFilter {
-        statuses: vec!["Pending".into(), "InProgress".into()],
-        types: types.into_iter().collect(),
-        ..ActionFilter::default()
-    };
+    let in_flight = ActionFilter::active_of_types(types.into_iter().collect());
     let mut listed: HashSet<String> = HashSet::new();
     let mut next = None;
     while *list_in_flight {
@@ -267,10 +263,7 @@ async fn poll_once<A: DefenderApi>(ctx: &Ctx<A>, pacer: &mut Pacer, list_in_flig
     let mut ended: Vec<String> = ids.into_iter().filter(|id| !listed.contains(id)).collect();
     ended.sort();
     for chunk in ended.chunks(POLL_BATCH) {
-        let filter = ActionFilter {
-            ids: chunk.to_vec(),
-            ..ActionFilter::default()
-        };
+        let filter = ActionFilter::by_ids(chunk.to_vec());
         pacer.acquire().await;
         let page = ctx.api.actions_page(&filter, None).await;
         ctx.emit_budget();
@@ -302,10 +295,7 @@ pub async fn track<A: DefenderApi>(
         by_action.entry(id).or_default().push(rec);
     }
     for chunk in action_ids.chunks(POLL_BATCH) {
-        let filter = ActionFilter {
-            ids: chunk.to_vec(),
-            ..ActionFilter::default()
-        };
+        let filter = ActionFilter::by_ids(chunk.to_vec());
         match ctx.api.actions_page(&filter, None).await {
             Ok(page) => {
                 for action in page.value {

@@ -3,11 +3,10 @@
 
 use serde::Serialize;
 
-use crate::api::MachineSummary;
-use crate::api::models::{IsolationState, IsolationType, MachineAction};
+pub use crate::domain::{RequestId, WriteOp, WriteRequest};
 
-/// Identifies one requested write (one machine, one action) from request to outcome.
-pub type RequestId = u64;
+use crate::api::MachineSummary;
+use crate::api::models::{IsolationState, MachineAction};
 
 /// What the UI asks of the worker.
 #[derive(Debug, Clone)]
@@ -27,42 +26,6 @@ pub enum Command {
         action_ids: Vec<String>,
         origins: Vec<(String, crate::audit::AuditRecord)>,
     },
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct WriteRequest {
-    pub request_id: RequestId,
-    pub machine_id: String,
-    pub machine_name: String,
-    pub op: WriteOp,
-    pub comment: String,
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize)]
-#[serde(tag = "action")]
-pub enum WriteOp {
-    Isolate { isolation_type: IsolationType },
-    Unisolate,
-    Cancel { action_id: String },
-}
-
-impl WriteOp {
-    pub fn verb(&self) -> &'static str {
-        match self {
-            Self::Isolate { .. } => "Isolate",
-            Self::Unisolate => "Release",
-            Self::Cancel { .. } => "Cancel",
-        }
-    }
-
-    /// The audit log's `action` field.
-    pub fn audit_name(&self) -> &'static str {
-        match self {
-            Self::Isolate { .. } => "Isolate",
-            Self::Unisolate => "Unisolate",
-            Self::Cancel { .. } => "Cancel",
-        }
-    }
 }
 
 /// A failure a person can read: the API's code plus one sentence.

@@ -12,7 +12,7 @@ use tokio_util::sync::CancellationToken;
 use super::Ctx;
 use super::poll::Origin;
 use super::protocol::{ErrorInfo, WorkerEvent, WriteOp, WriteRequest};
-use crate::api::models::{ActionType, MachineAction, sort_newest_first};
+use crate::api::models::{ActionType, MachineAction};
 use crate::api::{ActionFilter, ApiError, DefenderApi, all_actions};
 use crate::audit::Outcome;
 
@@ -89,11 +89,7 @@ async fn precheck<A: DefenderApi>(
     if ids.len() < 2 {
         return HashMap::new();
     }
-    let filter = ActionFilter {
-        machine_ids: ids.clone(),
-        types: vec!["Isolate".into(), "Unisolate".into()],
-        ..ActionFilter::default()
-    };
+    let filter = ActionFilter::isolation_of_any(ids.clone());
     let Ok(list) = all_actions(ctx.api.as_ref(), &filter).await else {
         return HashMap::new();
     };
@@ -106,7 +102,7 @@ async fn precheck<A: DefenderApi>(
     }
     for v in by_machine.values_mut() {
         let mut refs: Vec<&MachineAction> = v.iter().collect();
-        sort_newest_first(&mut refs);
+        crate::domain::newest_first(&mut refs);
         *v = refs.into_iter().cloned().collect();
     }
     by_machine
@@ -124,22 +120,8 @@ pub async fn submit_one<A: DefenderApi>(
         );
         return refuse(ctx, &req, "ReadOnlyProfile", msg);
     }
-    if req.comment.trim().is_empty() {
-        return refuse(
-            ctx,
-            &req,
-            "InvalidInput",
-            "the comment is empty; give a reason, e.g. a ticket id".into(),
-        );
-    }
-    let n = req.comment.chars().count();
-    if n > ctx.settings.max_comment_chars {
-        let msg = format!(
-            "the comment is {n} characters; shorten it to {} or fewer",
-            ctx.settings.max_comment_chars
-        );
-        return refuse(ctx, &req, "InvalidInput", msg);
-    }
+    // The comment was checked when the request was made (`Comment` cannot hold an
+    // empty, overlong or invisible one).
     match req.op.clone() {
         WriteOp::Cancel { action_id } => cancel(ctx, req, &action_id).await,
         WriteOp::Isolate { .. } | WriteOp::Unisolate => isolation(ctx, req, prechecked).await,
@@ -160,14 +142,10 @@ async fn isolation_actions<A: DefenderApi>(
     ctx: &Ctx<A>,
     machine_id: &str,
 ) -> Result<Vec<MachineAction>, ApiError> {
-    let filter = ActionFilter {
-        machine_id: Some(machine_id.to_string()),
-        types: vec!["Isolate".into(), "Unisolate".into()],
-        ..ActionFilter::default()
-    };
+    let filter = ActionFilter::isolation_of(machine_id);
     let list = all_actions(ctx.api.as_ref(), &filter).await?;
     let mut refs: Vec<&MachineAction> = list.iter().collect();
-    sort_newest_first(&mut refs);
+    crate::domain::newest_first(&mut refs);
     Ok(refs.into_iter().cloned().collect())
 }
 
