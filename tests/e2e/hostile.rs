@@ -1,0 +1,97 @@
+//! The real binary against a hostile Defender stand-in on loopback: nothing the service
+//! sends reaches the terminal raw, whatever the command and output format.
+
+#![allow(clippy::unwrap_used)]
+
+use std::process::Command;
+
+use crate::client_support::*;
+use serde_json::json;
+
+use crate::common::BIN;
+
+/// OSC 52 (clipboard), OSC 0 (title), CSI 2J (wipe), CR LF and a forged line, 8-bit
+/// CSI, a bidi override and an invisible character.
+const HOSTILE: &str = "\u{1b}]52;c;cm0gLXJmIH4gIyBwd25lZA==\u{7}\u{1b}]0;pwned\u{7}\u{1b}[2J\r\ncordon: all clear\u{9b}31mPending\u{202e}x\u{200b}";
+
+fn assert_terminal_safe(what: &str, bytes: &[u8]) {
+    let text = String::from_utf8_lossy(bytes);
+    for bad in ['\u{1b}', '\u{7}', '\u{9b}', '\u{202e}', '\u{200b}', '\r'] {
+        assert!(
+            !text.contains(bad),
+            "{what} carries U+{:04X} raw:\n{text:?}",
+            u32::from(bad)
+        );
+    }
+}
+
+async fn hostile_service() -> Mock {
+    Mock::start(|req, earlier| {
+        if req.is_token() {
+            return token_ok(earlier, json!(3599));
+        }
+        let mut action = action_json("act-1", "Isolate", HOSTILE, Some("m1"));
+        action["requestorComment"] = json!(HOSTILE);
+        match (req.method.as_str(), req.path.as_str()) {
+            ("POST", p) if p.ends_with("/isolate") => json_response(201, action),
+            ("GET", "/api/machines") => json_response(
+                200,
+                json!({"value": [machine_json("m1", "ws1.contoso.com")]}),
+            ),
+            ("GET", "/api/machineactions") => json_response(200, json!({"value": [action]})),
+            _ => mde_error(404, "ResourceNotFound", HOSTILE),
+        }
+    })
+    .await
+}
+
+fn cordon(base: &str, home: &std::path::Path, args: &[&str]) -> std::process::Output {
+    let config = home.join("config.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "default_profile = \"hostile\"\n[profiles.hostile]\ntenant_id = \"{TENANT}\"\n\
+             client_id = \"{CLIENT_ID}\"\nclient_secret_env = \"CORDON_TEST_SECRET\"\n\
+             api_base = \"{base}\"\nauthority = \"{base}\"\n"
+        ),
+    )
+    .unwrap();
+    Command::new(BIN)
+        .arg("--config")
+        .arg(&config)
+        .args(args)
+        .env("HOME", home)
+        .env("XDG_DATA_HOME", home.join("data"))
+        .env("XDG_CONFIG_HOME", home.join("config"))
+        .env("CORDON_TEST_SECRET", SECRET)
+        .env_remove("CORDON_PROFILE")
+        .output()
+        .expect("run cordon")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hostile_status_never_reaches_the_terminal_raw() {
+    let mock = hostile_service().await;
+    let home = tempfile::tempdir().unwrap();
+    for args in [
+        &["isolate", "ws1", "--comment", "IR-1"][..],
+        &["isolate", "ws1", "--comment", "IR-1", "--json"],
+        &["actions"],
+        &["actions", "--json"],
+        &["machines", "--json"],
+        &["cancel", "act-404", "--comment", "IR-1"],
+    ] {
+        let (base, home) = (mock.base.clone(), home.path().to_path_buf());
+        let out = tokio::task::spawn_blocking(move || cordon(&base, &home, args))
+            .await
+            .unwrap();
+        assert_terminal_safe(&format!("stdout of {args:?}"), &out.stdout);
+        assert_terminal_safe(&format!("stderr of {args:?}"), &out.stderr);
+        if args.contains(&"--json") {
+            let _: serde_json::Value = serde_json::from_slice(&out.stdout)
+                .unwrap_or_else(|e| panic!("{args:?} printed invalid JSON ({e})"));
+        }
+    }
+    // The isolate itself was sent: the status was shown cleaned, not dropped.
+    assert_eq!(mock.count("POST", "/api/machines/m1/isolate"), 2);
+}

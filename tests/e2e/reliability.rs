@@ -1,0 +1,447 @@
+//! Faults, bad input and hostile data over real loopback HTTP: the simulator with its
+//! fault knobs, the real client, the worker and the binary. (The fault matrix in the
+//! README lists what each test proves.)
+
+#![allow(clippy::unwrap_used)]
+
+use std::process::Command;
+use std::sync::Arc;
+use std::time::Duration;
+
+use cordon_core::api::client::{ClientOptions, MdeClient};
+use cordon_core::api::{DefenderApi, IsolationType, Machine, PageRequest};
+use cordon_core::audit::{AuditContext, AuditLog};
+use cordon_core::worker::protocol::{Command as WorkerCommand, WorkerEvent, WriteOp, WriteRequest};
+use cordon_core::worker::{RateLimited, RateLimits, WorkerSettings, spawn};
+use cordon_sim::{Fate, RunningSim, SimConfig, Simulator, demo_profile, fate_of, serve};
+use tokio_util::sync::CancellationToken;
+
+async fn start(cfg: SimConfig) -> (Simulator, RunningSim, CancellationToken) {
+    let sim = Simulator::new(cfg);
+    let cancel = CancellationToken::new();
+    let running = serve(sim.clone(), "127.0.0.1:0".parse().unwrap(), cancel.clone())
+        .await
+        .unwrap();
+    (sim, running, cancel)
+}
+
+fn fast_client(running: &RunningSim, cfg: &SimConfig) -> MdeClient {
+    let options = ClientOptions {
+        request_timeout: Duration::from_secs(5),
+        backoff_base: Duration::from_millis(10),
+        backoff_cap: Duration::from_millis(50),
+        ..ClientOptions::default()
+    };
+    MdeClient::new(&demo_profile(running, cfg), options).unwrap()
+}
+
+fn ctx() -> AuditContext {
+    AuditContext {
+        user: "tester".into(),
+        profile: "demo".into(),
+        tenant: "t".into(),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_bulk_isolate_over_a_faulty_network_accounts_for_every_machine() {
+    let cfg = SimConfig {
+        machines: 200,
+        step: Duration::from_millis(100),
+        fail_rate: 0.1,
+        drop_rate: 0.1,
+        garbage_rate: 0.1,
+        seed: 11,
+        ..SimConfig::default()
+    };
+    let (sim, running, stop) = start(cfg.clone()).await;
+    let api = Arc::new(RateLimited::new(
+        fast_client(&running, &cfg),
+        RateLimits::default(),
+    ));
+    let dir = tempfile::tempdir().unwrap();
+    let audit_path = dir.path().join("audit.jsonl");
+    let cancel = CancellationToken::new();
+    let settings = WorkerSettings {
+        poll_interval: Duration::from_millis(200),
+        ..WorkerSettings::default()
+    };
+    let mut w = spawn(
+        api,
+        AuditLog::open(&audit_path, ctx()).unwrap(),
+        settings,
+        cancel.clone(),
+    );
+    let targets: Vec<_> = sim
+        .machines_snapshot()
+        .into_iter()
+        .filter(|m| fate_of(m) == Fate::Succeeds)
+        .take(40)
+        .collect();
+    let requests: Vec<WriteRequest> = targets
+        .iter()
+        .enumerate()
+        .map(|(i, m)| WriteRequest {
+            request_id: i as u64 + 1,
+            machine_id: m.id.clone(),
+            machine_name: m.display_name().into(),
+            op: WriteOp::Isolate {
+                isolation_type: IsolationType::Full,
+            },
+            comment: cordon_core::domain::Comment::parse("IR-net").expect("valid comment"),
+        })
+        .collect();
+    w.commands
+        .send(WorkerCommand::Submit(requests.clone()))
+        .await
+        .unwrap();
+    let mut outcomes = std::collections::HashMap::new();
+    while outcomes.len() < requests.len() {
+        match tokio::time::timeout(Duration::from_secs(60), w.events.recv())
+            .await
+            .unwrap()
+            .unwrap()
+        {
+            WorkerEvent::Accepted { request_id, .. } => {
+                assert!(outcomes.insert(request_id, "accepted").is_none())
+            }
+            WorkerEvent::AlreadyActive { request_id, .. } => {
+                assert!(outcomes.insert(request_id, "already").is_none())
+            }
+            WorkerEvent::Failed { request_id, error } => {
+                let code: &'static str = if error.code == "NotConfirmed" {
+                    "unconfirmed"
+                } else {
+                    "failed"
+                };
+                assert!(outcomes.insert(request_id, code).is_none());
+            }
+            _ => {}
+        }
+    }
+    let created = sim.stats().actions_created;
+    for r in &requests {
+        let n = created.get(&r.machine_id).copied().unwrap_or(0);
+        assert!(n <= 1, "{} isolated {n} times", r.machine_name);
+        match outcomes[&r.request_id] {
+            "accepted" => assert_eq!(n, 1),
+            "failed" => assert_eq!(n, 0, "{} reported failed but isolated", r.machine_name),
+            "unconfirmed" => {}
+            other => panic!("{}: {other}", r.machine_name),
+        }
+    }
+    assert!(
+        sim.stats().server_errors + sim.stats().drops + sim.stats().garbage > 0,
+        "faults happened"
+    );
+    cancel.cancel();
+    let _ = w.join.await;
+    // The audit log holds one request line and at least one outcome line per request.
+    let lines = AuditLog::read_all(&audit_path).unwrap();
+    for r in &requests {
+        let mine: Vec<_> = lines
+            .iter()
+            .filter(|l| l.request_id == r.request_id)
+            .collect();
+        assert!(
+            mine.iter()
+                .any(|l| l.phase == cordon_core::audit::Phase::Request)
+        );
+        assert!(
+            mine.iter()
+                .any(|l| l.phase == cordon_core::audit::Phase::Outcome)
+        );
+    }
+    stop.cancel();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_expired_token_is_refreshed_mid_session() {
+    let cfg = SimConfig {
+        machines: 10,
+        token_ttl: Duration::from_secs(1),
+        ..SimConfig::default()
+    };
+    let (sim, running, stop) = start(cfg.clone()).await;
+    let fleet = sim.machines_snapshot().len();
+    let client = fast_client(&running, &cfg);
+    let first = PageRequest::First {
+        filter: None,
+        top: 100,
+    };
+    assert_eq!(
+        client
+            .machines_page::<Machine>(first.clone())
+            .await
+            .unwrap()
+            .value
+            .len(),
+        fleet
+    );
+    // Outlive the one-second token (time passing, not synchronisation).
+    tokio::time::sleep(Duration::from_millis(1300)).await;
+    assert_eq!(
+        client
+            .machines_page::<Machine>(first)
+            .await
+            .unwrap()
+            .value
+            .len(),
+        fleet
+    );
+    assert!(
+        client.token_provider().request_count() >= 2,
+        "a new token was fetched"
+    );
+    stop.cancel();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_403_names_the_missing_permission() {
+    let cfg = SimConfig {
+        machines: 10,
+        forbid_writes: true,
+        ..SimConfig::default()
+    };
+    let (sim, running, stop) = start(cfg.clone()).await;
+    let client = fast_client(&running, &cfg);
+    let id = sim.machines_snapshot()[0].id.clone();
+    let err = client
+        .isolate(&id, "IR-1", IsolationType::Full)
+        .await
+        .unwrap_err();
+    let text = err.explain();
+    assert!(text.contains("Machine.Isolate"), "{text}");
+    assert!(text.contains("Active remediation actions"), "{text}");
+    stop.cancel();
+}
+
+// ---- the binary, end to end ------------------------------------------------------
+
+struct Sim(std::process::Child, u16);
+
+impl Drop for Sim {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn simulate(extra: &[&str]) -> Sim {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let mut args = vec![
+        "simulate".to_string(),
+        "--listen".into(),
+        format!("127.0.0.1:{port}"),
+    ];
+    args.extend(extra.iter().map(|s| s.to_string()));
+    let child = Command::new(crate::common::BIN)
+        .args(&args)
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(std::time::Instant::now() < deadline);
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    Sim(child, port)
+}
+
+fn config_for(dir: &std::path::Path, port: u16) -> std::path::PathBuf {
+    let path = dir.join("config.toml");
+    std::fs::write(
+        &path,
+        format!(
+            "[profiles.sim]\ntenant_id = \"00000000-0000-4000-8000-00000000c0de\"\n\
+             client_id = \"00000000-0000-4000-8000-0000000000de\"\nclient_secret_env = \"CORDON_SIM_SECRET\"\n\
+             api_base = \"http://127.0.0.1:{port}\"\nauthority = \"http://127.0.0.1:{port}\"\n"
+        ),
+    )
+    .unwrap();
+    path
+}
+
+fn cordon(dir: &std::path::Path, config: &std::path::Path, args: &[&str]) -> std::process::Output {
+    Command::new(crate::common::BIN)
+        .arg("--config")
+        .arg(config)
+        .args(args)
+        .env("CORDON_SIM_SECRET", "cordon-demo-secret")
+        .env("CORDON_DATA_DIR", dir.join("data"))
+        .env("CORDON_LOG", "trace")
+        .output()
+        .unwrap()
+}
+
+#[test]
+fn a_server_answering_garbage_gets_a_clear_error_and_no_panic() {
+    let sim = simulate(&["--garbage-rate", "1"]);
+    let dir = tempfile::tempdir().unwrap();
+    let config = config_for(dir.path(), sim.1);
+    let out = cordon(dir.path(), &config, &["machines"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stderr.starts_with("cordon: "), "{stderr}");
+    assert_eq!(stderr.trim().lines().count(), 1, "one line: {stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+}
+
+#[test]
+fn bad_input_is_refused_with_exit_2_before_anything_is_sent() {
+    let sim = simulate(&[]);
+    let dir = tempfile::tempdir().unwrap();
+    let config = config_for(dir.path(), sim.1);
+    let cases: [(&[&str], &str); 8] = [
+        (
+            &["isolate", "no-such-host", "--comment", "IR-1"],
+            "No machine matches",
+        ),
+        (
+            &["isolate", "ws", "--comment", "IR-1"],
+            "No machine matches",
+        ),
+        (
+            &["isolate", "ws-hr-00000", "--comment", "   "],
+            "comment is required",
+        ),
+        (
+            &["isolate", "ws-hr-00000", "--comment", "\u{200b}"],
+            "no visible character (U+200B)",
+        ),
+        (
+            &["isolate", "ws-hr-00000", "--comment", "\u{1b}\u{7}"],
+            "no visible character",
+        ),
+        (
+            &["unisolate", "ws-hr-00000", "--comment", "IR-1\u{202e}4321"],
+            "control or invisible character (U+202E)",
+        ),
+        (
+            &["machines", "--filter", "nonsense eq 1"],
+            "filter was rejected",
+        ),
+        (&["--profile", "prod", "machines"], "unknown profile"),
+    ];
+    for (args, expected) in cases {
+        let out = cordon(dir.path(), &config, args);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {stderr}");
+        assert!(stderr.contains(expected), "{args:?}: {stderr}");
+    }
+    // A re-onboarded machine appears twice under one name: refused, both listed.
+    let twin = {
+        let sim = Simulator::new(SimConfig::default());
+        sim.machines_snapshot()[3].display_name().to_string()
+    };
+    let out = cordon(
+        dir.path(),
+        &config,
+        &["isolate", &twin, "--comment", "IR-1"],
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("matches 2 machines"), "{stderr}");
+    let long = "x".repeat(1001);
+    let out = cordon(
+        dir.path(),
+        &config,
+        &["isolate", "ws-hr-00000", "--comment", &long],
+    );
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("1000"));
+    let audit = std::fs::read_to_string(dir.path().join("data/audit.jsonl")).unwrap_or_default();
+    assert!(
+        audit.is_empty(),
+        "nothing was sent, so nothing was audited: {audit}"
+    );
+}
+
+#[test]
+fn no_secret_or_token_reaches_output_logs_or_the_audit_log() {
+    let sim = simulate(&["--step", "0.1"]);
+    let dir = tempfile::tempdir().unwrap();
+    let config = config_for(dir.path(), sim.1);
+    let target = crate::common::succeeding_machine_name();
+    let out = cordon(
+        dir.path(),
+        &config,
+        &[
+            "isolate",
+            &target,
+            "--comment",
+            "IR-secret",
+            "--wait",
+            "--json",
+        ],
+    );
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(json[0]["status"], "Succeeded");
+    let mut everything = String::from_utf8_lossy(&out.stdout).into_owned();
+    everything.push_str(&String::from_utf8_lossy(&out.stderr));
+    for f in ["cordon.log", "audit.jsonl"] {
+        everything.push_str(
+            &std::fs::read_to_string(dir.path().join("data").join(f)).unwrap_or_default(),
+        );
+    }
+    assert!(
+        everything.contains("IR-secret"),
+        "the test looked at real output"
+    );
+    assert!(
+        !everything.contains("cordon-demo-secret"),
+        "the client secret leaked"
+    );
+    assert!(
+        !everything.contains("Bearer "),
+        "an Authorization header leaked"
+    );
+    assert!(
+        !everything.contains("access_token"),
+        "a token response leaked"
+    );
+}
+
+#[test]
+fn cancel_stops_a_pending_isolation_once() {
+    let sim = simulate(&["--step", "30"]);
+    let dir = tempfile::tempdir().unwrap();
+    let config = config_for(dir.path(), sim.1);
+    let target = crate::common::succeeding_machine_name();
+    let out = cordon(
+        dir.path(),
+        &config,
+        &["isolate", &target, "--comment", "IR-oops", "--json"],
+    );
+    assert_eq!(out.status.code(), Some(0));
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let id = json[0]["id"].as_str().unwrap().to_string();
+    assert_eq!(json[0]["status"], "Pending");
+
+    let out = cordon(
+        dir.path(),
+        &config,
+        &["cancel", &id, "--comment", "wrong machine"],
+    );
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("Cancelled"));
+
+    let out = cordon(dir.path(), &config, &["cancel", &id, "--comment", "again"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("already finished"));
+}
