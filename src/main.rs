@@ -247,58 +247,13 @@ async fn run_console(cli: &Cli, session: Session) -> Result<u8, CliError> {
         session.worker_settings.clone(),
         cancel.clone(),
     );
-    // Pick up what an earlier run left in flight (killed mid-request, or quit while
-    // actions were running): the console shows their current state from the API.
-    let records = AuditLog::read_all(session.audit.path()).unwrap_or_default();
-    let recovery = cordon_core::audit::recovery(&records, &session.profile.name);
-    if !recovery.actions.is_empty() || !recovery.orphans.is_empty() {
-        // In the background: the first frame never waits on the network.
-        let api = session.api.clone();
-        let commands = handle.commands.clone();
-        tokio::spawn(async move {
-            let mut origins = recovery.actions;
-            if !recovery.orphans.is_empty() {
-                // Killed mid-POST: did the request reach the service? Look for an action
-                // on that machine carrying the request's comment.
-                tracing::warn!(
-                    count = recovery.orphans.len(),
-                    "requests without an outcome in the audit log; reading their machines' actions"
-                );
-                let filter = cordon_core::api::ActionFilter {
-                    machine_ids: recovery
-                        .orphans
-                        .iter()
-                        .map(|r| r.machine_id.clone())
-                        .collect(),
-                    types: vec!["Isolate".into(), "Unisolate".into()],
-                    ..Default::default()
-                };
-                if let Ok(actions) = cordon_core::api::all_actions(api.as_ref(), &filter).await {
-                    for rec in recovery.orphans {
-                        if let Some(a) = actions.iter().find(|a| {
-                            a.machine_id.as_deref() == Some(rec.machine_id.as_str())
-                                && a.action_type.as_str() == rec.action
-                                && a.requestor_comment.as_deref() == Some(rec.comment.as_str())
-                        }) {
-                            origins.push((a.id.clone(), rec));
-                        }
-                    }
-                }
-            }
-            if !origins.is_empty() {
-                let mut action_ids: Vec<String> =
-                    origins.iter().map(|(id, _)| id.clone()).collect();
-                action_ids.sort();
-                action_ids.dedup();
-                let _ = commands
-                    .send(cordon_core::worker::protocol::Command::Track {
-                        action_ids,
-                        origins,
-                    })
-                    .await;
-            }
-        });
-    }
+    // Settle what an earlier run left unfinished (killed mid-request, or quit while
+    // actions were running). The worker does it in the background: the first frame
+    // never waits on the network.
+    let _ = handle
+        .commands
+        .send(cordon_core::worker::protocol::Command::Recover)
+        .await;
     let console = tui::run(ctx, keymap, handle.commands, handle.events, cancel.clone());
     // Test hook: the end-to-end suite proves a panic restores the terminal by setting
     // CORDON_TEST_PANIC_AFTER_MS. It panics on the console's own thread, mid-session.

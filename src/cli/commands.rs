@@ -228,6 +228,9 @@ pub async fn run_writes<A: DefenderApi>(
     let mut handle = spawn(api, audit, settings, cancel.clone());
     let mut results: HashMap<u64, WriteResult> = HashMap::new();
     let total = requests.len();
+    // Earlier runs' unfinished requests are settled first (they may concern the same
+    // machines), then this submission.
+    let mut recovered = handle.commands.send(Command::Recover).await.is_err();
     if handle
         .commands
         .send(Command::Submit(requests.clone()))
@@ -244,7 +247,7 @@ pub async fn run_writes<A: DefenderApi>(
                     _ => true,
                 }))
     };
-    while !done(&results) {
+    while !(done(&results) && recovered) {
         let event = tokio::select! {
             e = handle.events.recv() => e,
             () = interrupt.cancelled() => break,
@@ -259,6 +262,12 @@ pub async fn run_writes<A: DefenderApi>(
             }
             WorkerEvent::Failed { request_id, error } => {
                 results.insert(request_id, WriteResult::Failed(error));
+            }
+            WorkerEvent::Recovered { report } => {
+                recovered = true;
+                if let Some(sentence) = report.sentence() {
+                    eprintln!("cordon: {}", clean(&sentence));
+                }
             }
             WorkerEvent::ActionUpdated { action } => {
                 for r in results.values_mut() {

@@ -829,6 +829,11 @@ fn on_worker(state: &mut State, ev: WorkerEvent, fx: &mut Vec<Effect>) {
             minute_left,
             hour_left,
         } => state.status.budget = Some((minute_left, hour_left)),
+        WorkerEvent::Recovered { report } => {
+            if let Some(sentence) = report.sentence() {
+                state.status.notice = Some(sentence);
+            }
+        }
         WorkerEvent::Notice { message } => {
             state.status.notice = Some(clean(&message).into_owned());
         }
@@ -969,6 +974,11 @@ fn on_send_failed(state: &mut State, command: Command, reason: &str) {
         }
         Command::LoadMachines { .. } | Command::Track { .. } => {
             state.status.error = Some(format!("Could not refresh: {reason}; press r to retry."));
+        }
+        Command::Recover => {
+            state.status.error = Some(format!(
+                "Could not check earlier runs' requests: {reason}; they are checked at the next start."
+            ));
         }
     }
 }

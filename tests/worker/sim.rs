@@ -823,3 +823,151 @@ async fn a_cancel_aimed_at_one_machine_never_cancels_another_machines_action() {
     assert_eq!(sim.stats().posts.get("cancel"), None, "nothing was sent");
     cancel.cancel();
 }
+
+fn total_requests(sim: &Simulator) -> usize {
+    sim.stats().requests.values().sum()
+}
+
+/// Start-up recovery in the worker: a request killed before it reached the service is
+/// closed `not_sent` (even when an older action of that machine reused its comment), one
+/// that reached it adopts the action made after it and is followed to the end, a cancel
+/// is matched by action id, and nothing with a final line is ever read again.
+#[tokio::test(start_paused = true)]
+async fn recovery_adopts_only_actions_made_after_the_request_and_closes_the_rest() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("audit.jsonl");
+    let sim = sim(40, |_| {});
+    let api = InProcess(sim.clone());
+    let m = succeeding(&sim, 4);
+    // Twenty minutes ago the same ticket isolated m0 and m1; both were released since.
+    for t in &m[..2] {
+        api.isolate(&t.id, "IR-7", IsolationType::Full)
+            .await
+            .unwrap();
+    }
+    tokio::time::sleep(Duration::from_secs(600)).await;
+    for t in &m[..2] {
+        api.unisolate(&t.id, "IR-7 released").await.unwrap();
+    }
+    tokio::time::sleep(Duration::from_secs(600)).await;
+    // Now an earlier run logged isolate requests for m0, m1, m2 and a cancel, and was
+    // killed: only m1's POST reached the service.
+    let reached = api
+        .isolate(&m[1].id, "IR-7", IsolationType::Full)
+        .await
+        .unwrap();
+    let pending = api
+        .isolate(&m[3].id, "IR-8", IsolationType::Full)
+        .await
+        .unwrap();
+    let sent_at = {
+        let t = cordon_core::api::models::parse_time(reached.creation_date_time_utc.as_deref())
+            .unwrap();
+        (t - chrono::Duration::seconds(1)).to_rfc3339()
+    };
+    let earlier = AuditLog::open(&path, ctx()).unwrap();
+    let mut reqs = requests(
+        &m[..3],
+        WriteOp::Isolate {
+            isolation_type: IsolationType::Full,
+        },
+        "IR-7",
+    );
+    reqs.push(WriteRequest {
+        request_id: 4,
+        machine_id: m[3].id.clone(),
+        machine_name: m[3].display_name().to_string(),
+        op: WriteOp::Cancel {
+            action_id: pending.id.clone(),
+        },
+        comment: cordon_core::domain::Comment::parse("wrong machine").unwrap(),
+    });
+    for r in &reqs {
+        let mut rec = earlier.request_record(r);
+        rec.time = sent_at.clone();
+        earlier.append(&rec).unwrap();
+    }
+    let run_a = earlier.request_record(&reqs[0]).run;
+
+    // The next start recovers.
+    let start = |log: AuditLog| {
+        let cancel = CancellationToken::new();
+        let w = spawn(
+            Arc::new(InProcess(sim.clone())),
+            log,
+            WorkerSettings {
+                profile_name: "sim".into(),
+                ..WorkerSettings::default()
+            },
+            cancel.clone(),
+        );
+        (w, cancel)
+    };
+    let (mut w, cancel) = start(AuditLog::open(&path, ctx()).unwrap());
+    w.commands.send(Command::Recover).await.unwrap();
+    let report = loop {
+        match w.events.recv().await.expect("worker alive") {
+            WorkerEvent::Recovered { report } => break report,
+            _ => continue,
+        }
+    };
+    assert_eq!(report.not_sent, 3, "{report:?}");
+    assert_eq!(report.in_flight, 1, "{report:?}");
+    assert_eq!(report.unreadable, 0, "{report:?}");
+    assert_eq!(
+        report.sentence().unwrap(),
+        "4 requests from an earlier run: 1 still in progress (followed), 3 never sent."
+    );
+    // The adopted action is followed to the end and gets its final line.
+    loop {
+        match w.events.recv().await.expect("worker alive") {
+            WorkerEvent::ActionUpdated { action }
+                if action.id == reached.id && action.status.is_final() =>
+            {
+                break;
+            }
+            _ => continue,
+        }
+    }
+    cancel.cancel();
+    w.join.await.unwrap();
+
+    let lines = AuditLog::read_all(&path).unwrap();
+    let last_for = |id: u64| {
+        lines
+            .iter()
+            .filter(|l| l.run == run_a && l.request_id == id)
+            .next_back()
+            .unwrap()
+            .clone()
+    };
+    use cordon_core::audit::Outcome;
+    assert_eq!(last_for(1).outcome, Some(Outcome::NotSent), "{lines:#?}");
+    let adopted = last_for(2);
+    assert_eq!(adopted.outcome, Some(Outcome::Confirmed));
+    assert_eq!(adopted.action_id.as_deref(), Some(reached.id.as_str()));
+    assert_eq!(adopted.status.as_deref(), Some("Succeeded"));
+    assert_eq!(last_for(3).outcome, Some(Outcome::NotSent));
+    let cancelled = last_for(4);
+    assert_eq!(cancelled.outcome, Some(Outcome::NotSent));
+    assert_eq!(cancelled.action_id.as_deref(), Some(pending.id.as_str()));
+
+    // Every request has its final line now: the next start reads nothing.
+    let before = total_requests(&sim);
+    let (mut w, cancel) = start(AuditLog::open(&path, ctx()).unwrap());
+    w.commands.send(Command::Recover).await.unwrap();
+    let report = loop {
+        match w.events.recv().await.expect("worker alive") {
+            WorkerEvent::Recovered { report } => break report,
+            _ => continue,
+        }
+    };
+    assert_eq!(report.sentence(), None, "{report:?}");
+    assert_eq!(
+        total_requests(&sim),
+        before,
+        "recovery read the service again"
+    );
+    cancel.cancel();
+    w.join.await.unwrap();
+}

@@ -39,6 +39,10 @@ pub enum Outcome {
     Refused,
     /// Sent and failed, with the reason.
     Failed,
+    /// Found at a later start with no outcome, and the service has no action for it:
+    /// it never reached the service. Final; never read again.
+    #[serde(rename = "not_sent")]
+    NotSent,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -202,6 +206,19 @@ impl AuditLog {
         rec.status = Some(status.to_string());
         rec.error_code = None;
         rec.error_message = None;
+        self.append(&rec)
+    }
+
+    /// Close a request of an earlier run that never reached the service.
+    pub fn log_not_sent(&self, request: &AuditRecord, reason: &str) -> Result<(), AuditError> {
+        let mut rec = request.clone();
+        rec.time = now_rfc3339();
+        rec.phase = Phase::Outcome;
+        rec.outcome = Some(Outcome::NotSent);
+        rec.action_id = request.action_id.clone();
+        rec.status = None;
+        rec.error_code = Some("NotSent".to_string());
+        rec.error_message = Some(reason.to_string());
         self.append(&rec)
     }
 

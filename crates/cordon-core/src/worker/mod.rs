@@ -10,6 +10,7 @@
 mod poll;
 pub mod protocol;
 pub mod rate_limit;
+pub mod recover;
 mod submit;
 
 use std::collections::HashMap;
@@ -156,7 +157,17 @@ async fn run<A: DefenderApi>(
                 action_ids,
                 origins,
             } => {
-                side_tasks.push(tokio::spawn(poll::track(ctx.clone(), action_ids, origins)));
+                let ctx = ctx.clone();
+                side_tasks.push(tokio::spawn(async move {
+                    poll::track(ctx, action_ids, origins).await;
+                }));
+            }
+            Command::Recover => {
+                let ctx = ctx.clone();
+                side_tasks.push(tokio::spawn(async move {
+                    let report = recover::recover(&ctx).await;
+                    ctx.emit(WorkerEvent::Recovered { report });
+                }));
             }
         }
     }

@@ -284,12 +284,23 @@ fn poll_failed<A: DefenderApi>(ctx: &Ctx<A>, e: &crate::api::ApiError) {
     });
 }
 
-/// `Command::Track`: read these actions once and follow the active ones (recovery).
+/// What `track` found: the final statuses of actions that ended while cordon was
+/// away (one per request), how many are still active, and how many requests could not
+/// be read.
+#[derive(Debug, Default)]
+pub struct Settled {
+    pub ended: Vec<crate::domain::models::ActionStatus>,
+    pub active: usize,
+    pub unreadable: usize,
+}
+
+/// `Command::Track` and recovery: read these actions once and follow the active ones.
 pub async fn track<A: DefenderApi>(
     ctx: Arc<Ctx<A>>,
     action_ids: Vec<String>,
     origins: Vec<(String, crate::audit::AuditRecord)>,
-) {
+) -> Settled {
+    let mut settled = Settled::default();
     let mut by_action: HashMap<String, Vec<crate::audit::AuditRecord>> = HashMap::new();
     for (id, rec) in origins {
         by_action.entry(id).or_default().push(rec);
@@ -303,17 +314,22 @@ pub async fn track<A: DefenderApi>(
                     if action.status.is_final() {
                         // It ended while cordon was away: complete the audit pairs now.
                         for rec in &records {
-                            if let Err(e) = ctx.audit.log_recovered_outcome(
+                            match ctx.audit.log_recovered_outcome(
                                 rec,
                                 &action.id,
                                 action.status.as_str(),
                             ) {
-                                tracing::error!(error = %e, "cannot append a recovered outcome");
+                                Ok(()) => settled.ended.push(action.status.clone()),
+                                Err(e) => {
+                                    settled.unreadable += 1;
+                                    tracing::error!(error = %e, "cannot append a recovered outcome");
+                                }
                             }
                         }
                     } else if records.is_empty() {
                         ctx.track(&action, Origin::Foreign);
                     } else {
+                        settled.active += records.len();
                         for rec in records {
                             ctx.track(&action, Origin::Recovered(Box::new(rec)));
                         }
@@ -321,9 +337,17 @@ pub async fn track<A: DefenderApi>(
                     ctx.emit(WorkerEvent::ActionUpdated { action });
                 }
             }
-            Err(e) => ctx.emit(WorkerEvent::Notice {
-                message: format!("Cannot read earlier actions: {}", e.explain()),
-            }),
+            Err(e) => {
+                settled.unreadable += chunk
+                    .iter()
+                    .map(|id| by_action.get(id).map_or(0, Vec::len))
+                    .sum::<usize>();
+                tracing::warn!(error = %e.explain(), "cannot read earlier actions; trying again at the next start");
+                ctx.emit(WorkerEvent::Notice {
+                    message: format!("Cannot read earlier actions: {}", e.explain()),
+                });
+            }
         }
     }
+    settled
 }

@@ -26,6 +26,9 @@ pub enum Command {
         action_ids: Vec<String>,
         origins: Vec<(String, crate::audit::AuditRecord)>,
     },
+    /// Settle what earlier runs left unfinished in the audit log (see
+    /// `worker::recover`). Answered by one `Recovered` event.
+    Recover,
 }
 
 /// A failure a person can read: the API's code plus one sentence.
@@ -108,6 +111,10 @@ pub enum WorkerEvent {
     Budget {
         minute_left: u32,
         hour_left: u32,
+    },
+    /// Start-up recovery finished (`Command::Recover`).
+    Recovered {
+        report: super::recover::RecoveryReport,
     },
     /// Something worth a line in the status bar (e.g. "throttled, waiting 20 s").
     Notice {
