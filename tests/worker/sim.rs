@@ -936,8 +936,7 @@ async fn recovery_adopts_only_actions_made_after_the_request_and_closes_the_rest
     let last_for = |id: u64| {
         lines
             .iter()
-            .filter(|l| l.run == run_a && l.request_id == id)
-            .next_back()
+            .rfind(|l| l.run == run_a && l.request_id == id)
             .unwrap()
             .clone()
     };
