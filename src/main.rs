@@ -255,12 +255,13 @@ async fn run_console(cli: &Cli, session: Session) -> Result<u8, CliError> {
         .send(cordon_core::worker::protocol::Command::Recover)
         .await;
     let console = tui::run(ctx, keymap, handle.commands, handle.events, cancel.clone());
-    // Test hook: the end-to-end suite proves a panic restores the terminal by setting
-    // CORDON_TEST_PANIC_AFTER_MS. It panics on the console's own thread, mid-session.
-    let panic_after = std::env::var("CORDON_TEST_PANIC_AFTER_MS")
+    // Test hook, compiled into debug builds only (the end-to-end tests run one): a panic
+    // on the console's own thread mid-session, to prove the terminal is restored.
+    #[cfg(debug_assertions)]
+    let result = match std::env::var("CORDON_TEST_PANIC_AFTER_MS")
         .ok()
-        .and_then(|v| v.parse::<u64>().ok());
-    let result = match panic_after {
+        .and_then(|v| v.parse::<u64>().ok())
+    {
         None => console.await,
         Some(ms) => tokio::select! {
             r = console => r,
@@ -269,6 +270,8 @@ async fn run_console(cli: &Cli, session: Session) -> Result<u8, CliError> {
             }
         },
     };
+    #[cfg(not(debug_assertions))]
+    let result = console.await;
     // Ordered shutdown: stop the worker (an in-flight POST finishes and is audited),
     // then report. The terminal is already restored by tui::run.
     cancel.cancel();

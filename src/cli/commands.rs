@@ -136,7 +136,7 @@ fn sort_actions_newest_first(list: &mut [MachineAction]) {
     });
 }
 
-/// A device id is 40 hex characters (mde-api.md §4.1).
+/// A device id is 40 hex characters (docs/mde-api.md §4.1).
 fn looks_like_device_id(s: &str) -> bool {
     s.len() == 40 && s.bytes().all(|b| b.is_ascii_hexdigit())
 }

@@ -21,13 +21,44 @@ use crossterm::event::{Event, EventStream};
 use futures::{Stream, StreamExt};
 use ratatui::Terminal;
 use ratatui::backend::Backend;
-use tokio::signal::unix::{SignalKind, signal};
 use tokio::sync::mpsc;
 use tokio::sync::mpsc::error::TrySendError;
 use tokio::time::{Instant, Interval, MissedTickBehavior, sleep_until};
 use tokio_util::sync::CancellationToken;
 
 pub use action::{Action, Effect, UserAction};
+
+/// Resolves when a termination signal arrives (SIGHUP, SIGTERM or SIGINT on Unix; Ctrl-C
+/// elsewhere), cancelling `stop`. Listeners are installed before this returns.
+#[cfg(unix)]
+fn wait_for_signal(
+    stop: CancellationToken,
+) -> std::io::Result<impl std::future::Future<Output = ()> + Send> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut sighup = signal(SignalKind::hangup())?;
+    let mut sigterm = signal(SignalKind::terminate())?;
+    let mut sigint = signal(SignalKind::interrupt())?;
+    Ok(async move {
+        tokio::select! {
+            _ = sighup.recv() => {},
+            _ = sigterm.recv() => {},
+            _ = sigint.recv() => {},
+        }
+        tracing::info!("termination signal: leaving the console");
+        stop.cancel();
+    })
+}
+
+#[cfg(not(unix))]
+fn wait_for_signal(
+    stop: CancellationToken,
+) -> std::io::Result<impl std::future::Future<Output = ()> + Send> {
+    Ok(async move {
+        if tokio::signal::ctrl_c().await.is_ok() {
+            stop.cancel();
+        }
+    })
+}
 use cordon_core::worker::protocol::{Command, WorkerEvent};
 pub use keymap::{KeyMap, KeyMapError};
 pub use state::{ProfileInfo, State};
@@ -98,19 +129,7 @@ pub async fn run(
     // SIGHUP/SIGTERM/SIGINT leave cleanly, like Ctrl-C: they stop only the console;
     // the caller's token is left alone so the caller decides about the worker.
     let stop = cancel.child_token();
-    let mut sighup = signal(SignalKind::hangup())?;
-    let mut sigterm = signal(SignalKind::terminate())?;
-    let mut sigint = signal(SignalKind::interrupt())?;
-    let signal_stop = stop.clone();
-    let signals = tokio::spawn(async move {
-        tokio::select! {
-            _ = sighup.recv() => {},
-            _ = sigterm.recv() => {},
-            _ = sigint.recv() => {},
-        }
-        tracing::info!("termination signal: leaving the console");
-        signal_stop.cancel();
-    });
+    let signals = tokio::spawn(wait_for_signal(stop.clone())?);
 
     let mut guard = terminal::TerminalGuard::enter()?;
     let result = run_loop(

@@ -1,5 +1,5 @@
 //! MdeClient against a loopback mock of the Defender API: paths, bodies, the quirks of
-//! mde-api.md §7, retries, 401 replay, 429 waits, and the transport safety rules.
+//! docs/mde-api.md §7, retries, 401 replay, 429 waits, and the transport safety rules.
 
 #![allow(clippy::unwrap_used)]
 

@@ -632,7 +632,7 @@ impl Simulator {
                 ),
             ));
         }
-        // The service's duplicate handling (mde-api.md §5.3).
+        // The service's duplicate handling (docs/mde-api.md §5.3).
         let active = st
             .actions
             .iter()

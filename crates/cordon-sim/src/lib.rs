@@ -1,6 +1,6 @@
 //! The embedded Defender for Endpoint simulator: a real HTTP server on loopback that
 //! serves Entra's token endpoint and the machine and machine-action APIs as documented
-//! (mde-api.md), with the service's quirks: 201 vs 200, duplicate handling, rate limits
+//! (docs/mde-api.md), with the service's quirks: 201 vs 200, duplicate handling, rate limits
 //! with Retry-After, `@odata.nextLink` paging, the error envelope. `--demo` and the tests
 //! run against it; production code never depends on it otherwise.
 //!

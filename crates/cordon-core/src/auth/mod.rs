@@ -1,4 +1,4 @@
-//! Entra ID sign-in: client credentials on the v2 token endpoint (mde-api.md §1.1).
+//! Entra ID sign-in: client credentials on the v2 token endpoint (docs/mde-api.md §1.1).
 //!
 //! * [`resolve_secret`] turns a profile's [`SecretSource`](crate::config::SecretSource)
 //!   into a `SecretString` (env var, command, or in-memory value).

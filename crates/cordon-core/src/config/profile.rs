@@ -3,7 +3,7 @@
 use secrecy::SecretString;
 use serde::{Deserialize, Serialize};
 
-/// Which Microsoft cloud a profile talks to (mde-api.md §2).
+/// Which Microsoft cloud a profile talks to (docs/mde-api.md §2).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
 #[serde(rename_all = "kebab-case")]
 pub enum Cloud {

@@ -158,7 +158,7 @@ async fn isolation<A: DefenderApi>(
     req: WriteRequest,
     prechecked: Option<Vec<MachineAction>>,
 ) {
-    // mde-api.md §5.3: a duplicate can stay Pending and run after a later release,
+    // docs/mde-api.md §5.3: a duplicate can stay Pending and run after a later release,
     // stranding the device. Never send while one is active.
     let before = match prechecked {
         Some(list) => list,
