@@ -22,6 +22,12 @@ use cordon_core::timing::since_start_ms;
 
 fn main() -> ExitCode {
     cordon_core::timing::mark_start();
+    // Before any secret or token is in memory: no core file can hold one.
+    if let Err(e) = cordon_core::private_fs::disable_core_dumps() {
+        eprintln!(
+            "cordon: warning: cannot turn core dumps off ({e}); a crash could leave the token in a core file"
+        );
+    }
     // clap prints --help/--version and usage errors itself (usage errors exit 2).
     let cli = Cli::parse();
     let runtime = match tokio::runtime::Builder::new_multi_thread()

@@ -237,21 +237,34 @@ fn a_tenant_id_that_could_change_the_token_url_is_refused() {
     }
 }
 
+/// As ssh does: a config that group or others can write is refused for every secret
+/// source (rewriting `authority` would capture an environment secret as well).
 #[cfg(unix)]
 #[test]
-fn a_group_writable_config_naming_a_secret_command_gets_the_stronger_warning() {
+fn a_config_others_can_write_is_refused_whatever_the_secret_source() {
     use std::os::unix::fs::PermissionsExt;
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("config.toml");
-    std::fs::write(
-        &path,
-        "[profiles.a]\ntenant_id = \"t\"\nclient_id = \"c\"\nclient_secret_command = [\"pass\", \"show\", \"x\"]\n",
-    )
-    .unwrap();
-    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o664)).unwrap();
-    let s = config::load_with(Some(&path), None, &no_env).unwrap();
-    assert_eq!(s.warnings.len(), 1);
-    assert!(s.warnings[0].contains("writable"), "{:?}", s.warnings);
+    for source in [
+        "client_secret_command = [\"pass\", \"show\", \"x\"]",
+        "client_secret_env = \"MDE_SECRET\"",
+    ] {
+        std::fs::write(
+            &path,
+            format!("[profiles.a]\ntenant_id = \"t\"\nclient_id = \"c\"\n{source}\n"),
+        )
+        .unwrap();
+        for mode in [0o664, 0o646, 0o666] {
+            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(mode)).unwrap();
+            let err = config::load_with(Some(&path), None, &no_env)
+                .unwrap_err()
+                .to_string();
+            assert!(err.contains(&format!("mode {mode:04o}")), "{err}");
+            assert!(err.contains("chmod 600"), "{err}");
+        }
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
+        assert!(config::load_with(Some(&path), None, &no_env).is_ok());
+    }
 }
 
 /// The core checks profile colours without the UI's crate; every value it accepts must

@@ -46,6 +46,15 @@ async fn hostile_service() -> Mock {
 }
 
 fn cordon(base: &str, home: &std::path::Path, args: &[&str]) -> std::process::Output {
+    cordon_in(base, home, &home.join("data"), args)
+}
+
+fn cordon_in(
+    base: &str,
+    home: &std::path::Path,
+    data: &std::path::Path,
+    args: &[&str],
+) -> std::process::Output {
     let config = home.join("config.toml");
     std::fs::write(
         &config,
@@ -64,6 +73,7 @@ fn cordon(base: &str, home: &std::path::Path, args: &[&str]) -> std::process::Ou
         .env("XDG_DATA_HOME", home.join("data"))
         .env("XDG_CONFIG_HOME", home.join("config"))
         .env("CORDON_TEST_SECRET", SECRET)
+        .env("CORDON_DATA_DIR", data)
         .env_remove("CORDON_PROFILE")
         .output()
         .expect("run cordon")
@@ -94,4 +104,40 @@ async fn a_hostile_status_never_reaches_the_terminal_raw() {
     }
     // The isolate itself was sent: the status was shown cleaned, not dropped.
     assert_eq!(mock.count("POST", "/api/machines/m1/isolate"), 2);
+}
+
+/// Another user of a shared jump host plants links where cordon writes its logs: nothing
+/// is written through them, their targets keep their content and mode, and cordon says
+/// why it stopped before sending anything.
+#[cfg(unix)]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn planted_symlinks_at_the_logs_are_never_written_through() {
+    use std::os::unix::fs::PermissionsExt;
+    let mock = hostile_service().await;
+    let home = tempfile::tempdir().unwrap();
+    let data = home.path().join("shared");
+    std::fs::create_dir_all(&data).unwrap();
+    let rc = home.path().join("victim.bashrc");
+    std::fs::write(&rc, "# rc\n").unwrap();
+    std::fs::set_permissions(&rc, std::fs::Permissions::from_mode(0o644)).unwrap();
+    for name in ["audit.jsonl", "cordon.log"] {
+        std::os::unix::fs::symlink(&rc, data.join(name)).unwrap();
+    }
+    let (base, h, d) = (mock.base.clone(), home.path().to_path_buf(), data.clone());
+    let out = tokio::task::spawn_blocking(move || {
+        cordon_in(&base, &h, &d, &["isolate", "ws1", "--comment", "IR-1"])
+    })
+    .await
+    .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_ne!(out.status.code(), Some(0), "{stderr}");
+    assert!(stderr.contains("symbolic link"), "{stderr}");
+    assert_eq!(std::fs::read_to_string(&rc).unwrap(), "# rc\n");
+    let mode = std::fs::metadata(&rc).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o644, "the link's target was chmodded");
+    assert_eq!(
+        mock.count("POST", "/api/machines/m1/isolate"),
+        0,
+        "nothing may be sent"
+    );
 }

@@ -11,6 +11,7 @@ pub mod auth;
 pub mod config;
 pub mod domain;
 pub mod logging;
+pub mod private_fs;
 pub mod sanitize;
 pub mod worker;
 

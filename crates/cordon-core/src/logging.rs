@@ -25,27 +25,11 @@ pub fn init(log_path: &Path) -> Result<WorkerGuard, LoggingError> {
         source,
     };
     if let Some(dir) = log_path.parent() {
-        std::fs::create_dir_all(dir).map_err(open_err)?;
+        crate::private_fs::create_private_dir(dir).map_err(open_err)?;
     }
-    // Private: the log names machines and quotes comments (never secrets).
-    let mut options = std::fs::OpenOptions::new();
-    options.create(true).append(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::OpenOptionsExt;
-        options.mode(0o600);
-    }
-    let file = options.open(log_path).map_err(open_err)?;
-    // A log an earlier version created with the default mode is made private too.
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        if let Ok(meta) = file.metadata()
-            && meta.permissions().mode() & 0o077 != 0
-        {
-            let _ = file.set_permissions(std::fs::Permissions::from_mode(0o600));
-        }
-    }
+    // Private (the log names machines and quotes comments, never secrets), and never
+    // through a planted link.
+    let file = crate::private_fs::open_private_append(log_path).map_err(open_err)?;
     let (writer, guard) = tracing_appender::non_blocking(file);
     let filter = EnvFilter::try_from_env("CORDON_LOG")
         .unwrap_or_else(|_| EnvFilter::new("warn,cordon=info"));

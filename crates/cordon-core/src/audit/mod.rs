@@ -4,7 +4,7 @@
 //! No secret or token ever reaches this file: records are built only from the fields
 //! below.
 
-use std::fs::{File, OpenOptions};
+use std::fs::File;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
@@ -91,23 +91,18 @@ pub struct AuditLog {
 }
 
 impl AuditLog {
-    /// Open (creating parent dirs) for appending. The file is created 0600 on Unix.
+    /// Open (creating private parent dirs) for appending; see `private_fs` for what is
+    /// refused and how the file is kept 0600.
     pub fn open(path: &Path, context: AuditContext) -> Result<Self, AuditError> {
         let io = |source| AuditError::Io {
             path: path.to_path_buf(),
             source,
         };
         if let Some(parent) = path.parent() {
-            std::fs::create_dir_all(parent).map_err(io)?;
+            crate::private_fs::create_private_dir(parent).map_err(io)?;
         }
-        let mut options = OpenOptions::new();
-        options.create(true).append(true);
-        #[cfg(unix)]
-        {
-            use std::os::unix::fs::OpenOptionsExt;
-            options.mode(0o600);
-        }
-        let file = options.open(path).map_err(io)?;
+        // Private, and never through a planted link (a shared jump host).
+        let file = crate::private_fs::open_private_append(path).map_err(io)?;
         Ok(Self {
             inner: Some(Arc::new(Mutex::new(file))),
             path: path.to_path_buf(),
@@ -328,12 +323,10 @@ pub fn now_rfc3339() -> String {
     chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
 }
 
-/// The OS user running cordon, for the audit record.
+/// The OS user running cordon, for the audit record: from the process's uid, never
+/// from `$USER`.
 pub fn os_user() -> String {
-    std::env::var("USER")
-        .or_else(|_| std::env::var("LOGNAME"))
-        .or_else(|_| std::env::var("USERNAME"))
-        .unwrap_or_else(|_| "unknown".to_string())
+    crate::private_fs::os_user()
 }
 
 #[cfg(test)]

@@ -65,6 +65,10 @@ pub enum ConfigError {
     LiteralSecret { path: PathBuf, profile: String },
     #[error("{path}: {message}")]
     Invalid { path: PathBuf, message: String },
+    #[error(
+        "{path} is writable by other users (mode {mode:04o}): anyone who can change it can point the sign-in at their own server and take the secret; run chmod 600 {path}"
+    )]
+    WritableByOthers { path: PathBuf, mode: u32 },
     #[error("unknown profile '{name}'; the config defines: {known}")]
     UnknownProfile { name: String, known: String },
     #[error(
@@ -192,6 +196,18 @@ pub fn load_with(
         }
         Err(source) => return Err(ConfigError::Read { path, source }),
     };
+    // As ssh does: a config others can write is refused, whatever the secret source
+    // (rewriting `authority` or `api_base` captures an env secret just as well).
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        if let Ok(meta) = std::fs::metadata(&path) {
+            let mode = meta.permissions().mode() & 0o7777;
+            if mode & 0o022 != 0 {
+                return Err(ConfigError::WritableByOthers { path, mode });
+            }
+        }
+    }
     let mut settings = parse(&path, &text, wanted.as_deref())?;
     if let Some(w) = permission_warning(&path, &settings.profile) {
         settings.warnings.push(w);
@@ -458,14 +474,6 @@ fn permission_warning(path: &Path, profile: &Profile) -> Option<String> {
     {
         use std::os::unix::fs::PermissionsExt;
         let mode = std::fs::metadata(path).ok()?.permissions().mode();
-        if mode & 0o022 != 0 && matches!(profile.secret, SecretSource::Command(_)) {
-            // Worse than readable: another user could change the command cordon runs.
-            return Some(format!(
-                "{} is writable by other users and names a secret command they could replace; run chmod 600 {}",
-                path.display(),
-                path.display()
-            ));
-        }
         if mode & 0o077 != 0 && matches!(profile.secret, SecretSource::Command(_)) {
             return Some(format!(
                 "{} is readable by other users and names a secret command; run chmod 600 {}",
