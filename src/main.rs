@@ -20,8 +20,34 @@ use cordon_sim::{self as sim, SimConfig};
 
 use cordon_core::timing::since_start_ms;
 
+/// A panic anywhere (the console's thread, the worker, any task) ends the process: the
+/// terminal is restored, one line says what happened, and cordon exits 101. Nothing keeps
+/// running behind a restored terminal with a worker that is gone.
+fn install_panic_hook() {
+    std::panic::set_hook(Box::new(|info| {
+        cordon::tui::terminal::restore_if_entered();
+        let what = info
+            .payload()
+            .downcast_ref::<&str>()
+            .map(|s| (*s).to_string())
+            .or_else(|| info.payload().downcast_ref::<String>().cloned())
+            .unwrap_or_else(|| "a panic".to_string());
+        let at = info
+            .location()
+            .map(|l| format!(" at {}:{}", l.file(), l.line()))
+            .unwrap_or_default();
+        tracing::error!(panic = %what, location = %at, "panic: exiting");
+        eprintln!(
+            "cordon: internal error, stopping: {}{at}. Requests already sent continue in Defender and are in the audit log; please report this.",
+            cordon_core::sanitize::clean(&what)
+        );
+        std::process::exit(101);
+    }));
+}
+
 fn main() -> ExitCode {
     cordon_core::timing::mark_start();
+    install_panic_hook();
     // Before any secret or token is in memory: no core file can hold one.
     if let Err(e) = cordon_core::private_fs::disable_core_dumps() {
         eprintln!(
@@ -262,19 +288,21 @@ async fn run_console(cli: &Cli, session: Session) -> Result<u8, CliError> {
         .await;
     let console = tui::run(ctx, keymap, handle.commands, handle.events, cancel.clone());
     // Test hook, compiled into debug builds only (the end-to-end tests run one): a panic
-    // on the console's own thread mid-session, to prove the terminal is restored.
+    // in a background task mid-session, to prove it ends the process and restores the
+    // terminal.
     #[cfg(debug_assertions)]
     let result = match std::env::var("CORDON_TEST_PANIC_AFTER_MS")
         .ok()
         .and_then(|v| v.parse::<u64>().ok())
     {
         None => console.await,
-        Some(ms) => tokio::select! {
-            r = console => r,
-            () = tokio::time::sleep(Duration::from_millis(ms)) => {
+        Some(ms) => {
+            tokio::spawn(async move {
+                tokio::time::sleep(Duration::from_millis(ms)).await;
                 panic!("test panic requested by CORDON_TEST_PANIC_AFTER_MS")
-            }
-        },
+            });
+            console.await
+        }
     };
     #[cfg(not(debug_assertions))]
     let result = console.await;

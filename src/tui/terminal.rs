@@ -1,9 +1,9 @@
 //! Terminal lifecycle: raw mode, alternate screen, bracketed paste and a hidden cursor,
-//! undone by a guard's `Drop` and by a panic hook (so a panic message is readable and
-//! the shell is usable afterwards).
+//! undone by a guard's `Drop` and by the process's panic hook (`restore_if_entered`), so
+//! a panic message is readable and the shell is usable afterwards.
 
 use std::io::{self, Stdout, stdout};
-use std::sync::Once;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use crossterm::cursor::{Hide, Show};
 use crossterm::event::{DisableBracketedPaste, EnableBracketedPaste};
@@ -16,7 +16,9 @@ use ratatui::backend::CrosstermBackend;
 
 pub type Term = Terminal<CrosstermBackend<Stdout>>;
 
-static PANIC_HOOK: Once = Once::new();
+/// Set while the console owns the terminal: only then may a panic write escape
+/// sequences (a CLI's stdout may be a pipe of JSON).
+static ENTERED: AtomicBool = AtomicBool::new(false);
 
 /// Restores the terminal when dropped.
 pub struct TerminalGuard {
@@ -25,7 +27,7 @@ pub struct TerminalGuard {
 
 impl TerminalGuard {
     pub fn enter() -> io::Result<Self> {
-        install_panic_hook();
+        ENTERED.store(true, Ordering::SeqCst);
         enable_raw_mode()?;
         let mut out = stdout();
         if let Err(e) = execute!(out, EnterAlternateScreen, EnableBracketedPaste, Hide) {
@@ -51,17 +53,15 @@ impl Drop for TerminalGuard {
 
 /// Leave raw mode and the alternate screen; safe to call more than once.
 pub fn restore() {
+    ENTERED.store(false, Ordering::SeqCst);
     let _ = disable_raw_mode();
     let _ = execute!(stdout(), DisableBracketedPaste, LeaveAlternateScreen, Show);
 }
 
-/// Restore the terminal before the previous hook prints the panic.
-fn install_panic_hook() {
-    PANIC_HOOK.call_once(|| {
-        let previous = std::panic::take_hook();
-        std::panic::set_hook(Box::new(move |info| {
-            restore();
-            previous(info);
-        }));
-    });
+/// Restore the terminal if the console entered it; a no-op otherwise. For the panic
+/// hook, which may run on any thread.
+pub fn restore_if_entered() {
+    if ENTERED.swap(false, Ordering::SeqCst) {
+        restore();
+    }
 }
