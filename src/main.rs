@@ -239,6 +239,7 @@ async fn open_session(cli: &Cli) -> Result<Session, CliError> {
     let limits = RateLimits::default();
     let worker_settings = WorkerSettings {
         poll_interval: Duration::from_secs(u64::from(ui.poll_interval_secs.max(1))),
+        write_deadline: Duration::from_secs(u64::from(ui.write_deadline_secs)),
         readonly: profile.readonly,
         profile_name: profile.name.clone(),
         limits: limits.clone(),

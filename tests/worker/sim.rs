@@ -970,3 +970,77 @@ async fn recovery_adopts_only_actions_made_after_the_request_and_closes_the_rest
     cancel.cancel();
     w.join.await.unwrap();
 }
+
+/// Reconcile, then retry, until the deadline: a thousand isolations against a service
+/// that loses 15% of replies after acting and fails 15% before acting (reads fail just
+/// as often). Every machine ends with exactly one action, Succeeded, and no request is
+/// given up while a retry is provably safe.
+#[tokio::test(start_paused = true)]
+async fn a_thousand_writes_under_lost_and_failed_replies_each_end_with_exactly_one_action() {
+    let sim = sim(1300, |c| {
+        // Half of each faulted write acts before its answer breaks.
+        c.fail_rate = 0.2;
+        c.drop_rate = 0.05;
+        c.garbage_rate = 0.05;
+        c.seed = 11;
+    });
+    let api = Arc::new(RateLimited::new(
+        InProcess(sim.clone()),
+        RateLimits::default(),
+    ));
+    let cancel = CancellationToken::new();
+    let mut w = spawn(
+        api,
+        AuditLog::disabled(ctx()),
+        WorkerSettings {
+            // The hourly quota makes a thousand writes and their read-backs take hours
+            // of (paused) time; the deadline is about faults, not the quota.
+            write_deadline: Duration::from_secs(6 * 3600),
+            ..WorkerSettings::default()
+        },
+        cancel.clone(),
+    );
+    let targets = succeeding(&sim, 1000);
+    let reqs = requests(
+        &targets,
+        WriteOp::Isolate {
+            isolation_type: IsolationType::Full,
+        },
+        "IR-lossy",
+    );
+    w.commands
+        .send(Command::Submit(reqs.clone()))
+        .await
+        .unwrap();
+    let out = outcomes(&mut w.events, reqs.len(), true).await;
+    let stats = sim.stats();
+    assert!(
+        stats.server_errors + stats.drops + stats.garbage > 300,
+        "{stats:?}"
+    );
+    let created = stats.actions_created;
+    for r in &reqs {
+        match &out[&r.request_id] {
+            Outcome::Accepted(_) => {}
+            other => panic!("{}: {other:?}", r.machine_name),
+        }
+        assert_eq!(
+            created.get(&r.machine_id).copied().unwrap_or(0),
+            1,
+            "{} must hold exactly one action",
+            r.machine_name
+        );
+    }
+    // And each of those actions ended Succeeded (read from the engine, not through
+    // the faulty API).
+    let (actions, _) = sim
+        .list_actions(Some("type eq 'Isolate'"), Some("10000"), Some("0"))
+        .unwrap();
+    let succeeded = actions
+        .iter()
+        .filter(|a| a.requestor_comment.as_deref() == Some("IR-lossy"))
+        .filter(|a| a.status == ActionStatus::Succeeded)
+        .count();
+    assert_eq!(succeeded, 1000);
+    cancel.cancel();
+}

@@ -21,6 +21,9 @@ pub struct UiSettings {
     pub refresh_interval_secs: u32,
     /// Action status polling.
     pub poll_interval_secs: u32,
+    /// How long one write keeps reconciling and retrying after ambiguous answers
+    /// before it is reported NotConfirmed.
+    pub write_deadline_secs: u32,
 }
 
 impl Default for UiSettings {
@@ -28,6 +31,7 @@ impl Default for UiSettings {
         Self {
             refresh_interval_secs: 60,
             poll_interval_secs: 3,
+            write_deadline_secs: 120,
         }
     }
 }
@@ -100,6 +104,7 @@ struct FileDto {
 struct UiDto {
     refresh_interval_secs: Option<u32>,
     poll_interval_secs: Option<u32>,
+    write_deadline_secs: Option<u32>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -247,7 +252,14 @@ pub fn parse(path: &Path, text: &str, wanted: Option<&str>) -> Result<Settings, 
     let ui = UiSettings {
         refresh_interval_secs: file.ui.refresh_interval_secs.unwrap_or(60),
         poll_interval_secs: file.ui.poll_interval_secs.unwrap_or(3),
+        write_deadline_secs: file.ui.write_deadline_secs.unwrap_or(120),
     };
+    if !(10..=3600).contains(&ui.write_deadline_secs) {
+        return Err(invalid(format!(
+            "ui.write_deadline_secs is {}; use a value from 10 to 3600",
+            ui.write_deadline_secs
+        )));
+    }
     if ui.poll_interval_secs == 0 || ui.poll_interval_secs > 300 {
         return Err(invalid(format!(
             "ui.poll_interval_secs is {}; use a value from 1 to 300",

@@ -36,6 +36,8 @@ pub struct WorkerSettings {
     pub readonly: bool,
     pub profile_name: String,
     pub limits: RateLimits,
+    /// How long one write keeps reconciling and retrying after ambiguous answers.
+    pub write_deadline: Duration,
 }
 
 impl Default for WorkerSettings {
@@ -45,6 +47,7 @@ impl Default for WorkerSettings {
             readonly: false,
             profile_name: "default".into(),
             limits: RateLimits::default(),
+            write_deadline: Duration::from_secs(120),
         }
     }
 }

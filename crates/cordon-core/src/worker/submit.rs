@@ -7,6 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::sync::mpsc;
+use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use super::Ctx;
@@ -17,7 +18,6 @@ use crate::api::{ActionFilter, ApiError, DefenderApi, all_actions};
 use crate::audit::Outcome;
 
 /// Reads made to learn whether an ambiguous write took effect.
-const RECONCILE_ATTEMPTS: u32 = 4;
 
 /// Machines whose pending actions one pre-check read covers. At the isolate quota (100
 /// a minute) twenty POSTs take twelve seconds, so no pre-check is older than that, and
@@ -160,9 +160,10 @@ async fn isolation<A: DefenderApi>(
 ) {
     // docs/mde-api.md §5.3: a duplicate can stay Pending and run after a later release,
     // stranding the device. Never send while one is active.
+    let deadline = Instant::now() + ctx.settings.write_deadline;
     let before = match prechecked {
         Some(list) => list,
-        None => match isolation_actions(ctx, &req.machine_id).await {
+        None => match isolation_actions_until(ctx, &req.machine_id, deadline).await {
             Ok(list) => list,
             Err(e) => return fail_unsent(ctx, &req, &e),
         },
@@ -187,8 +188,13 @@ async fn isolation<A: DefenderApi>(
         );
     }
 
-    let mut retried = false;
+    // docs/mde-api.md §5.3 and the reliability notes in the README: after an ambiguous
+    // answer the write is sent again only when a fresh read shows the service has no
+    // action for it, so no machine is ever isolated twice; this goes on, with jittered
+    // backoff, until the write deadline.
+    let mut sends = 0u32;
     loop {
+        sends += 1;
         let result = match &req.op {
             WriteOp::Isolate { isolation_type } => {
                 ctx.api
@@ -197,10 +203,10 @@ async fn isolation<A: DefenderApi>(
             }
             _ => ctx.api.unisolate(&req.machine_id, &req.comment).await,
         };
-        match result {
+        let error = match result {
             Ok(action) => return settle(ctx, &req, &known, action),
             Err(e) if e.is_already_active() => {
-                return match isolation_actions(ctx, &req.machine_id).await {
+                return match isolation_actions_until(ctx, &req.machine_id, deadline).await {
                     Ok(list) => match newest_active(&list) {
                         Some(a) => settle(ctx, &req, &known, a.clone()),
                         None => finish_failed(ctx, &req, &e),
@@ -208,33 +214,124 @@ async fn isolation<A: DefenderApi>(
                     Err(_) => finish_failed(ctx, &req, &e),
                 };
             }
-            Err(e) if e.is_ambiguous() => {
-                tracing::warn!(error = %e, machine = %req.machine_id, "ambiguous write; reading actions before deciding");
-                match reconcile(ctx, &req, &known).await {
-                    Reconciled::Found(action) => return accept(ctx, &req, *action),
-                    Reconciled::Absent if !retried => {
-                        // The service has no such action: the request did not take
-                        // effect, so one more try cannot isolate the machine twice.
-                        retried = true;
-                        tracing::info!(machine = %req.machine_id, "write did not take effect; sending once more");
-                        continue;
-                    }
-                    Reconciled::Absent | Reconciled::Unknown => {
-                        return finish_with(
-                            ctx,
-                            &req,
-                            "NotConfirmed",
-                            format!(
-                                "the service did not confirm the request ({}); check the machine's history before trying again",
-                                e.explain()
-                            ),
-                        );
-                    }
-                }
+            // Anything else the service said (4xx) is its final word.
+            Err(e) if !e.is_ambiguous() => return finish_failed(ctx, &req, &e),
+            Err(e) => e,
+        };
+        tracing::warn!(error = %error, machine = %req.machine_id, sends, "ambiguous write; reading actions before deciding");
+        let last_error = Some(error);
+        match read_back(ctx, &req, &known, deadline, sends).await {
+            ReadBack::Found(action) => return accept(ctx, &req, *action),
+            ReadBack::Unknown => {
+                return not_confirmed(ctx, &req, sends, true, last_error.as_ref());
             }
-            Err(e) => return finish_failed(ctx, &req, &e),
+            ReadBack::Absent => {}
+        }
+        let wait = retry_backoff(sends);
+        if Instant::now() + wait > deadline {
+            return not_confirmed(ctx, &req, sends, false, last_error.as_ref());
+        }
+        tokio::time::sleep(wait).await;
+        // The service may have acted late: read again right before sending again.
+        match read_back(ctx, &req, &known, deadline, sends).await {
+            ReadBack::Found(action) => return accept(ctx, &req, *action),
+            ReadBack::Unknown => {
+                return not_confirmed(ctx, &req, sends, true, last_error.as_ref());
+            }
+            ReadBack::Absent => {
+                tracing::info!(machine = %req.machine_id, sends, "write did not take effect; sending again");
+            }
         }
     }
+}
+
+/// The machine's isolation actions, read again with backoff while the failure is
+/// transient, until the deadline: a flaky read is no reason to give a write up.
+async fn isolation_actions_until<A: DefenderApi>(
+    ctx: &Ctx<A>,
+    machine_id: &str,
+    deadline: Instant,
+) -> Result<Vec<MachineAction>, ApiError> {
+    let mut failures = 0u32;
+    loop {
+        match isolation_actions(ctx, machine_id).await {
+            Ok(list) => return Ok(list),
+            Err(e) if e.is_transient() => {
+                failures += 1;
+                let wait = retry_backoff(failures);
+                if Instant::now() + wait > deadline {
+                    return Err(e);
+                }
+                tracing::warn!(error = %e, machine = %machine_id, "isolation read failed; reading again");
+                tokio::time::sleep(wait).await;
+            }
+            Err(e) => return Err(e),
+        }
+    }
+}
+
+enum ReadBack {
+    Found(Box<MachineAction>),
+    /// A successful read shows no action from this request.
+    Absent,
+    /// The deadline passed with every read failing: never send blind.
+    Unknown,
+}
+
+/// Read the machine's actions until one read succeeds (with backoff), or the deadline.
+async fn read_back<A: DefenderApi>(
+    ctx: &Ctx<A>,
+    req: &WriteRequest,
+    known: &HashSet<String>,
+    deadline: Instant,
+    sends: u32,
+) -> ReadBack {
+    let mut failed = 0u32;
+    loop {
+        match reconcile_once(ctx, req, known).await {
+            Reconciled::Found(action) => return ReadBack::Found(action),
+            Reconciled::Absent => return ReadBack::Absent,
+            Reconciled::Unknown => failed += 1,
+        }
+        let wait = retry_backoff(sends + failed);
+        if Instant::now() + wait > deadline {
+            return ReadBack::Unknown;
+        }
+        tokio::time::sleep(wait).await;
+    }
+}
+
+/// Jittered exponential backoff for write retries: 1, 2, 4, 8, then 16 s at most, each
+/// scaled by a random factor in [0.5, 1.0] so a bulk does not retry in lockstep.
+fn retry_backoff(attempt: u32) -> Duration {
+    let base = Duration::from_secs(1u64 << attempt.saturating_sub(1).min(4));
+    base.mul_f64(rand::random_range(0.5..=1.0))
+}
+
+/// The deadline passed without the service confirming or denying the write: say what
+/// was and was not seen.
+fn not_confirmed<A: DefenderApi>(
+    ctx: &Ctx<A>,
+    req: &WriteRequest,
+    sends: u32,
+    reads_failed: bool,
+    last_error: Option<&ApiError>,
+) {
+    let seen = if reads_failed {
+        "and its actions could not be read back to check"
+    } else {
+        "and reading its actions back found none from this request"
+    };
+    let why = last_error.map(ApiError::explain).unwrap_or_default();
+    finish_with(
+        ctx,
+        req,
+        "NotConfirmed",
+        format!(
+            "sent {sends} time(s) within {}s without a clear answer ({why}), {seen}; check the machine's history before trying again",
+            ctx.settings.write_deadline.as_secs()
+        ),
+    )
 }
 
 enum Reconciled {
@@ -244,32 +341,27 @@ enum Reconciled {
 }
 
 /// Did our request create an action? Ours is one the service did not have before,
-/// of the same type, carrying our comment.
-async fn reconcile<A: DefenderApi>(
+/// of the same type, carrying our comment. One read.
+async fn reconcile_once<A: DefenderApi>(
     ctx: &Ctx<A>,
     req: &WriteRequest,
     known: &HashSet<String>,
 ) -> Reconciled {
     let wanted = action_type_of(&req.op);
-    for attempt in 0..RECONCILE_ATTEMPTS {
-        if attempt > 0 {
-            tokio::time::sleep(Duration::from_millis(500 * 2u64.pow(attempt))).await;
-        }
-        match isolation_actions(ctx, &req.machine_id).await {
-            Ok(list) => {
-                return list
-                    .into_iter()
-                    .find(|a| {
-                        !known.contains(&a.id)
-                            && a.action_type == wanted
-                            && a.requestor_comment.as_deref() == Some(req.comment.as_str())
-                    })
-                    .map_or(Reconciled::Absent, |a| Reconciled::Found(Box::new(a)));
-            }
-            Err(e) => tracing::warn!(error = %e, attempt, "reconciliation read failed"),
+    match isolation_actions(ctx, &req.machine_id).await {
+        Ok(list) => list
+            .into_iter()
+            .find(|a| {
+                !known.contains(&a.id)
+                    && a.action_type == wanted
+                    && a.requestor_comment.as_deref() == Some(req.comment.as_str())
+            })
+            .map_or(Reconciled::Absent, |a| Reconciled::Found(Box::new(a))),
+        Err(e) => {
+            tracing::warn!(error = %e, "reconciliation read failed");
+            Reconciled::Unknown
         }
     }
-    Reconciled::Unknown
 }
 
 /// A 2xx answer: new action (ours) or the service handing back an existing one.
