@@ -17,7 +17,6 @@ use crate::api::models::{ActionType, MachineAction};
 use crate::api::{ActionFilter, ApiError, DefenderApi, all_actions};
 use crate::audit::Outcome;
 
-/// Reads made to learn whether an ambiguous write took effect.
 
 /// Machines whose pending actions one pre-check read covers. At the isolate quota (100
 /// a minute) twenty POSTs take twelve seconds, so no pre-check is older than that, and
