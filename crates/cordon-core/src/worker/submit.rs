@@ -17,7 +17,6 @@ use crate::api::models::{ActionType, MachineAction};
 use crate::api::{ActionFilter, ApiError, DefenderApi, all_actions};
 use crate::audit::Outcome;
 
-
 /// Machines whose pending actions one pre-check read covers. At the isolate quota (100
 /// a minute) twenty POSTs take twelve seconds, so no pre-check is older than that, and
 /// the service's own duplicate answer covers the rest.
