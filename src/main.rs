@@ -333,6 +333,7 @@ async fn simulate(args: &SimulateArgs) -> Result<u8, CliError> {
         step: Duration::from_secs_f64(args.step.max(0.0)),
         fail_rate: args.fail_rate,
         latency: Duration::from_millis(args.latency_ms),
+        write_hold: Duration::from_millis(args.write_hold_ms),
         drop_rate: args.drop_rate,
         garbage_rate: args.garbage_rate,
         token_ttl: Duration::from_secs(args.token_ttl),

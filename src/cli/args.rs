@@ -151,6 +151,12 @@ pub struct SimulateArgs {
     /// Answer isolate and release with 403, as for an app without Machine.Isolate.
     #[arg(long)]
     pub forbid_writes: bool,
+    /// Hold each isolate/release answer this many milliseconds after the action was
+    /// created: a client killed or timed out meanwhile never hears of it (recovery).
+    /// A share of faulted writes (--fail-rate, --drop-rate, --garbage-rate) also takes
+    /// effect before its answer breaks: half of them.
+    #[arg(long, default_value_t = 0)]
+    pub write_hold_ms: u64,
     #[arg(long, default_value_t = 42)]
     pub seed: u64,
 }

@@ -445,3 +445,137 @@ fn cancel_stops_a_pending_isolation_once() {
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stdout).contains("already finished"));
 }
+
+/// kill -9 while an isolate's POST is in flight (the service has acted; its answer is
+/// held), on a machine whose earlier isolation carried the same ticket comment: the next
+/// start closes the request with the action made in that run, never the older one.
+#[test]
+fn killed_during_the_post_the_next_start_names_the_action_that_run_made() {
+    const COMMENT: &str = "IR-0812 suspicious PowerShell";
+    let sim = simulate(&["--write-hold-ms", "600000", "--step", "1"]);
+    let dir = tempfile::tempdir().unwrap();
+    let config = config_for(dir.path(), sim.1);
+    // A machine isolated and released before under the same ticket (seeded history),
+    // not isolated now, whose isolate will succeed.
+    let (name, machine_id, older) = {
+        let s = Simulator::new(SimConfig::default());
+        let (actions, _) = s.list_actions(None, Some("10000"), Some("0")).unwrap();
+        let machines = s.machines_snapshot();
+        machines
+            .iter()
+            .filter(|m| fate_of(m) == Fate::Succeeds)
+            .filter(|m| {
+                machines
+                    .iter()
+                    .filter(|o| o.computer_dns_name == m.computer_dns_name)
+                    .count()
+                    == 1
+            })
+            .find_map(|m| {
+                let mine: Vec<_> = actions
+                    .iter()
+                    .filter(|a| a.machine_id.as_deref() == Some(m.id.as_str()))
+                    .collect();
+                let older = mine.iter().find(|a| {
+                    a.requestor_comment.as_deref() == Some(COMMENT)
+                        && a.action_type.as_str() == "Isolate"
+                })?;
+                let isolated_now = mine.iter().any(|a| {
+                    a.requestor_comment.as_deref() == Some("IR-0931 beaconing to known C2")
+                });
+                (!isolated_now)
+                    .then(|| (m.display_name().to_string(), m.id.clone(), older.id.clone()))
+            })
+            .expect("the seeded fleet has such a machine")
+    };
+    let isolate_ids = || -> Vec<String> {
+        let out = cordon(
+            dir.path(),
+            &config,
+            &["actions", "--machine", &machine_id, "--json"],
+        );
+        let list: Vec<serde_json::Value> = serde_json::from_slice(&out.stdout).unwrap_or_default();
+        list.iter()
+            .filter(|a| a["type"] == "Isolate" && a["requestorComment"] == COMMENT)
+            .filter_map(|a| a["id"].as_str().map(str::to_string))
+            .collect()
+    };
+    assert_eq!(isolate_ids(), vec![older.clone()]);
+
+    let mut child = Command::new(crate::common::BIN)
+        .arg("--config")
+        .arg(&config)
+        .args(["isolate", &name, "--comment", COMMENT])
+        .env("CORDON_SIM_SECRET", "cordon-demo-secret")
+        .env("CORDON_DATA_DIR", dir.path().join("data"))
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    // Wait (by condition) until the service holds the new action; its answer is held.
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    let made = loop {
+        if let Some(id) = isolate_ids().into_iter().find(|id| *id != older) {
+            break id;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the isolate never reached the service"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(i32::try_from(child.id()).unwrap()),
+        nix::sys::signal::Signal::SIGKILL,
+    )
+    .unwrap();
+    child.wait().unwrap();
+    let data = dir.path().join("data");
+    let lines = crate::common::audit_lines(&data);
+    let request = lines
+        .iter()
+        .find(|l| l["phase"] == "request" && l["comment"] == COMMENT)
+        .expect("the request line was on disk before the POST")
+        .clone();
+    assert!(!lines.iter().any(|l| l["phase"] == "outcome"), "{lines:#?}");
+
+    // The next start (here the console) settles it.
+    let mut term = crate::common::Term::spawn_with_env(
+        &["--config", config.to_str().unwrap()],
+        dir.path(),
+        100,
+        30,
+        &[
+            ("CORDON_SIM_SECRET", "cordon-demo-secret"),
+            ("CORDON_DATA_DIR", data.to_str().unwrap()),
+        ],
+    );
+    term.wait_for("1 request from an earlier run", Duration::from_secs(30));
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    let last = loop {
+        let lines = crate::common::audit_lines(&data);
+        let last = lines
+            .iter()
+            .rfind(|l| l["run"] == request["run"] && l["request_id"] == request["request_id"])
+            .unwrap()
+            .clone();
+        if last["status"] == "Succeeded" {
+            break last;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "never settled: {lines:#?}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert_eq!(last["outcome"], "confirmed");
+    assert_eq!(
+        last["action_id"],
+        made.as_str(),
+        "the action made in that run"
+    );
+    assert_ne!(last["action_id"], older.as_str());
+    term.send("q");
+    term.wait_exit(Duration::from_secs(30))
+        .expect("cordon exits");
+}

@@ -321,9 +321,19 @@ async fn isolate(
             Ok(x) => x,
             Err(e) => return envelope(&e),
         };
-    faulted_write(&sim, StatusCode::CREATED, || {
+    let answer = faulted_write(&sim, StatusCode::CREATED, || {
         sim.isolation(&id, &comment, Some(kind), REQUESTOR)
-    })
+    });
+    held(&sim, answer).await
+}
+
+/// The answer to a write, after the configured hold (the action already exists).
+async fn held(sim: &Simulator, answer: Response) -> Response {
+    let hold = sim.config().write_hold;
+    if !hold.is_zero() {
+        tokio::time::sleep(hold).await;
+    }
+    answer
 }
 
 async fn unisolate(
@@ -339,9 +349,10 @@ async fn unisolate(
         Ok(c) => c,
         Err(e) => return envelope(&e),
     };
-    faulted_write(&sim, StatusCode::CREATED, || {
+    let answer = faulted_write(&sim, StatusCode::CREATED, || {
         sim.isolation(&id, &comment, None, REQUESTOR)
-    })
+    });
+    held(&sim, answer).await
 }
 
 async fn list_actions(

@@ -50,6 +50,9 @@ pub struct SimConfig {
     pub hostile_names: bool,
     /// Answer writes with 403, as for an app without Machine.Isolate.
     pub forbid_writes: bool,
+    /// Hold the answer to a write this long *after* it took effect: a client killed or
+    /// timed out meanwhile leaves an action it never heard about (the recovery case).
+    pub write_hold: Duration,
     pub tenant_id: String,
     pub client_id: String,
     pub client_secret: String,
@@ -69,6 +72,7 @@ impl Default for SimConfig {
             enforce_rate_limits: true,
             hostile_names: false,
             forbid_writes: false,
+            write_hold: Duration::ZERO,
             tenant_id: "00000000-0000-4000-8000-00000000c0de".into(),
             client_id: "00000000-0000-4000-8000-0000000000de".into(),
             client_secret: "cordon-demo-secret".into(),
