@@ -226,7 +226,11 @@ async fn open_session(cli: &Cli) -> Result<Session, CliError> {
     let client = MdeClient::new(&profile, ClientOptions::default())
         .map_err(|e| CliError::Usage(e.to_string()))?;
     tracing::info!(ms = since_start_ms(), "start-up: HTTP client built");
-    let audit_path = config::audit_log_path();
+    let audit_path = if g.demo {
+        config::demo_audit_log_path()
+    } else {
+        config::audit_log_path()
+    };
     let audit = AuditLog::open(
         &audit_path,
         AuditContext {

@@ -65,9 +65,14 @@ fn isolate_a_machine_found_by_filter_reaches_succeeded() {
             .iter()
             .any(|l| l["phase"] == "outcome" && l["status"] == "Succeeded")
     );
+    // The demo keeps its own audit log: a tenant's real record never holds its lines.
+    assert!(
+        !home.path().join("data/audit.jsonl").exists(),
+        "the demo wrote to the real audit log"
+    );
     // Machine names and comments are nobody else's business on a shared jump host.
     #[cfg(unix)]
-    for file in ["audit.jsonl", "cordon.log"] {
+    for file in ["demo-audit.jsonl", "cordon.log"] {
         use std::os::unix::fs::PermissionsExt;
         let mode = std::fs::metadata(home.path().join("data").join(file))
             .unwrap()

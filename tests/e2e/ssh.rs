@@ -228,7 +228,7 @@ fn console_over_real_ssh_survives_a_dropped_connection() {
         std::thread::sleep(Duration::from_millis(100));
     }
 
-    let audit = std::fs::read_to_string(data.join("audit.jsonl")).expect("audit log written");
+    let audit = std::fs::read_to_string(data.join("demo-audit.jsonl")).expect("audit log written");
     let lines: Vec<serde_json::Value> = audit
         .lines()
         .map(|l| serde_json::from_str(l).expect("json line"))

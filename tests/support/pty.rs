@@ -208,11 +208,16 @@ pub fn succeeding_machine_name() -> String {
     succeeding_machine_names(1).remove(0)
 }
 
-/// Every line of the audit log under `data`, parsed.
+/// Every line of the audit logs under `data` (a tenant's, then the demo's own), parsed.
 pub fn audit_lines(data: &Path) -> Vec<serde_json::Value> {
-    std::fs::read_to_string(data.join("audit.jsonl"))
-        .unwrap_or_default()
-        .lines()
-        .map(|l| serde_json::from_str(l).expect("audit lines are JSON"))
+    ["audit.jsonl", "demo-audit.jsonl"]
+        .iter()
+        .flat_map(|f| {
+            std::fs::read_to_string(data.join(f))
+                .unwrap_or_default()
+                .lines()
+                .map(|l| serde_json::from_str(l).expect("audit lines are JSON"))
+                .collect::<Vec<_>>()
+        })
         .collect()
 }

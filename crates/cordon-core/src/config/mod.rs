@@ -164,6 +164,11 @@ pub fn audit_log_path() -> PathBuf {
     data_dir().join("audit.jsonl")
 }
 
+/// The demo's own audit log: simulated writes never mix with a tenant's real record.
+pub fn demo_audit_log_path() -> PathBuf {
+    data_dir().join("demo-audit.jsonl")
+}
+
 pub fn log_path() -> PathBuf {
     data_dir().join("cordon.log")
 }
