@@ -185,10 +185,19 @@ pub async fn resolve_machine<A: DefenderApi>(api: &A, key: &str) -> Result<Machi
             Err(e) => Err(CliError::from_api(&e)),
         },
         n => {
+            // Enough to tell twins apart: a re-onboarded device leaves a stale record.
             let list: Vec<String> = pick
                 .iter()
                 .take(10)
-                .map(|m| format!("{} ({})", clean(m.display_name()), clean(&m.id)))
+                .map(|m| {
+                    format!(
+                        "{} (id {}, last seen {}, health {})",
+                        clean(m.display_name()),
+                        clean(&m.id),
+                        clean(m.last_seen.as_deref().unwrap_or("never")),
+                        clean(m.health_status.as_deref().unwrap_or("unknown"))
+                    )
+                })
                 .collect();
             Err(CliError::Usage(format!(
                 "'{}' matches {n} machines: {}; pass the device id instead.",
@@ -247,7 +256,19 @@ pub async fn run_writes<A: DefenderApi>(
                     _ => true,
                 }))
     };
+    // Progress on a terminal only, in the console's words; a pipe or a log gets nothing
+    // extra.
+    let show_progress = wait && std::io::IsTerminal::is_terminal(&std::io::stderr());
+    let verb = requests.first().map_or("Write", |r| r.op.verb());
+    let mut shown = String::new();
     while !(done(&results) && recovered) {
+        if show_progress {
+            let line = wait_progress(verb, total, &results);
+            if line != shown {
+                eprintln!("cordon: {line}");
+                shown = line;
+            }
+        }
         let event = tokio::select! {
             e = handle.events.recv() => e,
             () = interrupt.cancelled() => break,
@@ -281,6 +302,12 @@ pub async fn run_writes<A: DefenderApi>(
             _ => {}
         }
     }
+    if show_progress {
+        let line = wait_progress(verb, total, &results);
+        if line != shown {
+            eprintln!("cordon: {line}");
+        }
+    }
     cancel.cancel();
     let _ = tokio::time::timeout(std::time::Duration::from_secs(5), handle.join).await;
     requests
@@ -295,6 +322,37 @@ pub async fn run_writes<A: DefenderApi>(
             (r, result)
         })
         .collect()
+}
+
+/// "Isolate 1/3 done · 2 in progress · 1 failed": where a `--wait` stands.
+pub fn wait_progress(verb: &str, total: usize, results: &HashMap<u64, WriteResult>) -> String {
+    let (mut ended, mut in_progress, mut failed) = (0, 0, 0);
+    for r in results.values() {
+        match r {
+            WriteResult::Accepted(a) if a.status == ActionStatus::Succeeded => ended += 1,
+            WriteResult::Accepted(a) if a.status.is_final() => {
+                ended += 1;
+                failed += 1;
+            }
+            WriteResult::Accepted(_) => in_progress += 1,
+            WriteResult::AlreadyActive(_) | WriteResult::Failed(_) => {
+                ended += 1;
+                failed += 1;
+            }
+        }
+    }
+    let waiting = total.saturating_sub(ended + in_progress);
+    let mut line = format!("{verb} {ended}/{total} done");
+    if in_progress > 0 {
+        line.push_str(&format!(" · {in_progress} in progress"));
+    }
+    if waiting > 0 {
+        line.push_str(&format!(" · {waiting} to send"));
+    }
+    if failed > 0 {
+        line.push_str(&format!(" · {failed} failed or refused"));
+    }
+    line
 }
 
 /// Exit code and printed report of a batch of writes.
@@ -323,24 +381,44 @@ pub fn report_writes(
         exit_code = exit_code.max(code);
     }
     let stdout = if json_out {
+        // One shape for every entry, whatever happened: the request, the result, the
+        // action when there is one, the error when there is one.
         let values: Vec<serde_json::Value> = results
             .iter()
-            .map(|(req, r)| match r {
-                WriteResult::Accepted(a) => serde_json::to_value(a).unwrap_or_default(),
-                WriteResult::AlreadyActive(a) => json!({
+            .map(|(req, r)| {
+                let (result, action, error) = match r {
+                    WriteResult::Accepted(a) => ("accepted", Some(a), None),
+                    WriteResult::AlreadyActive(a) => (
+                        "refused",
+                        Some(a),
+                        Some(json!({
+                            "code": "ActiveRequestAlreadyExists",
+                            "message": format!(
+                                "an isolation action is already {} for this machine (action {}); nothing was sent",
+                                clean(a.status.as_str()),
+                                clean(&a.id)
+                            ),
+                        })),
+                    ),
+                    WriteResult::Failed(e) => (
+                        if e.code == "NotConfirmed" { "not_confirmed" } else { "failed" },
+                        None,
+                        Some(json!({ "code": e.code, "message": e.message })),
+                    ),
+                };
+                json!({
                     "machine": req.machine_name,
                     "machineId": req.machine_id,
-                    "error": {
-                        "code": "ActiveRequestAlreadyExists",
-                        "message": format!("an isolation action is already {} for this machine (action {}); nothing was sent", a.status.as_str(), a.id),
+                    "request": req.op.audit_name(),
+                    "isolationType": match &req.op {
+                        WriteOp::Isolate { isolation_type } => Some(isolation_type.as_str()),
+                        _ => None,
                     },
-                    "existingAction": a,
-                }),
-                WriteResult::Failed(e) => json!({
-                    "machine": req.machine_name,
-                    "machineId": req.machine_id,
-                    "error": { "code": e.code, "message": e.message },
-                }),
+                    "result": result,
+                    "status": action.map(|a| a.status.as_str().to_string()),
+                    "action": action,
+                    "error": error,
+                })
             })
             .collect();
         to_json_line(&values)

@@ -198,3 +198,46 @@ fn mark_all(term: &mut Term, names: &[String]) {
         term.wait_for(&format!("{} marked", k + 1), T);
     }
 }
+
+/// `--wait` says where it stands on a terminal, in the console's words, and adds
+/// nothing when stderr is not a terminal.
+#[test]
+fn wait_shows_progress_on_a_terminal_only() {
+    let home = tempfile::tempdir().unwrap();
+    let target = succeeding_machine_name();
+    let args = [
+        "--demo",
+        "--demo-step",
+        "0.3",
+        "isolate",
+        &target,
+        "--comment",
+        "IR-6000 progress",
+        "--wait",
+    ];
+    let mut term = Term::spawn(&args, home.path(), 100, 30);
+    term.wait_for("Isolate 1/1 done", T);
+    let status = term.wait_exit(T).expect("cordon exits");
+    assert!(status.success(), "{}", term.screen());
+    assert!(
+        term.screen().contains("Isolate 0/1 done · 1 in progress"),
+        "{}",
+        term.screen()
+    );
+
+    let other = succeeding_machine_names(2).remove(1);
+    let mut piped = args;
+    piped[4] = &other;
+    let out = std::process::Command::new(crate::common::BIN)
+        .args(piped)
+        .env("HOME", home.path())
+        .env("CORDON_DATA_DIR", home.path().join("data2"))
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !stderr.contains("done"),
+        "no progress into a pipe: {stderr}"
+    );
+}

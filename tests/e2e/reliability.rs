@@ -425,8 +425,31 @@ fn cancel_stops_a_pending_isolation_once() {
     );
     assert_eq!(out.status.code(), Some(0));
     let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    let id = json[0]["id"].as_str().unwrap().to_string();
+    let id = json[0]["action"]["id"].as_str().unwrap().to_string();
     assert_eq!(json[0]["status"], "Pending");
+    assert_eq!(json[0]["result"], "accepted");
+
+    // A second isolate is refused (one in flight); its entry has the same shape.
+    let again = cordon(
+        dir.path(),
+        &config,
+        &["isolate", &target, "--comment", "IR-oops", "--json"],
+    );
+    assert_eq!(again.status.code(), Some(1));
+    let refused: serde_json::Value = serde_json::from_slice(&again.stdout).unwrap();
+    assert_eq!(refused[0]["result"], "refused");
+    assert_eq!(refused[0]["error"]["code"], "ActiveRequestAlreadyExists");
+    assert_eq!(refused[0]["action"]["id"], id.as_str());
+    let keys = |v: &serde_json::Value| {
+        let mut k: Vec<String> = v.as_object().unwrap().keys().cloned().collect();
+        k.sort();
+        k
+    };
+    assert_eq!(
+        keys(&json[0]),
+        keys(&refused[0]),
+        "one JSON shape for every result"
+    );
 
     let out = cordon(
         dir.path(),
