@@ -124,8 +124,25 @@ async fn run_inner(cli: Cli) -> Result<u8, CliError> {
         Some(CommandArgs::Machines { filter, json }) => {
             print(commands::machines(session.api.as_ref(), filter, json).await?)
         }
-        Some(CommandArgs::Actions { machine, json }) => {
-            print(commands::actions(session.api.as_ref(), machine.as_deref(), json).await?)
+        Some(CommandArgs::Actions {
+            machine,
+            since,
+            types,
+            status,
+            limit,
+            json,
+        }) => {
+            let query = commands::ActionsQuery {
+                machine,
+                since: since
+                    .as_deref()
+                    .map(|s| commands::parse_since(s, chrono::Utc::now()))
+                    .transpose()?,
+                types,
+                statuses: status,
+                limit,
+            };
+            print(commands::actions(session.api.as_ref(), query, json).await?)
         }
         Some(CommandArgs::Isolate {
             machines,

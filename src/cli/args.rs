@@ -100,8 +100,23 @@ pub enum CommandArgs {
     },
     /// List machine actions, newest first.
     Actions {
+        /// Only this machine's actions (a DNS name, short name or device id).
         #[arg(long, value_name = "MACHINE")]
         machine: Option<String>,
+        /// Only actions created since: an RFC 3339 time (2026-11-30T08:00:00Z), a date
+        /// (2026-11-30), or a span back from now (90m, 24h, 7d).
+        #[arg(long, value_name = "WHEN")]
+        since: Option<String>,
+        /// Only these types, e.g. Isolate,Unisolate (repeat or separate with commas).
+        #[arg(long = "type", value_name = "TYPE", value_delimiter = ',')]
+        types: Vec<String>,
+        /// Only these statuses, e.g. Pending,InProgress,Failed,TimeOut.
+        #[arg(long, value_name = "STATUS", value_delimiter = ',')]
+        status: Vec<String>,
+        /// At most this many actions, newest first.
+        #[arg(long, value_name = "N")]
+        limit: Option<usize>,
+        /// Print JSON (an array of the service's MachineAction objects).
         #[arg(long)]
         json: bool,
     },

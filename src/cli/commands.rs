@@ -89,32 +89,75 @@ async fn isolation_states<A: DefenderApi>(
     let actions = all_actions(api, &filter)
         .await
         .map_err(|e| CliError::from_api(&e))?;
-    let mut by_machine: HashMap<String, Vec<MachineAction>> = HashMap::new();
-    for a in actions {
-        if let Some(id) = a.machine_id.clone() {
-            by_machine.entry(id).or_default().push(a);
-        }
-    }
-    Ok(by_machine
+    Ok(cordon_core::domain::isolation_states(&actions)
         .into_iter()
-        .map(|(id, acts)| (id, IsolationState::derive(&acts)))
         .collect())
 }
 
-/// `cordon actions [--machine MACHINE] [--json]`.
+/// What `cordon actions` asks for.
+#[derive(Debug, Clone, Default)]
+pub struct ActionsQuery {
+    pub machine: Option<String>,
+    pub since: Option<chrono::DateTime<chrono::Utc>>,
+    pub types: Vec<String>,
+    pub statuses: Vec<String>,
+    pub limit: Option<usize>,
+}
+
+/// `--since`: an RFC 3339 time, a date (midnight UTC), or a span back from `now`
+/// (`90m`, `24h`, `7d`).
+pub fn parse_since(
+    value: &str,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Result<chrono::DateTime<chrono::Utc>, CliError> {
+    let v = value.trim();
+    if let Ok(t) = chrono::DateTime::parse_from_rfc3339(v) {
+        return Ok(t.with_timezone(&chrono::Utc));
+    }
+    if let Ok(d) = chrono::NaiveDate::parse_from_str(v, "%Y-%m-%d") {
+        return Ok(d.and_time(chrono::NaiveTime::MIN).and_utc());
+    }
+    let (digits, unit) = v.split_at(v.len().saturating_sub(1));
+    let span = digits.parse::<i64>().ok().and_then(|n| match unit {
+        "m" => chrono::Duration::try_minutes(n),
+        "h" => chrono::Duration::try_hours(n),
+        "d" => chrono::Duration::try_days(n),
+        _ => None,
+    });
+    match span.filter(|d| *d >= chrono::Duration::zero()) {
+        Some(d) => now
+            .checked_sub_signed(d)
+            .ok_or_else(|| CliError::Usage(format!("--since '{}' is too far back", clean(v)))),
+        None => Err(CliError::Usage(format!(
+            "--since '{}' is not a time: use 2026-11-30T08:00:00Z, 2026-11-30, or 90m, 24h, 7d",
+            clean(v)
+        ))),
+    }
+}
+
+/// `cordon actions [--machine M] [--since WHEN] [--type T] [--status S] [--limit N]`:
+/// filtered by the service (OData), every page followed, newest first.
 pub async fn actions<A: DefenderApi>(
     api: &A,
-    machine: Option<&str>,
+    query: ActionsQuery,
     json_out: bool,
 ) -> Result<Output, CliError> {
-    let mut filter = ActionFilter::default();
-    if let Some(key) = machine {
+    let mut filter = ActionFilter {
+        types: query.types,
+        statuses: query.statuses,
+        created_since: query.since,
+        ..ActionFilter::default()
+    };
+    if let Some(key) = &query.machine {
         filter.machine_id = Some(resolve_machine(api, key).await?.id);
     }
     let mut list = all_actions(api, &filter)
         .await
         .map_err(|e| CliError::from_api(&e))?;
-    sort_actions_newest_first(&mut list);
+    cordon_core::domain::newest_first(&mut list);
+    if let Some(n) = query.limit {
+        list.truncate(n);
+    }
     let stdout = if json_out {
         to_json_line(&list)
     } else {
@@ -126,14 +169,6 @@ pub async fn actions<A: DefenderApi>(
         stdout,
         exit_code: 0,
     })
-}
-
-fn sort_actions_newest_first(list: &mut [MachineAction]) {
-    list.sort_by_key(|a| {
-        std::cmp::Reverse(cordon_core::api::models::parse_time(
-            a.creation_date_time_utc.as_deref(),
-        ))
-    });
 }
 
 /// A device id is 40 hex characters (docs/mde-api.md §4.1).
@@ -523,4 +558,31 @@ fn to_json_line<T: serde::Serialize>(value: &T) -> String {
     let mut s = serde_json::to_string_pretty(value).unwrap_or_else(|_| "[]".into());
     s.push('\n');
     s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn since_reads_times_dates_and_spans() {
+        let now = chrono::DateTime::parse_from_rfc3339("2026-12-02T12:00:00Z")
+            .expect("time")
+            .with_timezone(&chrono::Utc);
+        let at = |s: &str| parse_since(s, now).map(|t| t.to_rfc3339());
+        assert_eq!(at("24h").ok().as_deref(), Some("2026-12-01T12:00:00+00:00"));
+        assert_eq!(at("90m").ok().as_deref(), Some("2026-12-02T10:30:00+00:00"));
+        assert_eq!(at("7d").ok().as_deref(), Some("2026-11-25T12:00:00+00:00"));
+        assert_eq!(
+            at("2026-11-30").ok().as_deref(),
+            Some("2026-11-30T00:00:00+00:00")
+        );
+        assert_eq!(
+            at("2026-11-30T08:00:00+01:00").ok().as_deref(),
+            Some("2026-11-30T07:00:00+00:00")
+        );
+        for bad in ["yesterday", "-5h", "5w", "", "99999999999999d"] {
+            assert!(matches!(at(bad), Err(CliError::Usage(_))), "{bad}");
+        }
+    }
 }

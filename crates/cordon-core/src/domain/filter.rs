@@ -19,6 +19,8 @@ pub struct ActionFilter {
     pub types: Vec<String>,
     /// Matches any of these statuses, e.g. `["Pending", "InProgress"]`.
     pub statuses: Vec<String>,
+    /// Created at or after this instant.
+    pub created_since: Option<chrono::DateTime<chrono::Utc>>,
 }
 
 impl ActionFilter {
@@ -89,6 +91,13 @@ impl ActionFilter {
         if !self.statuses.is_empty() {
             parts.push(any_of("status", &self.statuses));
         }
+        if let Some(t) = self.created_since {
+            // An OData datetime literal is written bare, not quoted.
+            parts.push(format!(
+                "creationDateTimeUtc ge {}",
+                t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+            ));
+        }
         if parts.is_empty() {
             None
         } else {
@@ -112,4 +121,30 @@ fn any_of(field: &str, values: &[String]) -> String {
 /// Escape a string literal for OData: a single quote is doubled.
 pub fn odata_quote(s: &str) -> String {
     s.replace('\'', "''")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn named_questions_become_odata() {
+        assert_eq!(
+            ActionFilter::isolation_of("m'1").to_odata().as_deref(),
+            Some("machineId eq 'm''1' and (type eq 'Isolate' or type eq 'Unisolate')")
+        );
+        let since = chrono::DateTime::parse_from_rfc3339("2026-11-30T08:00:00.5Z")
+            .expect("time")
+            .with_timezone(&chrono::Utc);
+        let f = ActionFilter {
+            statuses: vec!["Failed".into()],
+            created_since: Some(since),
+            ..ActionFilter::default()
+        };
+        assert_eq!(
+            f.to_odata().as_deref(),
+            Some("status eq 'Failed' and creationDateTimeUtc ge 2026-11-30T08:00:00Z")
+        );
+        assert_eq!(ActionFilter::default().to_odata(), None);
+    }
 }
