@@ -149,6 +149,7 @@ async fn run_inner(cli: Cli) -> Result<u8, CliError> {
             comment,
             isolation_type,
             wait,
+            force,
             json,
         }) => {
             let requests = commands::plan_isolation(
@@ -158,17 +159,22 @@ async fn run_inner(cli: Cli) -> Result<u8, CliError> {
                 Some(isolation_type.into()),
             )
             .await?;
-            write(session, requests, wait, json, interrupt).await
+            let (requests, refused) =
+                commands::refuse_no_ops(session.api.as_ref(), requests, force).await?;
+            write(session, requests, refused, wait, json, interrupt).await
         }
         Some(CommandArgs::Unisolate {
             machines,
             comment,
             wait,
+            force,
             json,
         }) => {
             let requests =
                 commands::plan_isolation(session.api.as_ref(), &machines, &comment, None).await?;
-            write(session, requests, wait, json, interrupt).await
+            let (requests, refused) =
+                commands::refuse_no_ops(session.api.as_ref(), requests, force).await?;
+            write(session, requests, refused, wait, json, interrupt).await
         }
         Some(CommandArgs::Cancel {
             action_id,
@@ -176,7 +182,7 @@ async fn run_inner(cli: Cli) -> Result<u8, CliError> {
             json,
         }) => {
             let request = commands::plan_cancel(session.api.as_ref(), &action_id, &comment).await?;
-            write(session, vec![request], false, json, interrupt).await
+            write(session, vec![request], Vec::new(), false, json, interrupt).await
         }
         Some(CommandArgs::Simulate(_)) => Ok(0),
     }
@@ -190,11 +196,15 @@ fn print(out: Output) -> Result<u8, CliError> {
 async fn write(
     session: Session,
     requests: Vec<cordon_core::worker::protocol::WriteRequest>,
+    refused: Vec<(
+        cordon_core::worker::protocol::WriteRequest,
+        commands::WriteResult,
+    )>,
     wait: bool,
     json: bool,
     interrupt: CancellationToken,
 ) -> Result<u8, CliError> {
-    let results = commands::run_writes(
+    let mut results = commands::run_writes(
         session.api.clone(),
         session.audit.clone(),
         session.worker_settings.clone(),
@@ -203,6 +213,7 @@ async fn write(
         interrupt,
     )
     .await;
+    results.extend(refused);
     print(commands::report_writes(&results, wait, json))
 }
 

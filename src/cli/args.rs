@@ -74,27 +74,42 @@ pub enum CommandArgs {
     /// Isolate machines (by device id or computer DNS name).
     #[command(after_help = EXIT_CODES_HELP)]
     Isolate {
+        /// Machines to isolate: device ids or DNS names (a unique short name works).
         #[arg(required = true, value_name = "MACHINE")]
         machines: Vec<String>,
+        /// Why (recorded by Defender with the action), e.g. a ticket id.
         #[arg(long)]
         comment: String,
+        /// Full, Selective (some apps keep the network) or Unmanaged (contain an
+        /// unmanaged device).
         #[arg(long = "type", value_enum, default_value_t = IsolationKind::Full)]
         isolation_type: IsolationKind,
         /// Poll until every action reaches a final state.
         #[arg(long)]
         wait: bool,
+        /// Send even to machines that are already isolated (otherwise refused, exit 1).
+        #[arg(long)]
+        force: bool,
+        /// Print JSON: one entry per machine, the same shape whatever happened.
         #[arg(long)]
         json: bool,
     },
     /// Release machines from isolation.
     #[command(after_help = EXIT_CODES_HELP)]
     Unisolate {
+        /// Machines to release: device ids or DNS names (a unique short name works).
         #[arg(required = true, value_name = "MACHINE")]
         machines: Vec<String>,
+        /// Why (recorded by Defender with the action), e.g. a ticket id.
         #[arg(long)]
         comment: String,
+        /// Poll until every action reaches a final state.
         #[arg(long)]
         wait: bool,
+        /// Send even to machines that are not isolated (otherwise refused, exit 1).
+        #[arg(long)]
+        force: bool,
+        /// Print JSON: one entry per machine, the same shape whatever happened.
         #[arg(long)]
         json: bool,
     },
@@ -123,9 +138,12 @@ pub enum CommandArgs {
     /// Cancel a pending machine action.
     #[command(after_help = EXIT_CODES_HELP)]
     Cancel {
+        /// The id of the Pending or InProgress action (see `cordon actions`).
         action_id: String,
+        /// Why (recorded by Defender with the cancellation).
         #[arg(long)]
         comment: String,
+        /// Print JSON: the same shape as isolate and unisolate.
         #[arg(long)]
         json: bool,
     },

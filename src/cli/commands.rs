@@ -436,7 +436,11 @@ pub fn report_writes(
                         })),
                     ),
                     WriteResult::Failed(e) => (
-                        if e.code == "NotConfirmed" { "not_confirmed" } else { "failed" },
+                        match e.code.as_str() {
+                            "NotConfirmed" => "not_confirmed",
+                            "AlreadyIsolated" | "NotIsolated" => "refused",
+                            _ => "failed",
+                        },
                         None,
                         Some(json!({ "code": e.code, "message": e.message })),
                     ),
@@ -479,6 +483,15 @@ pub fn report_writes(
                     clean(a.status.as_str()),
                     clean(&a.id)
                 ),
+                WriteResult::Failed(e)
+                    if matches!(e.code.as_str(), "AlreadyIsolated" | "NotIsolated") =>
+                {
+                    format!(
+                        "{name}  {what}  refused: {} ({})",
+                        clean(&e.message),
+                        e.code
+                    )
+                }
                 WriteResult::Failed(e) => {
                     format!("{name}  {what}  failed: {} ({})", clean(&e.message), e.code)
                 }
@@ -520,6 +533,61 @@ pub async fn plan_isolation<A: DefenderApi>(
         });
     }
     Ok(requests)
+}
+
+/// Writes that would change nothing are refused before anything is sent (unless
+/// `force`): isolating a machine that is isolated, releasing one that is not. Returns
+/// the requests to send and the refusals, one result each. An empty request list
+/// (nothing to send) still runs no worker.
+pub async fn refuse_no_ops<A: DefenderApi>(
+    api: &A,
+    requests: Vec<WriteRequest>,
+    force: bool,
+) -> Result<(Vec<WriteRequest>, Vec<(WriteRequest, WriteResult)>), CliError> {
+    if force || requests.is_empty() {
+        return Ok((requests, Vec::new()));
+    }
+    let ids: Vec<String> = requests.iter().map(|r| r.machine_id.clone()).collect();
+    let mut actions = Vec::new();
+    for chunk in ids.chunks(50) {
+        let list = all_actions(api, &ActionFilter::isolation_of_any(chunk.to_vec()))
+            .await
+            .map_err(|e| CliError::from_api(&e))?;
+        actions.extend(list);
+    }
+    let states: HashMap<String, IsolationState> = cordon_core::domain::isolation_states(&actions)
+        .into_iter()
+        .collect();
+    let mut send = Vec::new();
+    let mut refused = Vec::new();
+    for req in requests {
+        let state = states
+            .get(&req.machine_id)
+            .copied()
+            .unwrap_or(IsolationState::NotIsolated);
+        let no_op = match req.op {
+            WriteOp::Isolate { .. } => (state == IsolationState::Isolated)
+                .then_some(("AlreadyIsolated", "already isolated")),
+            WriteOp::Unisolate => {
+                (state == IsolationState::NotIsolated).then_some(("NotIsolated", "not isolated"))
+            }
+            WriteOp::Cancel { .. } => None,
+        };
+        match no_op {
+            Some((code, what)) => {
+                let message = format!("{what}: nothing was sent (--force sends it anyway)");
+                refused.push((
+                    req,
+                    WriteResult::Failed(ErrorInfo {
+                        code: code.into(),
+                        message,
+                    }),
+                ));
+            }
+            None => send.push(req),
+        }
+    }
+    Ok((send, refused))
 }
 
 /// The request for `cordon cancel ACTION_ID --comment TEXT`.

@@ -602,3 +602,69 @@ fn killed_during_the_post_the_next_start_names_the_action_that_run_made() {
     term.wait_exit(Duration::from_secs(30))
         .expect("cordon exits");
 }
+
+/// A write that changes nothing is refused before anything is sent: isolating an
+/// isolated machine, releasing a free one. `--force` sends it anyway.
+#[test]
+fn no_op_writes_are_refused_unless_forced() {
+    let sim = simulate(&["--step", "0.2"]);
+    let dir = tempfile::tempdir().unwrap();
+    let config = config_for(dir.path(), sim.1);
+    let names = crate::common::succeeding_machine_names(2);
+    let isolates = |name: &str| -> usize {
+        let out = cordon(
+            dir.path(),
+            &config,
+            &["actions", "--machine", name, "--type", "Isolate", "--json"],
+        );
+        let list: Vec<serde_json::Value> = serde_json::from_slice(&out.stdout).unwrap();
+        list.iter()
+            .filter(|a| a["requestorComment"] == "IR-noop")
+            .count()
+    };
+    let out = cordon(
+        dir.path(),
+        &config,
+        &["isolate", &names[0], "--comment", "IR-noop", "--wait"],
+    );
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(isolates(&names[0]), 1);
+
+    let again = cordon(
+        dir.path(),
+        &config,
+        &["isolate", &names[0], "--comment", "IR-noop", "--json"],
+    );
+    assert_eq!(again.status.code(), Some(1));
+    let json: serde_json::Value = serde_json::from_slice(&again.stdout).unwrap();
+    assert_eq!(json[0]["result"], "refused");
+    assert_eq!(json[0]["error"]["code"], "AlreadyIsolated");
+    assert_eq!(isolates(&names[0]), 1, "nothing was sent");
+
+    let free = cordon(
+        dir.path(),
+        &config,
+        &["unisolate", &names[1], "--comment", "IR-noop"],
+    );
+    assert_eq!(free.status.code(), Some(1));
+    let text = String::from_utf8_lossy(&free.stdout);
+    assert!(text.contains("refused: not isolated"), "{text}");
+
+    let forced = cordon(
+        dir.path(),
+        &config,
+        &["isolate", &names[0], "--comment", "IR-noop", "--force"],
+    );
+    assert_eq!(
+        forced.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&forced.stderr)
+    );
+    assert_eq!(isolates(&names[0]), 2, "--force sends it");
+}
