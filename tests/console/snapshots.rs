@@ -498,3 +498,34 @@ fn tiny_terminals_do_not_panic() {
         }
     }
 }
+
+/// A failed first load at 80x24: the long error is readable whole, advice included, in
+/// the empty list (it was cut at the status line's width before).
+#[test]
+fn a_failed_load_is_readable_whole_at_80x24() {
+    let mut s = State::new(info(false), now());
+    update(
+        &mut s,
+        Action::Resize {
+            width: 80,
+            height: 24,
+        },
+    );
+    feed(&mut s, WorkerEvent::MachinesLoading { generation: 1 });
+    feed(
+        &mut s,
+        WorkerEvent::MachinesFailed {
+            generation: 1,
+            error: ErrorInfo {
+                code: "SignInFailed".into(),
+                message: "cannot reach the sign-in endpoint https://login.microsoftonline.com/contoso.onmicrosoft.com/oauth2/v2.0/token (connection refused); check the network, a proxy (HTTPS_PROXY) or the profile's authority, then press r".into(),
+            },
+        },
+    );
+    let t = screen(&s, 80, 24);
+    let flat: String = t.lines().collect::<Vec<_>>().join(" ").replace('│', " ");
+    let flat = flat.split_whitespace().collect::<Vec<_>>().join(" ");
+    assert!(flat.contains("then press r"), "{t}");
+    assert!(flat.contains("check the network"), "{t}");
+    insta::assert_snapshot!(t);
+}

@@ -153,6 +153,16 @@ pub fn draw(frame: &mut Frame, area: Rect, state: &State, theme: &Theme) {
     }
 
     if m.visible.is_empty() {
+        // The empty list has room: an error is shown here whole, advice included.
+        if let Some(error) = state.status.error.as_deref().filter(|_| !m.loading) {
+            frame.render_widget(
+                ratatui::widgets::Paragraph::new(clean(error).into_owned())
+                    .style(theme.error)
+                    .wrap(ratatui::widgets::Wrap { trim: false }),
+                inner,
+            );
+            return;
+        }
         let msg = if m.loading || m.generation.is_none() {
             format!("Loading machines{}", theme.ellipsis())
         } else if !state.filter.applied.is_empty() {

@@ -72,7 +72,8 @@ pub fn draw(frame: &mut Frame, area: Rect, state: &State, theme: &Theme, keymap:
         .map(|(m, h)| {
             let (m, h) = (group_thousands(m as usize), group_thousands(h as usize));
             let full = format!("API budget {m}/min {h}/h ");
-            let short = format!("{m}/min {h}/h ");
+            // Still says what the numbers are, when the full label does not fit.
+            let short = format!("API {m}/min {h}/h ");
             if state.filter.editing || message_w + full.width() < width {
                 full
             } else if message_w + short.width() < width {
@@ -102,6 +103,23 @@ pub fn draw(frame: &mut Frame, area: Rect, state: &State, theme: &Theme, keymap:
         }
     } else {
         let (text, style) = message.unwrap_or_else(|| (String::new(), theme.dim));
+        // An error too long for one line takes the hints' line too: its advice comes
+        // last and must not be cut off.
+        if state.status.error.is_some() && text.width() + 1 > left_w && area.height >= 2 {
+            let rect = Rect::new(area.x, area.y, area.width, area.height.min(2));
+            let shown = fit(&text, (left_w + width).saturating_sub(2), theme.ellipsis());
+            frame.render_widget(
+                Paragraph::new(Line::from(Span::styled(format!(" {shown}"), style)))
+                    .wrap(ratatui::widgets::Wrap { trim: false }),
+                rect,
+            );
+            if !budget.is_empty() {
+                let bw = u16::try_from(budget.width()).unwrap_or(0).min(area.width);
+                let r = Rect::new(area.right() - bw, area.y, bw, 1);
+                frame.render_widget(Paragraph::new(budget).style(theme.dim), r);
+            }
+            return;
+        }
         let text = fit(&text, left_w.saturating_sub(1), theme.ellipsis());
         frame.render_widget(
             Paragraph::new(Line::from(Span::styled(format!(" {text}"), style))),
