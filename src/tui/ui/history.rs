@@ -5,6 +5,7 @@ use ratatui::Frame;
 use ratatui::layout::{Constraint, Rect};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Borders, Cell, Paragraph, Row, Table, TableState, Wrap};
+use unicode_width::UnicodeWidthStr;
 
 use super::super::state::{Pane, State};
 use super::super::theme::Theme;
@@ -21,16 +22,37 @@ pub fn draw(frame: &mut Frame, area: Rect, state: &State, theme: &Theme) {
     let focused = state.focus == Pane::History && state.modal.is_none();
     let h = &state.history;
     let sep = theme.separator();
-    let name = state
-        .machines
-        .selected_row()
-        .map(|r| clean(r.machine.display_name()).into_owned());
+    let row = state.machines.selected_row();
+    let name = row.map(|r| clean(r.machine.display_name()).into_owned());
     let mut title = vec![Span::styled(" History", theme.title)];
     if let Some(name) = &name {
         title.push(Span::raw(format!(
             "{sep}{}",
             fit(name, usize::from(area.width / 2), theme.ellipsis())
         )));
+    }
+    // The IP and tags the filter searches, so a match can be told apart from its twin.
+    if let Some(r) = row {
+        let m = &r.machine;
+        let mut facts = Vec::new();
+        if let Some(ip) = m.last_ip_address().filter(|s| !s.is_empty()) {
+            facts.push(clean(ip).into_owned());
+        }
+        let tags: Vec<String> = m.machine_tags().map(|t| clean(t).into_owned()).collect();
+        if !tags.is_empty() {
+            facts.push(format!("tags {}", tags.join(", ")));
+        }
+        let room = usize::from(area.width).saturating_sub(
+            name.as_deref()
+                .map_or(0, |n| n.width().min(usize::from(area.width / 2)))
+                + 24,
+        );
+        if !facts.is_empty() && room > 8 {
+            title.push(Span::styled(
+                format!("{sep}{}", fit(&facts.join(sep), room, theme.ellipsis())),
+                theme.dim,
+            ));
+        }
     }
     let loading = h
         .machine_id
