@@ -15,5 +15,8 @@ mod transport;
 pub use error::AuthError;
 pub use secret::{SECRET_COMMAND_TIMEOUT, resolve_secret, resolve_secret_with_timeout};
 pub(crate) use token::network_reason;
-pub use token::{AccessToken, TokenProvider, refresh_margin};
+pub use token::{
+    AccessToken, MAX_TOKEN_BODY, MAX_TOKEN_TTL, TOKEN_REQUEST_DEADLINE, TokenProvider,
+    parse_expires_in, refresh_margin,
+};
 pub use transport::{ensure_secure_transport, is_loopback};

@@ -22,7 +22,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::api::MachineSummary;
 use crate::api::models::{ActionType, IsolationState, MachineAction, sort_newest_first};
-use crate::api::{ActionFilter, DefenderApi, MAX_PAGE, PageRequest, all_actions};
+use crate::api::{ActionFilter, DefenderApi, MAX_PAGE, PageGuard, PageRequest, all_actions};
 use crate::audit::AuditLog;
 use protocol::{Command, ErrorInfo, WorkerEvent};
 
@@ -191,20 +191,26 @@ async fn load_machines<A: DefenderApi>(ctx: Arc<Ctx<A>>, generation: u64, filter
     };
     let mut first = true;
     let mut total = 0usize;
+    let mut pages = PageGuard::new();
     loop {
         // Parsed straight into the compact summary the list keeps.
         let page = ctx.api.machines_page::<MachineSummary>(request).await;
         ctx.emit_budget();
+        // A page link that repeats (or never ends) fails the load after this page.
+        let page = page.and_then(|page| {
+            let next = page.next_link.map(|link| pages.follow(link)).transpose()?;
+            Ok((page.value, next))
+        });
         match page {
-            Ok(page) => {
-                total += page.value.len();
+            Ok((machines, next)) => {
+                total += machines.len();
                 ctx.emit(WorkerEvent::MachinesPage {
                     generation,
-                    machines: page.value,
+                    machines,
                     first,
                 });
                 first = false;
-                match page.next_link {
+                match next {
                     Some(link) => request = PageRequest::Next(link),
                     None => break,
                 }
