@@ -39,6 +39,9 @@ impl CliError {
                 Self::Usage(err.explain())
             }
             ApiError::InvalidInput(_) => Self::Usage(err.explain()),
+            // The service's fault, not the caller's: an oversized answer, a page link
+            // that is bad, foreign or loops.
+            ApiError::TooLarge { .. } | ApiError::Paging(_) => Self::Failed(err.explain()),
             _ => Self::Failed(err.explain()),
         }
     }

@@ -7,7 +7,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::client_support::*;
-use cordon_core::auth::{AuthError, TokenProvider, resolve_secret, resolve_secret_with_timeout};
+use cordon_core::auth::{
+    AuthError, MAX_TOKEN_BODY, MAX_TOKEN_TTL, TokenProvider, resolve_secret,
+    resolve_secret_with_timeout,
+};
 use cordon_core::config::SecretSource;
 use secrecy::{ExposeSecret, SecretString};
 use serde_json::json;
@@ -435,4 +438,89 @@ async fn debug_output_never_shows_secret_or_token() {
         assert!(!text.contains(SECRET), "{text}");
         assert!(!text.contains("tok-1"), "{text}");
     }
+}
+
+// ---------------------------------------------------------------- hostile endpoint
+
+#[tokio::test]
+async fn absurd_expires_in_never_panics_and_is_bounded() {
+    let day = MAX_TOKEN_TTL;
+    let hour = Duration::from_secs(3600);
+    for (expires_in, lifetime) in [
+        (json!(u64::MAX), day),
+        (json!(1e300), day),
+        (json!("18446744073709551615"), day),
+        (json!("1e300"), day),
+        (json!("99999999999999999999999999"), day),
+        // Not a lifetime: the default hour.
+        (json!(-5), hour),
+        (json!("-5"), hour),
+        (json!("NaN"), hour),
+        (json!("soon"), hour),
+        (json!(true), hour),
+        // Ordinary values are kept.
+        (json!("3599"), Duration::from_secs(3599)),
+        (json!(1799.5), Duration::from_secs(1799)),
+    ] {
+        let value = expires_in.clone();
+        let mock = Mock::start(move |_, earlier| token_ok(earlier, value.clone())).await;
+        let provider = TokenProvider::new(&mock.profile(), http()).expect("provider");
+        for _ in 0..3 {
+            let token = provider.get_token().await.expect("token");
+            assert_eq!(token.secret.expose_secret(), "tok-1", "{expires_in}");
+        }
+        assert_eq!(
+            provider.token_lifetime().await,
+            Some(lifetime),
+            "{expires_in}"
+        );
+        assert_eq!(mock.token_requests(), 1, "{expires_in}");
+    }
+}
+
+#[tokio::test]
+async fn an_oversized_token_answer_is_an_error_read_once() {
+    let mock = Mock::start(|_, _| endless_response(64 * 1024)).await;
+    let provider = TokenProvider::new(&mock.profile(), http()).expect("provider");
+    let err = provider.get_token().await.expect_err("must fail");
+    assert!(
+        matches!(err, AuthError::OversizedAnswer { status: 200, limit } if limit == MAX_TOKEN_BODY),
+        "{err:?}"
+    );
+    let text = err.to_string();
+    assert!(
+        text.contains("oversized") && text.contains("1 MiB"),
+        "{text}"
+    );
+    assert!(!text.contains(SECRET));
+    assert_eq!(mock.token_requests(), 1);
+
+    // An error answer is capped too.
+    let mock = Mock::start(|_, _| {
+        let mut response = declared_response(2 << 30);
+        *response.status_mut() = axum::http::StatusCode::BAD_REQUEST;
+        response
+    })
+    .await;
+    let provider = TokenProvider::new(&mock.profile(), http()).expect("provider");
+    let err = provider.get_token().await.expect_err("must fail");
+    assert!(
+        matches!(err, AuthError::OversizedAnswer { status: 400, .. }),
+        "{err:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_dripping_token_answer_ends_at_the_deadline() {
+    let mock = Mock::start(|_, _| dripping_response(Duration::from_millis(20))).await;
+    let http = reqwest::Client::builder()
+        .no_proxy()
+        .timeout(Duration::from_millis(400))
+        .build()
+        .expect("client");
+    let provider = TokenProvider::new(&mock.profile(), http).expect("provider");
+    let started = std::time::Instant::now();
+    let err = provider.get_token().await.expect_err("must fail");
+    assert!(matches!(err, AuthError::Unreachable { .. }), "{err:?}");
+    assert!(started.elapsed() < Duration::from_secs(5));
 }

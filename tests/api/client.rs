@@ -7,13 +7,14 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::client_support::*;
-use cordon_core::api::client::{ClientOptions, MdeClient};
+use cordon_core::api::client::{ClientOptions, MAX_API_BODY, MAX_RETRY_AFTER, MdeClient};
 use cordon_core::api::models::{ActionStatus, ActionType};
 use cordon_core::api::{
-    ActionFilter, ApiError, DefenderApi, IsolationType, Machine, PageRequest, all_actions,
-    all_machines,
+    ActionFilter, ApiError, DefenderApi, IsolationType, MAX_PAGES, Machine, PageRequest,
+    PagingFault, all_actions, all_machines,
 };
 use cordon_core::auth::AuthError;
+use cordon_core::worker::{RateLimited, RateLimits};
 use serde_json::{Value, json};
 
 /// Fast retries, so the tests stay quick.
@@ -375,7 +376,11 @@ async fn a_next_link_to_another_host_is_refused() {
         let err = all_machines(&client(&mock), None)
             .await
             .expect_err("must fail");
-        assert!(matches!(err, ApiError::InvalidInput(_)), "{err:?}");
+        // The service's fault (exit 1), not a usage error.
+        assert!(
+            matches!(err, ApiError::Paging(PagingFault::ForeignHost { .. })),
+            "{err:?}"
+        );
         assert!(err.to_string().contains("nextLink"), "{err}");
         assert_eq!(mock.api_requests().len(), 1, "{foreign}");
     }
@@ -393,7 +398,10 @@ async fn a_foreign_next_link_on_actions_is_refused() {
     let err = all_actions(&client(&mock), &ActionFilter::default())
         .await
         .expect_err("must fail");
-    assert!(matches!(err, ApiError::InvalidInput(_)), "{err:?}");
+    assert!(
+        matches!(err, ApiError::Paging(PagingFault::ForeignHost { .. })),
+        "{err:?}"
+    );
     assert_eq!(mock.api_requests().len(), 1);
 }
 
@@ -850,4 +858,309 @@ async fn secrets_never_appear_in_debug_or_errors() {
             .iter()
             .any(|r| r.is_token() && r.form()["client_secret"] == SECRET)
     );
+}
+
+// ---------------------------------------------------------------- hostile service
+
+#[tokio::test]
+async fn an_oversized_body_is_an_error_and_is_downloaded_once() {
+    // Chunked with no length: read up to the cap, then abandoned.
+    let mock = api_mock(|_, _| endless_response(1 << 20)).await;
+    let started = Instant::now();
+    let err = client(&mock)
+        .get_machine("a1")
+        .await
+        .expect_err("must fail");
+    assert!(
+        matches!(err, ApiError::TooLarge { limit } if limit == MAX_API_BODY),
+        "{err:?}"
+    );
+    let text = err.to_string();
+    assert!(
+        text.contains("oversized") && text.contains("64 MiB"),
+        "{text}"
+    );
+    assert_eq!(err.code(), "ResponseTooLarge");
+    // A read that does not parse is retried; one over the cap is not.
+    assert_eq!(mock.api_requests().len(), 1);
+    assert!(started.elapsed() < Duration::from_secs(30));
+}
+
+#[tokio::test]
+async fn a_declared_length_over_the_cap_is_refused_before_reading() {
+    let mock = api_mock(|_, _| declared_response(2 << 30)).await;
+    let started = Instant::now();
+    let err = all_machines(&client(&mock), None)
+        .await
+        .expect_err("must fail");
+    assert!(matches!(err, ApiError::TooLarge { .. }), "{err:?}");
+    assert_eq!(mock.api_requests().len(), 1);
+    assert!(started.elapsed() < Duration::from_secs(5));
+}
+
+#[tokio::test]
+async fn an_oversized_answer_to_a_write_is_ambiguous_and_not_replayed() {
+    let mock = api_mock(|_, _| endless_response(1 << 20)).await;
+    let err = client(&mock)
+        .isolate("a1", "c", IsolationType::Full)
+        .await
+        .expect_err("must fail");
+    assert!(matches!(err, ApiError::TooLarge { .. }), "{err:?}");
+    // The service may have acted: the worker reads before deciding.
+    assert!(err.is_ambiguous());
+    assert_eq!(mock.count("POST", "/api/machines/a1/isolate"), 1);
+}
+
+#[tokio::test]
+async fn a_dripping_body_ends_at_the_request_deadline() {
+    let mock = api_mock(|_, _| dripping_response(Duration::from_millis(20))).await;
+    let client = MdeClient::new(
+        &mock.profile(),
+        ClientOptions {
+            request_timeout: Duration::from_millis(400),
+            max_read_attempts: 1,
+            ..options()
+        },
+    )
+    .expect("client");
+    let started = Instant::now();
+    let err = client.get_machine("a1").await.expect_err("must fail");
+    assert!(matches!(err, ApiError::Network(_)), "{err:?}");
+    assert!(err.to_string().contains("timed out"), "{err}");
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "{:?}",
+        started.elapsed()
+    );
+}
+
+#[tokio::test]
+async fn a_self_looping_next_link_ends_with_an_error() {
+    let base = Arc::new(std::sync::OnceLock::<String>::new());
+    let link = base.clone();
+    let mock = api_mock(move |req, _| {
+        // Every page points at the page it is on.
+        let own = format!(
+            "{}{}?{}",
+            link.get().expect("base set"),
+            req.path,
+            req.query.as_deref().unwrap_or("")
+        );
+        let values = if req.path.ends_with("/machines") {
+            vec![machine_json("m1", "a")]
+        } else {
+            vec![]
+        };
+        json_response(200, page(values, Some(own)))
+    })
+    .await;
+    base.set(mock.base.clone()).expect("set once");
+    let client = client(&mock);
+
+    let err = all_machines(&client, None).await.expect_err("must fail");
+    assert!(
+        matches!(err, ApiError::Paging(PagingFault::Repeated { .. })),
+        "{err:?}"
+    );
+    assert!(err.to_string().contains("page link repeats"), "{err}");
+    assert_eq!(err.code(), "InvalidPaging");
+    assert_eq!(mock.api_requests().len(), 2);
+
+    let err = all_actions(&client, &ActionFilter::default())
+        .await
+        .expect_err("must fail");
+    assert!(
+        matches!(err, ApiError::Paging(PagingFault::Repeated { .. })),
+        "{err:?}"
+    );
+    assert_eq!(mock.api_requests().len(), 4);
+}
+
+#[tokio::test]
+async fn a_listing_that_never_ends_stops_at_the_page_limit() {
+    let base = Arc::new(std::sync::OnceLock::<String>::new());
+    let link = base.clone();
+    // Each link is new, so only the page count stops it.
+    let mock = api_mock(move |_, earlier| {
+        let next = format!(
+            "{}/api/machineactions?$skip={}",
+            link.get().expect("base set"),
+            earlier.len() + 1
+        );
+        json_response(200, json!({"value": [], "@odata.nextLink": next}))
+    })
+    .await;
+    base.set(mock.base.clone()).expect("set once");
+    let err = all_actions(&client(&mock), &ActionFilter::default())
+        .await
+        .expect_err("must fail");
+    assert!(
+        matches!(err, ApiError::Paging(PagingFault::TooManyPages { limit }) if limit == MAX_PAGES),
+        "{err:?}"
+    );
+    assert!(err.to_string().contains("exceeded 1000 pages"), "{err}");
+    assert_eq!(mock.api_requests().len(), MAX_PAGES);
+}
+
+#[tokio::test]
+async fn absurd_retry_after_values_fail_promptly_without_panicking() {
+    for value in [
+        "18446744073709551615",
+        "999999999",
+        "1e300",
+        "99999999999999999999999999999",
+        "Fri, 31 Dec 9999 23:59:59 GMT",
+    ] {
+        let value = value.to_string();
+        let mock = api_mock(move |_, _| throttled(&value)).await;
+        let started = Instant::now();
+        let err = client(&mock)
+            .get_machine("a1")
+            .await
+            .expect_err("must fail");
+        // Bounded when parsed, and over the 120 s budget: no sleep at all.
+        assert!(
+            matches!(err, ApiError::Throttled { retry_after: Some(d) } if d == MAX_RETRY_AFTER),
+            "{err:?}"
+        );
+        assert!(err.to_string().contains("3600 s"), "{err}");
+        assert!(started.elapsed() < Duration::from_secs(2));
+        assert_eq!(mock.api_requests().len(), 1);
+    }
+}
+
+#[tokio::test]
+async fn a_retry_after_that_is_not_a_wait_uses_the_default() {
+    for value in ["-5", "NaN", "soon", "-1e300"] {
+        let value = value.to_string();
+        let mock = api_mock(move |_, earlier| {
+            if earlier.is_empty() {
+                throttled(&value)
+            } else {
+                json_response(200, machine_json("a1", "ws-1"))
+            }
+        })
+        .await;
+        let client = MdeClient::new(
+            &mock.profile(),
+            ClientOptions {
+                default_retry_after: Duration::from_millis(100),
+                ..options()
+            },
+        )
+        .expect("client");
+        client
+            .get_machine("a1")
+            .await
+            .expect("after the default wait");
+        assert_eq!(mock.api_requests().len(), 2);
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_short_retry_after_then_a_huge_one_fails_without_panicking() {
+    let mock = api_mock(|_, earlier| {
+        if earlier.is_empty() {
+            throttled("1")
+        } else {
+            throttled("18446744073709551615")
+        }
+    })
+    .await;
+    let started = tokio::time::Instant::now();
+    let err = client(&mock)
+        .get_machine("a1")
+        .await
+        .expect_err("must fail");
+    assert!(
+        matches!(err, ApiError::Throttled { retry_after: Some(d) } if d == MAX_RETRY_AFTER),
+        "{err:?}"
+    );
+    // One wait of 1 s (paused clock), then a failure at once.
+    let waited = started.elapsed();
+    assert!(
+        waited >= Duration::from_secs(1) && waited < Duration::from_secs(5),
+        "{waited:?}"
+    );
+    assert_eq!(mock.api_requests().len(), 2);
+}
+
+#[tokio::test]
+async fn a_long_throttle_pauses_the_api_without_sleeping() {
+    let mock = api_mock(|_, _| throttled("999999999")).await;
+    let api = RateLimited::new(client(&mock), RateLimits::default());
+    let started = Instant::now();
+    let err = api.get_machine("a1").await.expect_err("must fail");
+    assert!(matches!(err, ApiError::Throttled { .. }), "{err:?}");
+    // The API is paused for the (bounded) hour: the next call fails at once, naming
+    // the wait, and sends nothing.
+    let err = api.get_machine("a1").await.expect_err("must fail");
+    assert!(
+        matches!(err, ApiError::Throttled { retry_after: Some(d) } if d > Duration::from_secs(3500) && d <= MAX_RETRY_AFTER),
+        "{err:?}"
+    );
+    assert!(started.elapsed() < Duration::from_secs(2));
+    assert_eq!(mock.api_requests().len(), 1);
+}
+
+#[tokio::test]
+async fn an_isolation_pre_check_on_a_looping_listing_fails_and_sends_nothing() {
+    use cordon_core::audit::{AuditContext, AuditLog};
+    use cordon_core::worker::protocol::{Command, WorkerEvent, WriteOp, WriteRequest};
+    use cordon_core::worker::{WorkerSettings, spawn};
+
+    let base = Arc::new(std::sync::OnceLock::<String>::new());
+    let link = base.clone();
+    let mock = api_mock(move |req, _| {
+        let own = format!(
+            "{}{}?{}",
+            link.get().expect("base set"),
+            req.path,
+            req.query.as_deref().unwrap_or("")
+        );
+        json_response(200, json!({"value": [], "@odata.nextLink": own}))
+    })
+    .await;
+    base.set(mock.base.clone()).expect("set once");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let audit = AuditLog::open(
+        &dir.path().join("audit.jsonl"),
+        AuditContext {
+            user: "tester".into(),
+            profile: "test".into(),
+            tenant: TENANT.into(),
+        },
+    )
+    .expect("audit");
+    let api = Arc::new(RateLimited::new(client(&mock), RateLimits::default()));
+    let cancel = tokio_util::sync::CancellationToken::new();
+    let mut worker = spawn(api, audit, WorkerSettings::default(), cancel.clone());
+    worker
+        .commands
+        .send(Command::Submit(vec![WriteRequest {
+            request_id: 1,
+            machine_id: "a1".into(),
+            machine_name: "ws-1".into(),
+            op: WriteOp::Isolate {
+                isolation_type: IsolationType::Full,
+            },
+            comment: cordon_core::domain::Comment::parse("ward 3").expect("valid comment"),
+        }]))
+        .await
+        .expect("send");
+    let error = loop {
+        match worker.events.recv().await.expect("worker alive") {
+            WorkerEvent::Failed {
+                request_id: 1,
+                error,
+            } => break error,
+            WorkerEvent::Accepted { .. } | WorkerEvent::AlreadyActive { .. } => {
+                panic!("must not be sent")
+            }
+            _ => {}
+        }
+    };
+    assert_eq!(error.code, "InvalidPaging");
+    assert_eq!(mock.count("POST", "/api/machines/a1/isolate"), 0);
+    cancel.cancel();
 }

@@ -264,3 +264,51 @@ pub fn action_json(id: &str, kind: &str, status: &str, machine_id: Option<&str>)
         "troubleshootInfo": null
     })
 }
+
+/// A 200 whose body never ends: `chunk`-byte chunks of spaces, produced as they are
+/// read (nothing is allocated up front), with no Content-Length (chunked).
+pub fn endless_response(chunk: usize) -> Response {
+    let piece = axum::body::Bytes::from(vec![b' '; chunk]);
+    let stream = futures::stream::repeat_with(move || Ok::<_, std::io::Error>(piece.clone()));
+    Response::builder()
+        .status(200)
+        .header(header::CONTENT_TYPE, "application/json")
+        .body(Body::from_stream(stream))
+        .expect("response")
+}
+
+/// A 200 that declares `declared` bytes and streams spaces for ever.
+pub fn declared_response(declared: u64) -> Response {
+    let mut response = endless_response(64 * 1024);
+    response.headers_mut().insert(
+        header::CONTENT_LENGTH,
+        HeaderValue::from_str(&declared.to_string()).expect("length"),
+    );
+    response
+}
+
+/// A 200 whose body drips one byte every `every`, for ever.
+pub fn dripping_response(every: Duration) -> Response {
+    let stream = futures::stream::unfold((), move |()| async move {
+        tokio::time::sleep(every).await;
+        Some((
+            Ok::<_, std::io::Error>(axum::body::Bytes::from_static(b" ")),
+            (),
+        ))
+    });
+    Response::builder()
+        .status(200)
+        .header(header::CONTENT_TYPE, "application/json")
+        .body(Body::from_stream(stream))
+        .expect("response")
+}
+
+/// A 429 with this `Retry-After` text.
+pub fn throttled(retry_after: &str) -> Response {
+    let mut response = mde_error(429, "TooManyRequests", "slow down");
+    response.headers_mut().insert(
+        header::RETRY_AFTER,
+        HeaderValue::from_str(retry_after).expect("header"),
+    );
+    response
+}

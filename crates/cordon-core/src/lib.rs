@@ -8,6 +8,7 @@
 pub mod api;
 pub mod audit;
 pub mod auth;
+mod bounded;
 pub mod config;
 pub mod domain;
 pub mod logging;

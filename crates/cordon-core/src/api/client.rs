@@ -27,9 +27,10 @@ use url::Url;
 use crate::api::models::{CommentBody, ErrorBody, ErrorEnvelope, IsolateBody, TokenErrorBody};
 use crate::api::{
     ActionFilter, ApiError, DefenderApi, IsolationType, MAX_PAGE, Machine, MachineAction,
-    MachineRecord, ODataPage, PageRequest,
+    MachineRecord, ODataPage, PageRequest, PagingFault,
 };
 use crate::auth::{AccessToken, AuthError, TokenProvider, ensure_secure_transport, is_loopback};
+use crate::bounded::{ReadError, read_capped};
 use crate::config::Profile;
 use crate::sanitize::clean_truncated;
 
@@ -39,17 +40,30 @@ const MIN_THROTTLE_WAIT: Duration = Duration::from_millis(100);
 /// At most this many 429 waits for one call, whatever their length.
 const MAX_THROTTLE_ROUNDS: u32 = 32;
 
+/// Most bytes read from one Defender API answer. A full page of 10,000 machines is a
+/// few MB of JSON; 64 MiB leaves ten times that room, while a broken or hostile
+/// service can no longer fill memory (a 2 GiB or endless body stops at 64 MiB).
+pub const MAX_API_BODY: usize = 64 * 1024 * 1024;
+
+/// The longest `Retry-After` taken from the service, as parsed: one hour. The quotas
+/// are per minute and per hour, so no honest answer asks for more; a larger number,
+/// or a date further ahead, reads as one hour.
+pub const MAX_RETRY_AFTER: Duration = Duration::from_secs(3600);
+
 /// Tuning of [`MdeClient`]. `Default` gives production values.
 #[derive(Debug, Clone)]
 pub struct ClientOptions {
-    /// Whole-request limit (connect, send, answer, body). Default 30 s.
+    /// Whole-request deadline: connect, send, the answer's headers and its whole body
+    /// (reqwest's total timeout covers the body stream, and the client also bounds the
+    /// exchange itself), so a body that drips for ever ends here. Default 30 s.
     pub request_timeout: Duration,
     /// TCP + TLS connect limit. Default 10 s.
     pub connect_timeout: Duration,
     /// Attempts for a read (GET) that fails transiently, counting the first. Default 4.
     pub max_read_attempts: u32,
-    /// Total time one call may wait on 429 `Retry-After` before giving up with
-    /// `ApiError::Throttled`. Default 120 s.
+    /// Total time one call may wait on 429 `Retry-After`. A `Retry-After` that would
+    /// take the call past it fails the call at once with `ApiError::Throttled` naming
+    /// the wait, without sleeping. Default 120 s.
     pub max_throttle_wait: Duration,
     /// The `User-Agent` header. Default `cordon/<version>`.
     pub user_agent: String,
@@ -193,11 +207,8 @@ impl MdeClient {
     /// as `api_base`, or our token would go wherever the server said.
     fn follow(&self, link: &str) -> Result<Url, ApiError> {
         let base = &self.inner.api_base;
-        let url = base.join(link.trim()).map_err(|_| {
-            ApiError::InvalidInput(format!(
-                "the service sent an @odata.nextLink that is not a URL ({}); the listing stopped here",
-                clean_truncated(link, 120)
-            ))
+        let url = base.join(link.trim()).map_err(|_| PagingFault::NotAUrl {
+            link: clean_truncated(link, 120),
         })?;
         let same_origin = url.scheme() == base.scheme()
             && url.host() == base.host()
@@ -205,11 +216,11 @@ impl MdeClient {
             && url.username().is_empty()
             && url.password().is_none();
         if !same_origin {
-            return Err(ApiError::InvalidInput(format!(
-                "refusing to follow an @odata.nextLink to {}: it is not the API host {}, so the token is not sent there; the listing stopped here",
-                clean_truncated(&origin(&url), 120),
-                origin(base)
-            )));
+            return Err(PagingFault::ForeignHost {
+                origin: clean_truncated(&origin(&url), 120),
+                api_host: origin(base),
+            }
+            .into());
         }
         Ok(url)
     }
@@ -263,7 +274,9 @@ impl MdeClient {
                         .unwrap_or(options.default_retry_after)
                         .max(MIN_THROTTLE_WAIT);
                     throttle_rounds += 1;
-                    if throttled_for + wait > options.max_throttle_wait
+                    // Saturating: `wait` is the service's number (bounded when parsed, but
+                    // the default is a setting).
+                    if throttled_for.saturating_add(wait) > options.max_throttle_wait
                         || throttle_rounds > MAX_THROTTLE_ROUNDS
                     {
                         return Err(ApiError::Throttled {
@@ -276,7 +289,7 @@ impl MdeClient {
                         "throttled; waiting for Retry-After"
                     );
                     tokio::time::sleep(wait).await;
-                    throttled_for += wait;
+                    throttled_for = throttled_for.saturating_add(wait);
                     continue;
                 }
                 Ok(answer) => {
@@ -340,25 +353,44 @@ impl MdeClient {
         }
         self.inner.requests.fetch_add(1, Ordering::Relaxed);
         let started = Instant::now();
-        let result = async {
-            let response = request.send().await?;
+        let deadline = self.inner.options.request_timeout;
+        let exchange = async {
+            let response = request.send().await.map_err(ReadError::Transport)?;
             let status = response.status();
             let retry_after = response
                 .headers()
                 .get(RETRY_AFTER)
                 .and_then(|v| v.to_str().ok())
                 .and_then(|v| parse_retry_after(v, chrono::Utc::now()));
-            let body = response.bytes().await?.to_vec();
-            Ok::<_, reqwest::Error>(Answer {
+            // Streamed with a cap: a huge or endless body is abandoned, not buffered.
+            let body = read_capped(response, MAX_API_BODY).await?;
+            Ok::<_, ReadError>(Answer {
                 status,
                 retry_after,
                 body,
             })
-        }
-        .await;
+        };
+        // reqwest's total timeout already spans the body; this keeps the deadline a
+        // property of this function whatever the transport does.
+        let result = tokio::time::timeout(deadline, exchange).await;
         let elapsed_ms = started.elapsed().as_millis() as u64;
+        let what = || format!("{} {}", method, clean_truncated(url.path(), 120));
         match result {
-            Ok(answer) => {
+            Err(_elapsed) => {
+                tracing::debug!(method = %method, path = url.path(), elapsed_ms, "api request timed out");
+                Err(ApiError::Network(format!(
+                    "{}: timed out after {} ms",
+                    what(),
+                    deadline.as_millis()
+                )))
+            }
+            Ok(Err(ReadError::TooLarge)) => {
+                tracing::debug!(method = %method, path = url.path(), elapsed_ms, limit = MAX_API_BODY, "api answer over the size cap");
+                Err(ApiError::TooLarge {
+                    limit: MAX_API_BODY,
+                })
+            }
+            Ok(Ok(answer)) => {
                 tracing::debug!(
                     method = %method,
                     path = url.path(),
@@ -368,14 +400,10 @@ impl MdeClient {
                 );
                 Ok(answer)
             }
-            Err(e) => {
+            Ok(Err(ReadError::Transport(e))) => {
                 let reason = crate::auth::network_reason(&e);
                 tracing::debug!(method = %method, path = url.path(), elapsed_ms, error = %reason, "api request failed");
-                Err(ApiError::Network(format!(
-                    "{} {}: {reason}",
-                    method,
-                    clean_truncated(url.path(), 120)
-                )))
+                Err(ApiError::Network(format!("{}: {reason}", what())))
             }
         }
     }
@@ -462,20 +490,34 @@ fn backoff_delay(failures: u32, base: Duration, cap: Duration) -> Duration {
     Duration::from_millis(rand::rng().random_range(0..=millis))
 }
 
-/// `Retry-After`: delay-seconds (integer or decimal) or an HTTP-date.
+/// `Retry-After`: delay-seconds (integer or decimal) or an HTTP-date, as a wait in
+/// `[0, MAX_RETRY_AFTER]` (0 to 1 hour): a longer wait, a huge number or a date far
+/// ahead reads as one hour, a date in the past as no wait. None for what is not a
+/// wait at all (a negative number, NaN, text), so the caller's default applies.
 pub fn parse_retry_after(value: &str, now: chrono::DateTime<chrono::Utc>) -> Option<Duration> {
     let value = value.trim();
     if let Ok(secs) = value.parse::<u64>() {
-        return Some(Duration::from_secs(secs));
+        return Some(Duration::from_secs(secs).min(MAX_RETRY_AFTER));
     }
     if let Ok(secs) = value.parse::<f64>() {
-        return Duration::try_from_secs_f64(secs).ok();
+        if secs.is_nan() || secs < 0.0 {
+            return None;
+        }
+        // Compared as floats first: 1e300 (or infinity) does not fit a Duration.
+        return Some(if secs >= MAX_RETRY_AFTER.as_secs_f64() {
+            MAX_RETRY_AFTER
+        } else {
+            // try_: -0.0 is neither below zero nor a valid Duration everywhere.
+            Duration::try_from_secs_f64(secs).unwrap_or(Duration::ZERO)
+        });
     }
     let when = chrono::DateTime::parse_from_rfc2822(value).ok()?;
+    let ahead = when.with_timezone(&chrono::Utc).signed_duration_since(now);
     Some(
-        (when.with_timezone(&chrono::Utc) - now)
+        ahead
             .to_std()
-            .unwrap_or(Duration::ZERO),
+            .unwrap_or(Duration::ZERO)
+            .min(MAX_RETRY_AFTER),
     )
 }
 
@@ -707,6 +749,76 @@ mod tests {
         );
         assert_eq!(parse_retry_after("soon", now), None);
         assert_eq!(parse_retry_after("-3", now), None);
+    }
+
+    #[test]
+    fn absurd_retry_after_values_are_bounded_to_an_hour() {
+        let now = chrono::DateTime::parse_from_rfc3339("2024-01-01T00:00:00Z")
+            .expect("now")
+            .with_timezone(&chrono::Utc);
+        for huge in [
+            "18446744073709551615",
+            "999999999",
+            "99999999999999999999999999",
+            "1e300",
+            "inf",
+            "Fri, 31 Dec 9999 23:59:59 GMT",
+        ] {
+            assert_eq!(
+                parse_retry_after(huge, now),
+                Some(MAX_RETRY_AFTER),
+                "{huge}"
+            );
+        }
+        for junk in ["-1", "-0.5", "NaN", "-inf", "", "1 2", "0x10"] {
+            assert_eq!(parse_retry_after(junk, now), None, "{junk}");
+        }
+        assert_eq!(parse_retry_after("-0", now), Some(Duration::ZERO));
+        assert_eq!(parse_retry_after("3600", now), Some(MAX_RETRY_AFTER));
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn retry_after_of_any_text_never_panics_and_stays_bounded(
+            text in "\\PC{0,40}",
+            secs in proptest::num::i64::ANY,
+        ) {
+            let now = chrono::Utc::now();
+            let wait = parse_retry_after(&text, now);
+            proptest::prop_assert!(wait.is_none_or(|w| w <= MAX_RETRY_AFTER));
+            let wait = parse_retry_after(&secs.to_string(), now);
+            proptest::prop_assert!(wait.is_none_or(|w| w <= MAX_RETRY_AFTER));
+            proptest::prop_assert_eq!(wait.is_some(), secs >= 0);
+        }
+
+        #[test]
+        fn retry_after_of_any_number_never_panics_and_stays_bounded(
+            secs in proptest::num::f64::ANY,
+            whole in proptest::num::u64::ANY,
+        ) {
+            let now = chrono::Utc::now();
+            for text in [secs.to_string(), format!("{secs:e}"), whole.to_string()] {
+                let wait = parse_retry_after(&text, now);
+                proptest::prop_assert!(wait.is_none_or(|w| w <= MAX_RETRY_AFTER), "{}", text);
+            }
+            proptest::prop_assert_eq!(
+                parse_retry_after(&whole.to_string(), now),
+                Some(Duration::from_secs(whole).min(MAX_RETRY_AFTER))
+            );
+        }
+
+        #[test]
+        fn retry_after_of_any_date_never_panics_and_stays_bounded(
+            // Years 100 to 9999: RFC 2822 has four-digit years.
+            offset in -60_000_000_000i64..250_000_000_000i64,
+        ) {
+            let now = chrono::Utc::now();
+            if let Some(when) = now.checked_add_signed(chrono::TimeDelta::seconds(offset)) {
+                let text = when.to_rfc2822();
+                let wait = parse_retry_after(&text, now);
+                proptest::prop_assert!(wait.is_some_and(|w| w <= MAX_RETRY_AFTER), "{}", text);
+            }
+        }
     }
 
     #[test]

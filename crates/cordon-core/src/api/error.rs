@@ -12,9 +12,23 @@ pub enum ApiError {
     #[error("{status} {}: {}", .body.code, .body.message)]
     Service { status: u16, body: ErrorBody },
 
-    /// 429, with the server's `Retry-After` when it sent one.
-    #[error("throttled by the service; retry after {retry_after:?}")]
+    /// 429, with the server's `Retry-After` (bounded when parsed) when it sent one.
+    /// Also returned at once, without waiting, when the service asks for a longer wait
+    /// than the client's budget.
+    #[error("throttled by the service (429){}", wait_text(*.retry_after))]
     Throttled { retry_after: Option<Duration> },
+
+    /// The answer was longer than cordon reads for one request (`limit` bytes). It was
+    /// abandoned unread and is never retried: asking again would download it again.
+    #[error(
+        "the service sent an oversized answer (more than {}, cordon's cap for one answer); it was not read, and the request is not retried",
+        crate::bounded::mib(*.limit)
+    )]
+    TooLarge { limit: usize },
+
+    /// A listing the service pages wrongly. A fault of the service, not of the request.
+    #[error(transparent)]
+    Paging(#[from] PagingFault),
 
     /// Sign-in failed or a token was refused twice in a row.
     #[error(transparent)]
@@ -38,6 +52,42 @@ pub enum ApiError {
     InvalidInput(String),
 }
 
+/// Why a listing stopped following `@odata.nextLink`. Quoted links are sanitized.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PagingFault {
+    #[error(
+        "the service sent an @odata.nextLink that is not a URL ({link}); the listing stopped here"
+    )]
+    NotAUrl { link: String },
+
+    /// Following it would send the token to a host we did not choose.
+    #[error(
+        "refusing to follow an @odata.nextLink to {origin}: it is not the API host {api_host}, so the token is not sent there; the listing stopped here"
+    )]
+    ForeignHost { origin: String, api_host: String },
+
+    /// The same link came twice in one listing: following it would loop for ever.
+    #[error(
+        "the service's page link repeats (@odata.nextLink {link} came twice in one listing); the listing stopped here instead of looping"
+    )]
+    Repeated { link: String },
+
+    #[error(
+        "the listing exceeded {limit} pages, more than any tenant has; the service's paging looks broken, so the listing stopped here"
+    )]
+    TooManyPages { limit: usize },
+}
+
+fn wait_text(retry_after: Option<Duration>) -> String {
+    match retry_after {
+        Some(wait) => format!(
+            "; it asked cordon to wait {} s before calling again; try again after that",
+            wait.as_secs_f64().ceil()
+        ),
+        None => "; try again in a minute".to_string(),
+    }
+}
+
 impl ApiError {
     pub fn status(&self) -> Option<u16> {
         match self {
@@ -55,6 +105,8 @@ impl ApiError {
             Self::Auth(_) => "AuthenticationFailed",
             Self::Network(_) => "NetworkError",
             Self::Decode(_) => "InvalidResponse",
+            Self::TooLarge { .. } => "ResponseTooLarge",
+            Self::Paging(_) => "InvalidPaging",
             Self::ReadOnly { .. } => "ReadOnlyProfile",
             Self::InvalidInput(_) => "InvalidInput",
         }
@@ -70,10 +122,12 @@ impl ApiError {
     }
 
     /// For a write: the outcome is unknown (the request may have reached the service).
-    /// The worker reconciles by reading the machine's actions before deciding.
+    /// The worker reconciles by reading the machine's actions before deciding. An
+    /// oversized answer is ambiguous too (the service may have acted), though the client
+    /// never repeats the request itself.
     pub fn is_ambiguous(&self) -> bool {
         match self {
-            Self::Network(_) | Self::Decode(_) => true,
+            Self::Network(_) | Self::Decode(_) | Self::TooLarge { .. } => true,
             Self::Service { status, .. } => *status >= 500,
             _ => false,
         }

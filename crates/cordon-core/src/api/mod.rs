@@ -13,7 +13,7 @@ mod wire;
 
 use std::future::Future;
 
-pub use error::ApiError;
+pub use error::{ApiError, PagingFault};
 pub use models::{IsolationType, Machine, MachineAction, ODataPage};
 pub use summary::MachineSummary;
 
@@ -101,11 +101,12 @@ pub async fn all_actions<A: DefenderApi>(
 ) -> Result<Vec<MachineAction>, ApiError> {
     let mut out = Vec::new();
     let mut next = None;
+    let mut pages = PageGuard::new();
     loop {
         let page = api.actions_page(filter, next.take()).await?;
         out.extend(page.value);
         match page.next_link {
-            Some(link) => next = Some(link),
+            Some(link) => next = Some(pages.follow(link)?),
             None => return Ok(out),
         }
     }
@@ -121,13 +122,65 @@ pub async fn all_machines<A: DefenderApi>(
         filter,
         top: MAX_PAGE,
     };
+    let mut pages = PageGuard::new();
     loop {
         let page = api.machines_page(request).await?;
         out.extend(page.value);
         match page.next_link {
-            Some(link) => request = PageRequest::Next(link),
+            Some(link) => request = PageRequest::Next(pages.follow(link)?),
             None => return Ok(out),
         }
+    }
+}
+
+/// Most pages one listing follows. A page holds up to `MAX_PAGE` (10,000) records, so
+/// 1,000 pages are ten million machines or actions: ten times the largest tenants, and
+/// at the documented quota (100 calls a minute, 1,500 an hour) most of an hour of
+/// calls. A listing that gets this far is a service paging wrongly, not a big tenant.
+pub const MAX_PAGES: usize = 1_000;
+
+/// Guards one listing against a service that pages for ever: the same
+/// `@odata.nextLink` twice (a page pointing at itself or at an earlier page), or more
+/// than [`MAX_PAGES`] pages. Links are remembered as keyed hashes, so a listing of
+/// long links costs 8 bytes a page.
+#[derive(Debug)]
+pub struct PageGuard {
+    seen: std::collections::HashSet<u64>,
+    hasher: std::collections::hash_map::RandomState,
+    pages: usize,
+}
+
+impl Default for PageGuard {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl PageGuard {
+    /// A guard for a listing whose first page has been requested.
+    pub fn new() -> Self {
+        Self {
+            seen: std::collections::HashSet::new(),
+            hasher: std::collections::hash_map::RandomState::new(),
+            pages: 1,
+        }
+    }
+
+    /// Check the `@odata.nextLink` of the latest page before following it: the link
+    /// back, or why the listing must stop.
+    pub fn follow(&mut self, link: String) -> Result<String, ApiError> {
+        use std::hash::BuildHasher;
+        if self.pages >= MAX_PAGES {
+            return Err(PagingFault::TooManyPages { limit: MAX_PAGES }.into());
+        }
+        if !self.seen.insert(self.hasher.hash_one(link.trim())) {
+            return Err(PagingFault::Repeated {
+                link: crate::sanitize::clean_truncated(&link, 120),
+            }
+            .into());
+        }
+        self.pages += 1;
+        Ok(link)
     }
 }
 

@@ -102,6 +102,13 @@ pub enum AuthError {
     )]
     UnexpectedResponse { status: u16, note: String },
 
+    /// The token endpoint's answer was longer than cordon reads (`limit` bytes).
+    #[error(
+        "the sign-in endpoint sent an oversized answer ({status}, more than {}, cordon's cap for a token answer); check the profile's authority URL and any proxy in between",
+        crate::bounded::mib(*.limit)
+    )]
+    OversizedAnswer { status: u16, limit: usize },
+
     /// Connect error, DNS failure, TLS failure, timeout.
     #[error(
         "cannot reach the sign-in endpoint {host} ({reason}); check the network, proxy and the profile's authority"
@@ -178,6 +185,7 @@ impl AuthError {
             self,
             Self::Unreachable { .. }
                 | Self::UnexpectedResponse { .. }
+                | Self::OversizedAnswer { .. }
                 | Self::SecretCommandTimeout { .. }
         )
     }

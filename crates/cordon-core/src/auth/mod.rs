@@ -15,4 +15,7 @@ pub use crate::domain::transport::{ensure_secure_transport, is_loopback};
 pub use error::{AuthError, TokenErrorBody};
 pub use secret::{SECRET_COMMAND_TIMEOUT, resolve_secret, resolve_secret_with_timeout};
 pub(crate) use token::network_reason;
-pub use token::{AccessToken, TokenProvider, refresh_margin};
+pub use token::{
+    AccessToken, MAX_TOKEN_BODY, MAX_TOKEN_TTL, TOKEN_REQUEST_DEADLINE, TokenProvider,
+    parse_expires_in, refresh_margin,
+};

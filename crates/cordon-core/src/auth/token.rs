@@ -12,10 +12,27 @@ use tokio::time::Instant;
 use url::Url;
 
 use super::{AuthError, ensure_secure_transport, resolve_secret};
+use crate::bounded::{ReadError, instant_after, read_capped};
 use crate::config::{Profile, SecretSource};
 
-/// Used when the token answer has no `expires_in` (Entra always sends one).
+/// Used when the token answer has no usable `expires_in` (Entra always sends one).
 const DEFAULT_TTL: Duration = Duration::from_secs(3600);
+
+/// The longest token lifetime believed: 24 hours. Entra issues tokens for 60 to 90
+/// minutes; a larger `expires_in` (u64::MAX, 1e300) reads as 24 hours, so the token is
+/// fetched again at least daily and its expiry instant cannot overflow. Lifetimes are
+/// bounded into `[0, MAX_TOKEN_TTL]`: a short one is believed, since it costs only a
+/// token request per call and never keeps an expired token.
+pub const MAX_TOKEN_TTL: Duration = Duration::from_secs(24 * 3600);
+
+/// Most bytes read from one answer of the token endpoint. A token answer is a few kB
+/// (a JWT and a handful of fields); 1 MiB is hundreds of times that, and stops a
+/// captive portal or hostile endpoint from filling memory.
+pub const MAX_TOKEN_BODY: usize = 1024 * 1024;
+
+/// The longest a token request (send, answer and body) may take, whatever the HTTP
+/// client passed in allows: a sign-in that drips its answer cannot hold every caller.
+pub const TOKEN_REQUEST_DEADLINE: Duration = Duration::from_secs(60);
 /// Refresh this long before expiry at most…
 const MAX_REFRESH_MARGIN: Duration = Duration::from_secs(300);
 
@@ -44,6 +61,8 @@ impl fmt::Debug for AccessToken {
 
 struct Cached {
     token: AccessToken,
+    /// The lifetime as taken from the answer, bounded.
+    ttl: Duration,
     refresh_at: Instant,
     expires_at: Instant,
 }
@@ -87,28 +106,84 @@ impl fmt::Debug for TokenProvider {
 #[derive(Deserialize)]
 struct TokenAnswer {
     access_token: String,
+    /// Whole seconds, already bounded into `[0, MAX_TOKEN_TTL]`.
     #[serde(default, deserialize_with = "seconds_string_or_number")]
     expires_in: Option<u64>,
+    /// v1 only: the expiry as Unix seconds; used when `expires_in` is missing.
+    #[serde(default, deserialize_with = "number_or_string")]
+    expires_on: Option<f64>,
     #[serde(default)]
     token_type: Option<String>,
 }
 
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum StrOrNum {
+    Num(u64),
+    Float(f64),
+    Str(String),
+    /// Anything else (true, an object) is ignored rather than failing the answer.
+    Other(serde::de::IgnoredAny),
+}
+
 /// v2 sends `"expires_in": 3599`, v1 sends `"expires_in": "3599"` (mde-api.md §1.2).
+/// Bounded as [`parse_expires_in`] says.
 fn seconds_string_or_number<'de, D: Deserializer<'de>>(d: D) -> Result<Option<u64>, D::Error> {
-    #[derive(Deserialize)]
-    #[serde(untagged)]
-    enum StrOrNum {
-        Num(u64),
-        Float(f64),
-        Str(String),
-    }
+    let lifetime = match Option::<StrOrNum>::deserialize(d)? {
+        None | Some(StrOrNum::Other(_)) => None,
+        Some(StrOrNum::Num(n)) => Some(Duration::from_secs(n).min(MAX_TOKEN_TTL)),
+        Some(StrOrNum::Float(f)) => lifetime_from_secs(f),
+        Some(StrOrNum::Str(s)) => parse_expires_in(&s),
+    };
+    Ok(lifetime.map(|d| d.as_secs()))
+}
+
+/// A number, or a string holding one (unbounded: the caller bounds what it derives).
+fn number_or_string<'de, D: Deserializer<'de>>(d: D) -> Result<Option<f64>, D::Error> {
     Ok(match Option::<StrOrNum>::deserialize(d)? {
-        None => None,
-        Some(StrOrNum::Num(n)) => Some(n),
-        Some(StrOrNum::Float(f)) if f.is_finite() && f >= 0.0 => Some(f as u64),
-        Some(StrOrNum::Float(_)) => None,
+        None | Some(StrOrNum::Other(_)) => None,
+        Some(StrOrNum::Num(n)) => Some(n as f64),
+        Some(StrOrNum::Float(f)) => Some(f),
         Some(StrOrNum::Str(s)) => s.trim().parse().ok(),
     })
+}
+
+/// A token lifetime from the text of `expires_in`: seconds, whole or decimal, bounded
+/// into `[0, MAX_TOKEN_TTL]` (0 to 24 hours; more reads as 24 hours). None when it is
+/// not a non-negative number (negative, NaN, text): the default lifetime applies.
+pub fn parse_expires_in(text: &str) -> Option<Duration> {
+    let text = text.trim();
+    match text.parse::<u64>() {
+        Ok(secs) => Some(Duration::from_secs(secs).min(MAX_TOKEN_TTL)),
+        Err(_) => text.parse::<f64>().ok().and_then(lifetime_from_secs),
+    }
+}
+
+/// Seconds as a lifetime in `[0, MAX_TOKEN_TTL]`; None for negative or NaN.
+fn lifetime_from_secs(secs: f64) -> Option<Duration> {
+    if secs.is_nan() || secs < 0.0 {
+        return None;
+    }
+    // Compared as floats first: 1e300 (or infinity) does not fit a Duration.
+    if secs >= MAX_TOKEN_TTL.as_secs_f64() {
+        return Some(MAX_TOKEN_TTL);
+    }
+    Some(Duration::try_from_secs_f64(secs).unwrap_or(Duration::ZERO))
+}
+
+/// The lifetime a token answer gives: `expires_in`, else `expires_on` against our clock
+/// (ignored when already past: a skewed clock must not mean a token request per call),
+/// else an hour. Always within `[0, MAX_TOKEN_TTL]`.
+fn answer_lifetime(answer: &TokenAnswer, now_unix: f64) -> Duration {
+    if let Some(secs) = answer.expires_in {
+        return Duration::from_secs(secs).min(MAX_TOKEN_TTL);
+    }
+    answer
+        .expires_on
+        .map(|on| on - now_unix)
+        .filter(|left| *left > 0.0)
+        .and_then(lifetime_from_secs)
+        .unwrap_or(DEFAULT_TTL)
 }
 
 impl TokenProvider {
@@ -174,6 +249,12 @@ impl TokenProvider {
         }
     }
 
+    /// The lifetime of the cached token as cordon took it from the answer (bounded into
+    /// `[0, MAX_TOKEN_TTL]`); None before the first token.
+    pub async fn token_lifetime(&self) -> Option<Duration> {
+        self.cache.lock().await.as_ref().map(|c| c.ttl)
+    }
+
     /// Drop the cached token so the next `get_token` fetches a new one.
     pub async fn invalidate(&self) {
         *self.cache.lock().await = None;
@@ -201,15 +282,31 @@ impl TokenProvider {
             ("client_secret", secret.expose_secret()),
             ("scope", self.scope.as_str()),
         ];
-        let response = self
-            .http
-            .post(self.token_url.clone())
-            .form(&form)
-            .send()
+        let request = self.http.post(self.token_url.clone()).form(&form);
+        let exchange = async {
+            let response = request.send().await.map_err(|e| self.unreachable(&e))?;
+            let status = response.status();
+            // Streamed with a cap, error answers too: they are the endpoint's bytes.
+            let body = read_capped(response, MAX_TOKEN_BODY)
+                .await
+                .map_err(|e| match e {
+                    ReadError::Transport(e) => self.unreachable(&e),
+                    ReadError::TooLarge => AuthError::OversizedAnswer {
+                        status: status.as_u16(),
+                        limit: MAX_TOKEN_BODY,
+                    },
+                })?;
+            Ok::<_, AuthError>((status, body))
+        };
+        let (status, body) = tokio::time::timeout(TOKEN_REQUEST_DEADLINE, exchange)
             .await
-            .map_err(|e| self.unreachable(&e))?;
-        let status = response.status();
-        let body = response.bytes().await.map_err(|e| self.unreachable(&e))?;
+            .map_err(|_| AuthError::Unreachable {
+                host: self.authority_host(),
+                reason: format!(
+                    "no complete answer within {} s",
+                    TOKEN_REQUEST_DEADLINE.as_secs()
+                ),
+            })??;
         tracing::debug!(
             method = "POST",
             path = self.token_url.path(),
@@ -250,16 +347,22 @@ impl TokenProvider {
                 ),
             });
         }
-        let ttl = answer.expires_in.map_or(DEFAULT_TTL, Duration::from_secs);
+        let now_unix = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0.0, |d| d.as_secs_f64());
+        let ttl = answer_lifetime(&answer, now_unix);
         // The token's clock starts when we asked for it, not when the answer arrived.
-        let expires_at = started + ttl;
+        let expires_at = instant_after(started, ttl, MAX_TOKEN_TTL);
         let generation = self.generation.fetch_add(1, Ordering::Relaxed) + 1;
         Ok(Cached {
             token: AccessToken {
                 secret: SecretString::from(answer.access_token),
                 generation,
             },
-            refresh_at: expires_at - refresh_margin(ttl),
+            ttl,
+            refresh_at: expires_at
+                .checked_sub(refresh_margin(ttl))
+                .unwrap_or(expires_at),
             expires_at,
         })
     }
@@ -343,5 +446,83 @@ mod tests {
         assert_eq!(v1.expires_in, Some(3599));
         let none: TokenAnswer = serde_json::from_str(r#"{"access_token":"t"}"#).expect("none");
         assert_eq!(none.expires_in, None);
+    }
+
+    fn lifetime_of(expires: &str) -> Duration {
+        let answer: TokenAnswer =
+            serde_json::from_str(&format!(r#"{{"access_token":"t",{expires}}}"#)).expect("answer");
+        answer_lifetime(&answer, 1_700_000_000.0)
+    }
+
+    #[test]
+    fn absurd_lifetimes_are_bounded() {
+        let day = MAX_TOKEN_TTL;
+        assert_eq!(lifetime_of(r#""expires_in":18446744073709551615"#), day);
+        assert_eq!(lifetime_of(r#""expires_in":1e300"#), day);
+        assert_eq!(lifetime_of(r#""expires_in":"1e300""#), day);
+        assert_eq!(
+            lifetime_of(r#""expires_in":"99999999999999999999999""#),
+            day
+        );
+        assert_eq!(lifetime_of(r#""expires_in":"inf""#), day);
+        // Not a lifetime: the default hour.
+        for junk in [
+            r#""expires_in":-5"#,
+            r#""expires_in":"-5""#,
+            r#""expires_in":"NaN""#,
+            r#""expires_in":"soon""#,
+            r#""expires_in":true"#,
+            r#""expires_in":{"a":1}"#,
+        ] {
+            assert_eq!(lifetime_of(junk), DEFAULT_TTL, "{junk}");
+        }
+        assert_eq!(
+            lifetime_of(r#""expires_in":"59.9""#),
+            Duration::from_secs(59)
+        );
+        // expires_on only without expires_in; a past one is ignored.
+        assert_eq!(
+            lifetime_of(r#""expires_on":"1700000600""#),
+            Duration::from_secs(600)
+        );
+        assert_eq!(lifetime_of(r#""expires_on":1e300"#), day);
+        assert_eq!(lifetime_of(r#""expires_on":"1600000000""#), DEFAULT_TTL);
+        assert_eq!(
+            lifetime_of(r#""expires_in":60,"expires_on":"1800000000""#),
+            Duration::from_secs(60)
+        );
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn expires_in_of_any_text_never_panics_and_stays_bounded(text in "\\PC{0,40}") {
+            proptest::prop_assert!(parse_expires_in(&text).is_none_or(|d| d <= MAX_TOKEN_TTL));
+            let json = serde_json::json!({"access_token": "t", "expires_in": text, "expires_on": text});
+            let answer: TokenAnswer = serde_json::from_value(json).expect("parses");
+            proptest::prop_assert!(answer_lifetime(&answer, 1_700_000_000.0) <= MAX_TOKEN_TTL);
+        }
+
+        #[test]
+        fn expires_in_of_any_number_never_panics_and_stays_bounded(
+            float in proptest::num::f64::ANY,
+            whole in proptest::num::u64::ANY,
+            signed in proptest::num::i64::ANY,
+        ) {
+            for text in [float.to_string(), format!("{float:e}"), whole.to_string(), signed.to_string()] {
+                let lifetime = parse_expires_in(&text);
+                proptest::prop_assert!(lifetime.is_none_or(|d| d <= MAX_TOKEN_TTL), "{}", text);
+                // The same as a JSON number, where JSON can carry it.
+                if let Ok(answer) = serde_json::from_str::<TokenAnswer>(
+                    &format!(r#"{{"access_token":"t","expires_in":{text}}}"#),
+                ) {
+                    proptest::prop_assert!(answer_lifetime(&answer, 0.0) <= MAX_TOKEN_TTL);
+                }
+            }
+            proptest::prop_assert_eq!(
+                parse_expires_in(&whole.to_string()),
+                Some(Duration::from_secs(whole).min(MAX_TOKEN_TTL))
+            );
+            proptest::prop_assert_eq!(parse_expires_in(&signed.to_string()).is_some(), signed >= 0);
+        }
     }
 }

@@ -13,7 +13,6 @@ pub mod rate_limit;
 pub mod recover;
 mod submit;
 
-use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -22,8 +21,8 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 use crate::api::MachineSummary;
-use crate::api::models::{ActionType, IsolationState, MachineAction};
-use crate::api::{ActionFilter, DefenderApi, MAX_PAGE, PageRequest, all_actions};
+use crate::api::models::MachineAction;
+use crate::api::{ActionFilter, DefenderApi, MAX_PAGE, PageGuard, PageRequest, all_actions};
 use crate::audit::AuditLog;
 use protocol::{Command, ErrorInfo, WorkerEvent};
 
@@ -203,20 +202,26 @@ async fn load_machines<A: DefenderApi>(ctx: Arc<Ctx<A>>, generation: u64, filter
     };
     let mut first = true;
     let mut total = 0usize;
+    let mut pages = PageGuard::new();
     loop {
         // Parsed straight into the compact summary the list keeps.
         let page = ctx.api.machines_page::<MachineSummary>(request).await;
         ctx.emit_budget();
+        // A page link that repeats (or never ends) fails the load after this page.
+        let page = page.and_then(|page| {
+            let next = page.next_link.map(|link| pages.follow(link)).transpose()?;
+            Ok((page.value, next))
+        });
         match page {
-            Ok(page) => {
-                total += page.value.len();
+            Ok((machines, next)) => {
+                total += machines.len();
                 ctx.emit(WorkerEvent::MachinesPage {
                     generation,
-                    machines: page.value,
+                    machines,
                     first,
                 });
                 first = false;
-                match page.next_link {
+                match next {
                     Some(link) => request = PageRequest::Next(link),
                     None => break,
                 }
@@ -235,7 +240,7 @@ async fn load_machines<A: DefenderApi>(ctx: Arc<Ctx<A>>, generation: u64, filter
     match all_actions(ctx.api.as_ref(), &filter).await {
         Ok(actions) => ctx.emit(WorkerEvent::IsolationStates {
             generation,
-            states: isolation_states(&actions),
+            states: crate::domain::isolation_states(&actions),
         }),
         Err(e) => ctx.emit(WorkerEvent::Notice {
             message: format!("Isolation states are unavailable: {}", e.explain()),
@@ -243,22 +248,6 @@ async fn load_machines<A: DefenderApi>(ctx: Arc<Ctx<A>>, generation: u64, filter
     }
     ctx.emit_budget();
     ctx.emit(WorkerEvent::MachinesLoaded { generation, total });
-}
-
-/// The derived isolation state of every machine that has isolation actions.
-pub fn isolation_states(actions: &[MachineAction]) -> Vec<(String, IsolationState)> {
-    let mut by_machine: HashMap<&str, Vec<&MachineAction>> = HashMap::new();
-    for a in actions {
-        if matches!(a.action_type, ActionType::Isolate | ActionType::Unisolate)
-            && let Some(id) = a.machine_id.as_deref()
-        {
-            by_machine.entry(id).or_default().push(a);
-        }
-    }
-    by_machine
-        .into_iter()
-        .map(|(id, acts)| (id.to_string(), IsolationState::derive(acts)))
-        .collect()
 }
 
 async fn load_history<A: DefenderApi>(ctx: Arc<Ctx<A>>, machine_id: String) {

@@ -23,8 +23,9 @@ use super::Ctx;
 use super::protocol::{WorkerEvent, WriteRequest};
 use super::rate_limit::{Pacer, RateLimits};
 use crate::api::models::MachineAction;
-use crate::api::{ActionFilter, DefenderApi};
+use crate::api::{ActionFilter, ApiError, DefenderApi, PageGuard};
 use crate::audit::Outcome;
+use crate::bounded::instant_after;
 
 /// Ids per list call when reading actions by id: keeps the URL short (~2.3 kB) and
 /// the answer one page.
@@ -177,6 +178,10 @@ impl<A: DefenderApi> Ctx<A> {
     }
 }
 
+/// The longest the poller holds off because the service throttled it: the bound the
+/// client puts on `Retry-After` (one hour).
+const MAX_HOLD_OFF: Duration = crate::api::client::MAX_RETRY_AFTER;
+
 /// How long a cycle lasts: the configured interval, longer when nothing tracked has
 /// changed for a while.
 pub fn cycle_interval(poll_interval: Duration, quiet_for: Duration) -> Duration {
@@ -204,45 +209,74 @@ pub async fn run<A: DefenderApi>(ctx: Arc<Ctx<A>>, cancel: CancellationToken) {
             () = tokio::time::sleep_until(next) => {}
             () = ctx.tracked_added.notified() => {
                 // A new action: poll at the normal interval again, not after a back-off.
-                let soonest = last_cycle.map_or_else(Instant::now, |t| t + interval);
+                let soonest = last_cycle.map_or_else(Instant::now, |t| instant_after(t, interval, MAX_HOLD_OFF));
                 next = next.min(soonest);
                 continue;
             }
         }
         let started = Instant::now();
-        poll_once(&ctx, &mut pacer, &mut list_in_flight).await;
+        let hold_off = poll_once(&ctx, &mut pacer, &mut list_in_flight).await;
         last_cycle = Some(started);
         let quiet = ctx.quiet_for().unwrap_or_default();
-        next = started + cycle_interval(interval, quiet);
+        // A throttled cycle waits out the service's `Retry-After` (bounded) instead of
+        // failing again every interval.
+        let wait = cycle_interval(interval, quiet).max(hold_off.unwrap_or_default());
+        next = instant_after(started, wait, MAX_HOLD_OFF);
     }
 }
 
-/// One cycle: one call for everything in flight, one per 50 that ended.
-async fn poll_once<A: DefenderApi>(ctx: &Ctx<A>, pacer: &mut Pacer, list_in_flight: &mut bool) {
+/// How long the service asked the poller to hold off, when it throttled a call.
+fn hold_off(e: &ApiError) -> Option<Duration> {
+    match e {
+        ApiError::Throttled { retry_after } => {
+            Some(retry_after.unwrap_or_default().min(MAX_HOLD_OFF))
+        }
+        _ => None,
+    }
+}
+
+/// One cycle: one call for everything in flight, one per 50 that ended. Returns how
+/// long the service asked to be left alone, when it throttled the cycle.
+async fn poll_once<A: DefenderApi>(
+    ctx: &Ctx<A>,
+    pacer: &mut Pacer,
+    list_in_flight: &mut bool,
+) -> Option<Duration> {
     let (ids, types) = ctx.tracked();
     if ids.is_empty() {
-        return;
+        return None;
     }
     // 1. Every tracked action still in flight, in one call.
     let in_flight = ActionFilter::active_of_types(types.into_iter().collect());
     let mut listed: HashSet<String> = HashSet::new();
     let mut next = None;
+    let mut pages = PageGuard::new();
     while *list_in_flight {
         pacer.acquire().await;
         let page = ctx.api.actions_page(&in_flight, next.take()).await;
         ctx.emit_budget();
+        // A page link that repeats (or never ends) fails the listing like any error.
+        let page = page.and_then(|page| match page.next_link {
+            Some(link) => pages.follow(link).map(|link| (page.value, Some(link))),
+            None => Ok((page.value, None)),
+        });
         match page {
-            Ok(page) => {
-                for action in page.value {
+            Ok((actions, link)) => {
+                for action in actions {
                     if ids.contains(&action.id) {
                         listed.insert(action.id.clone());
                         ctx.observe(action);
                     }
                 }
-                match page.next_link {
+                match link {
                     Some(link) => next = Some(link),
                     None => break,
                 }
+            }
+            Err(e) if hold_off(&e).is_some() => {
+                // Reading by id would be throttled too: skip the cycle.
+                poll_failed(ctx, &e);
+                return hold_off(&e);
             }
             Err(e) => {
                 // Not fatal: this cycle reads every tracked action by id instead. A
@@ -271,10 +305,11 @@ async fn poll_once<A: DefenderApi>(ctx: &Ctx<A>, pacer: &mut Pacer, list_in_flig
             Ok(page) => page.value.into_iter().for_each(|a| ctx.observe(a)),
             Err(e) => {
                 poll_failed(ctx, &e);
-                break;
+                return hold_off(&e);
             }
         }
     }
+    None
 }
 
 fn poll_failed<A: DefenderApi>(ctx: &Ctx<A>, e: &crate::api::ApiError) {

@@ -46,6 +46,13 @@ const MINUTE_MARGIN: Duration = Duration::from_millis(500);
 const HOUR_MARGIN: Duration = Duration::from_secs(1);
 /// When a 429 carries no Retry-After.
 const DEFAULT_PAUSE: Duration = Duration::from_secs(10);
+/// The longest pause a 429 imposes on an API: the client's bound on `Retry-After`
+/// (one hour). The `Retry-After` is the service's number; this one is ours.
+const MAX_PAUSE: Duration = crate::api::client::MAX_RETRY_AFTER;
+/// A call to a paused API waits for the pause to end only when it ends within this
+/// (the client's default 429 budget); otherwise it fails at once with
+/// `ApiError::Throttled` naming the wait, so nothing shows "Loading…" for an hour.
+pub const MAX_PAUSE_WAIT: Duration = Duration::from_secs(120);
 
 #[derive(Debug, Default)]
 struct Bucket {
@@ -72,12 +79,17 @@ impl Bucket {
         self.calls.len() - idx
     }
 
-    /// Take a slot now, or say when to try again.
+    /// Take a slot now, or say when to try again (and whether that is the end of a
+    /// pause the service asked for).
     fn try_take(&mut self, now: Instant, limits: &RateLimits) -> Option<Instant> {
+        self.try_take_or_pause(now, limits).map(|(at, _)| at)
+    }
+
+    fn try_take_or_pause(&mut self, now: Instant, limits: &RateLimits) -> Option<(Instant, bool)> {
         self.prune(now);
         if let Some(until) = self.paused_until {
             if until > now {
-                return Some(until);
+                return Some((until, true));
             }
             self.paused_until = None;
         }
@@ -85,11 +97,11 @@ impl Bucket {
         let per_minute = limits.per_minute.max(1) as usize;
         if self.calls.len() >= per_hour {
             let oldest = self.calls[self.calls.len() - per_hour];
-            return Some(oldest + HOUR + HOUR_MARGIN);
+            return Some((oldest + HOUR + HOUR_MARGIN, false));
         }
         if self.in_last_minute(now) >= per_minute {
             let oldest = self.calls[self.calls.len() - per_minute];
-            return Some(oldest + MINUTE + MINUTE_MARGIN);
+            return Some((oldest + MINUTE + MINUTE_MARGIN, false));
         }
         self.calls.push_back(now);
         None
@@ -185,15 +197,24 @@ impl<A> RateLimited<A> {
         f(&mut guard)
     }
 
-    /// Wait until `kind` has a free slot, and take it.
-    pub async fn acquire(&self, kind: ApiKind) {
+    /// Wait until `kind` has a free slot, and take it. Fails at once, without
+    /// waiting, when the service has paused `kind` for longer than [`MAX_PAUSE_WAIT`].
+    pub async fn acquire(&self, kind: ApiKind) -> Result<(), ApiError> {
         loop {
             let now = Instant::now();
-            let retry_at =
-                self.with_buckets(|b| b.entry(kind).or_default().try_take(now, &self.limits));
+            let retry_at = self.with_buckets(|b| {
+                b.entry(kind)
+                    .or_default()
+                    .try_take_or_pause(now, &self.limits)
+            });
             match retry_at {
-                None => return,
-                Some(at) => tokio::time::sleep_until(at).await,
+                None => return Ok(()),
+                Some((until, true)) if until.saturating_duration_since(now) > MAX_PAUSE_WAIT => {
+                    return Err(ApiError::Throttled {
+                        retry_after: Some(until.saturating_duration_since(now)),
+                    });
+                }
+                Some((at, _)) => tokio::time::sleep_until(at).await,
             }
         }
     }
@@ -217,7 +238,8 @@ impl<A> RateLimited<A> {
 
     fn note<T>(&self, kind: ApiKind, result: Result<T, ApiError>) -> Result<T, ApiError> {
         if let Err(ApiError::Throttled { retry_after }) = &result {
-            let until = Instant::now() + retry_after.unwrap_or(DEFAULT_PAUSE);
+            let pause = retry_after.unwrap_or(DEFAULT_PAUSE).min(MAX_PAUSE);
+            let until = crate::bounded::instant_after(Instant::now(), pause, MAX_PAUSE);
             tracing::warn!(
                 ?kind,
                 ?retry_after,
@@ -234,13 +256,13 @@ impl<A: DefenderApi> DefenderApi for RateLimited<A> {
         &self,
         page: PageRequest,
     ) -> Result<ODataPage<T>, ApiError> {
-        self.acquire(ApiKind::ListMachines).await;
+        self.acquire(ApiKind::ListMachines).await?;
         let r = self.inner.machines_page(page).await;
         self.note(ApiKind::ListMachines, r)
     }
 
     async fn get_machine(&self, id_or_name: &str) -> Result<Machine, ApiError> {
-        self.acquire(ApiKind::GetMachine).await;
+        self.acquire(ApiKind::GetMachine).await?;
         let r = self.inner.get_machine(id_or_name).await;
         self.note(ApiKind::GetMachine, r)
     }
@@ -250,13 +272,13 @@ impl<A: DefenderApi> DefenderApi for RateLimited<A> {
         filter: &ActionFilter,
         next: Option<String>,
     ) -> Result<ODataPage<MachineAction>, ApiError> {
-        self.acquire(ApiKind::ListActions).await;
+        self.acquire(ApiKind::ListActions).await?;
         let r = self.inner.actions_page(filter, next).await;
         self.note(ApiKind::ListActions, r)
     }
 
     async fn get_action(&self, action_id: &str) -> Result<MachineAction, ApiError> {
-        self.acquire(ApiKind::GetAction).await;
+        self.acquire(ApiKind::GetAction).await?;
         let r = self.inner.get_action(action_id).await;
         self.note(ApiKind::GetAction, r)
     }
@@ -267,7 +289,7 @@ impl<A: DefenderApi> DefenderApi for RateLimited<A> {
         comment: &str,
         isolation_type: IsolationType,
     ) -> Result<MachineAction, ApiError> {
-        self.acquire(ApiKind::Isolate).await;
+        self.acquire(ApiKind::Isolate).await?;
         let r = self
             .inner
             .isolate(machine_id, comment, isolation_type)
@@ -276,7 +298,7 @@ impl<A: DefenderApi> DefenderApi for RateLimited<A> {
     }
 
     async fn unisolate(&self, machine_id: &str, comment: &str) -> Result<MachineAction, ApiError> {
-        self.acquire(ApiKind::Unisolate).await;
+        self.acquire(ApiKind::Unisolate).await?;
         let r = self.inner.unisolate(machine_id, comment).await;
         self.note(ApiKind::Unisolate, r)
     }
@@ -286,7 +308,7 @@ impl<A: DefenderApi> DefenderApi for RateLimited<A> {
         action_id: &str,
         comment: &str,
     ) -> Result<MachineAction, ApiError> {
-        self.acquire(ApiKind::Cancel).await;
+        self.acquire(ApiKind::Cancel).await?;
         let r = self.inner.cancel_action(action_id, comment).await;
         self.note(ApiKind::Cancel, r)
     }
