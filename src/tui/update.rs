@@ -1,8 +1,6 @@
 //! The only place state changes: `update(&mut State, Action) -> Vec<Effect>`. No I/O,
 //! no clock (the runner sets `state.now`), so every flow is a unit test away.
 
-use std::collections::HashSet;
-
 use tui_input::{Input, InputRequest};
 
 use super::action::{Action, Effect, UserAction};
@@ -458,45 +456,14 @@ pub fn apply_filter(state: &mut State, fx: &mut Vec<Effect>) {
     let m = &mut state.machines;
     if !state.filter.applied.is_empty() && needle.starts_with(&state.filter.applied) {
         // Narrowing: only the rows still visible can match.
-        let rows = &m.rows;
-        m.visible
-            .retain(|&i| contains(rows[i].machine.search_key(), &needle));
+        m.narrow_visible(&needle);
     } else {
-        m.visible = matching(&m.rows, 0, &needle);
+        m.visible = m.matching(0, &needle);
     }
     state.filter.applied = needle;
-    m.selected = keep.and_then(|id| position_of(m, &id)).unwrap_or(0);
+    m.selected = keep.and_then(|id| m.position_of(&id)).unwrap_or(0);
     ensure_visible(state);
     sync_history(state, fx);
-}
-
-fn matching(rows: &[MachineRow], from: usize, needle: &str) -> Vec<usize> {
-    (from..rows.len())
-        .filter(|&i| needle.is_empty() || contains(rows[i].machine.search_key(), needle))
-        .collect()
-}
-
-/// Substring test tuned for many short haystacks and one needle: `str::contains`
-/// builds a two-way searcher per call, which dominates at 100,000 rows; finding the
-/// first character uses memchr and needs no setup.
-fn contains(haystack: &str, needle: &str) -> bool {
-    let Some(first) = needle.chars().next() else {
-        return true;
-    };
-    let mut from = 0;
-    while let Some(pos) = haystack[from..].find(first) {
-        let at = from + pos;
-        if haystack[at..].starts_with(needle) {
-            return true;
-        }
-        from = at + first.len_utf8();
-    }
-    false
-}
-
-fn position_of(m: &super::state::MachineList, id: &str) -> Option<usize> {
-    let idx = m.index_of(id)?;
-    m.visible.iter().position(|&i| i == idx)
 }
 
 // ---------------------------------------------------------------- modals
@@ -626,24 +593,12 @@ fn on_worker(state: &mut State, ev: WorkerEvent, fx: &mut Vec<Effect>) {
             machines,
             first,
         } => {
-            if state.machines.generation.is_some_and(|g| generation < g) {
+            if state.machines.is_stale(generation) {
                 return; // a page of an older refresh
             }
-            state.machines.generation = Some(generation);
-            state.machines.loading = true;
-            let m = &mut state.machines;
-            if first {
-                m.begin_refresh();
-            }
-            let from = m.push_page(machines);
-            let added = matching(&m.rows, from, &state.filter.applied);
-            m.visible.extend(added);
-            if let Some(id) = m.reselect.clone() {
-                if let Some(pos) = position_of(m, &id) {
-                    m.selected = pos;
-                    m.reselect = None;
-                }
-            }
+            state
+                .machines
+                .receive_page(generation, machines, first, &state.filter.applied);
             ensure_visible(state);
             if state.machines.reselect.is_none() {
                 sync_history(state, fx);
@@ -653,58 +608,24 @@ fn on_worker(state: &mut State, ev: WorkerEvent, fx: &mut Vec<Effect>) {
             if state.machines.generation != Some(generation) {
                 return; // states of a list that has been replaced
             }
-            // Action updates since the load began, and our requests still in flight,
-            // are newer than the load's listing.
-            let mut newer: HashSet<String> = std::mem::take(&mut state.machines.touched);
-            newer.extend(
-                state
-                    .requests
-                    .values()
-                    .filter(|r| !r.is_done())
-                    .map(|r| r.machine_id.clone()),
-            );
-            let newer: HashSet<&str> = newer.iter().map(String::as_str).collect();
-            state.machines.settle_isolation(states, &newer);
+            // Our requests still in flight are newer than the load's listing.
+            let in_flight = state
+                .requests
+                .values()
+                .filter(|r| !r.is_done())
+                .map(|r| r.machine_id.as_str());
+            state.machines.settle_isolation(states, in_flight);
         }
         WorkerEvent::MachinesLoaded { generation, total } => {
-            if state.machines.generation.is_some_and(|g| generation < g) {
+            if state.machines.is_stale(generation) {
                 return;
             }
-            state.machines.loading = false;
-            state.machines.finish_refresh();
-            state.machines.total = Some(total);
-            state.machines.refresh_skips = 0;
-            // The refresh is complete: machines it did not deliver are gone. Rows
-            // updated in place may match the filter differently now.
-            let chosen = state.machines.selected_id().map(str::to_string);
-            let m = &mut state.machines;
-            m.remove_unseen();
-            m.visible = matching(&m.rows, 0, &state.filter.applied);
-            if let Some(id) = chosen {
-                match position_of(m, &id) {
-                    Some(pos) => m.selected = pos,
-                    // Gone: the highlight lands elsewhere, so writes refuse until the
-                    // analyst chooses again.
-                    None => {
-                        m.reselect.get_or_insert(id);
-                    }
-                }
-            }
-            // Marks on machines the service no longer lists could never be reviewed
-            // or cleared on screen: drop them, and say so.
-            let gone: Vec<String> = m
-                .marked
-                .iter()
-                .filter(|id| m.index_of(id).is_none())
-                .cloned()
-                .collect();
-            for id in &gone {
-                m.marked.remove(id);
-            }
-            if !gone.is_empty() {
+            let dropped = state
+                .machines
+                .complete_refresh(total, &state.filter.applied);
+            if dropped > 0 {
                 state.status.notice = Some(format!(
-                    "{} marked machine(s) are no longer listed and were unmarked.",
-                    gone.len()
+                    "{dropped} marked machine(s) are no longer listed and were unmarked."
                 ));
             }
             // A machine the analyst had selected that is no longer listed stays
@@ -719,7 +640,7 @@ fn on_worker(state: &mut State, ev: WorkerEvent, fx: &mut Vec<Effect>) {
             sync_history(state, fx);
         }
         WorkerEvent::MachinesFailed { generation, error } => {
-            if state.machines.generation.is_some_and(|g| generation < g) {
+            if state.machines.is_stale(generation) {
                 return; // a refresh that has been replaced
             }
             state.machines.loading = false;
