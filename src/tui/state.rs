@@ -206,13 +206,17 @@ impl MachineList {
     }
 
     /// The load's own states arrived: listed machines it does not name have no
-    /// isolation action, so they were never isolated. `keep` names machines whose
-    /// state is newer than the load's listing (an action of ours in flight).
-    pub fn settle_isolation(
+    /// isolation action, so they were never isolated. Machines an action update set
+    /// since the load began, and `in_flight` (machines with a request of ours still in
+    /// flight), may know something newer than the load's listing.
+    pub fn settle_isolation<'a>(
         &mut self,
         states: Vec<(String, IsolationState)>,
-        keep: &HashSet<&str>,
+        in_flight: impl IntoIterator<Item = &'a str>,
     ) {
+        let mut newer: HashSet<String> = std::mem::take(&mut self.touched);
+        newer.extend(in_flight.into_iter().map(str::to_string));
+        let keep: HashSet<&str> = newer.iter().map(String::as_str).collect();
         // A machine is kept only when something newer is actually known about it.
         let newer = |row: &MachineRow| row.isolation.is_some() && keep.contains(row.machine.id());
         for row in &mut self.rows {
@@ -228,13 +232,119 @@ impl MachineList {
             }
         }
         self.carried.clear();
-        self.touched.clear();
     }
 
     /// The refresh ended (or failed): states not yet handed over are stale.
     pub fn finish_refresh(&mut self) {
         self.carried.clear();
     }
+
+    /// A listing of `generation` belongs to a refresh that a newer one has replaced.
+    pub fn is_stale(&self, generation: u64) -> bool {
+        self.generation.is_some_and(|g| generation < g)
+    }
+
+    /// A page of refresh `generation` arrived (`first`: its first page). Rows are
+    /// updated in place or appended, new rows that match the filter's `needle` become
+    /// visible, and the machine to reselect is selected as soon as it is back.
+    pub fn receive_page(
+        &mut self,
+        generation: u64,
+        machines: Vec<MachineSummary>,
+        first: bool,
+        needle: &str,
+    ) {
+        self.generation = Some(generation);
+        self.loading = true;
+        if first {
+            self.begin_refresh();
+        }
+        let from = self.push_page(machines);
+        let added = self.matching(from, needle);
+        self.visible.extend(added);
+        if let Some(pos) = self.reselect.as_deref().and_then(|id| self.position_of(id)) {
+            self.selected = pos;
+            self.reselect = None;
+        }
+    }
+
+    /// The refresh delivered all `total` machines: machines it did not deliver are gone,
+    /// and rows updated in place may match the filter's `needle` differently now. The
+    /// chosen machine stays selected; if it is gone the highlight lands elsewhere, so it
+    /// is kept in `reselect` and writes refuse until the analyst chooses again. Returns
+    /// how many marks were dropped (`drop_unlisted_marks`).
+    pub fn complete_refresh(&mut self, total: usize, needle: &str) -> usize {
+        self.loading = false;
+        self.finish_refresh();
+        self.total = Some(total);
+        self.refresh_skips = 0;
+        let chosen = self.selected_id().map(str::to_string);
+        self.remove_unseen();
+        self.visible = self.matching(0, needle);
+        if let Some(id) = chosen {
+            match self.position_of(&id) {
+                Some(pos) => self.selected = pos,
+                None => {
+                    self.reselect.get_or_insert(id);
+                }
+            }
+        }
+        self.drop_unlisted_marks()
+    }
+
+    /// Marks on machines the service no longer lists could never be reviewed or
+    /// cleared on screen: drop them. Returns how many.
+    fn drop_unlisted_marks(&mut self) -> usize {
+        let gone: Vec<String> = self
+            .marked
+            .iter()
+            .filter(|id| self.index_of(id).is_none())
+            .cloned()
+            .collect();
+        for id in &gone {
+            self.marked.remove(id);
+        }
+        gone.len()
+    }
+
+    /// The position in `visible` of a machine id: None when it is not listed or the
+    /// filter hides it.
+    pub fn position_of(&self, id: &str) -> Option<usize> {
+        let idx = self.index_of(id)?;
+        self.visible.iter().position(|&i| i == idx)
+    }
+
+    /// Row numbers from `from` on that match the filter's lowercase `needle`.
+    pub fn matching(&self, from: usize, needle: &str) -> Vec<usize> {
+        (from..self.rows.len())
+            .filter(|&i| needle.is_empty() || contains(self.rows[i].machine.search_key(), needle))
+            .collect()
+    }
+
+    /// The filter grew longer: only the rows still visible can match it.
+    pub fn narrow_visible(&mut self, needle: &str) {
+        let rows = &self.rows;
+        self.visible
+            .retain(|&i| contains(rows[i].machine.search_key(), needle));
+    }
+}
+
+/// Substring test tuned for many short haystacks and one needle: `str::contains`
+/// builds a two-way searcher per call, which dominates at 100,000 rows; finding the
+/// first character uses memchr and needs no setup.
+fn contains(haystack: &str, needle: &str) -> bool {
+    let Some(first) = needle.chars().next() else {
+        return true;
+    };
+    let mut from = 0;
+    while let Some(pos) = haystack[from..].find(first) {
+        let at = from + pos;
+        if haystack[at..].starts_with(needle) {
+            return true;
+        }
+        from = at + first.len_utf8();
+    }
+    false
 }
 
 #[derive(Debug, Clone, Default)]

@@ -1,0 +1,170 @@
+//! Moving around the panes: moves and paging, focus, marks (toggle, mark what the
+//! filter shows, clear), the filter box, and keeping the selection inside the drawn
+//! window.
+
+use super::insert_text;
+use super::loading::sync_history;
+use crate::tui::action::{Action, Effect, UserAction};
+use crate::tui::present::group_thousands;
+use crate::tui::state::{Pane, State};
+
+pub(super) fn page(state: &State) -> i64 {
+    let rows = match state.focus {
+        Pane::Machines => state.list_height,
+        Pane::History => crate::tui::layout::history_table_rows(state.size.0, state.size.1),
+    };
+    i64::try_from(rows.max(1)).unwrap_or(1)
+}
+
+pub(super) fn move_by(state: &mut State, delta: i64, fx: &mut Vec<Effect>) {
+    match state.focus {
+        Pane::Machines => {
+            let len = state.machines.visible.len();
+            state.machines.selected = clamp_move(state.machines.selected, delta, len);
+            state.machines.reselect = None;
+            ensure_visible(state);
+            sync_history(state, fx);
+        }
+        Pane::History => {
+            let len = state.history.entries().len();
+            state.history.selected = clamp_move(state.history.selected, delta, len);
+        }
+    }
+}
+
+pub(super) fn clamp_move(current: usize, delta: i64, len: usize) -> usize {
+    if len == 0 {
+        return 0;
+    }
+    let cur = i64::try_from(current).unwrap_or(i64::MAX);
+    let last = i64::try_from(len - 1).unwrap_or(i64::MAX);
+    usize::try_from(cur.saturating_add(delta).clamp(0, last)).unwrap_or(0)
+}
+
+/// Keep the selected machine inside the drawn window.
+pub(super) fn ensure_visible(state: &mut State) {
+    let m = &mut state.machines;
+    let h = state.list_height.max(1);
+    let len = m.visible.len();
+    if m.selected >= len {
+        m.selected = len.saturating_sub(1);
+    }
+    if m.selected < m.scroll {
+        m.scroll = m.selected;
+    } else if m.selected >= m.scroll + h {
+        m.scroll = m.selected + 1 - h;
+    }
+    m.scroll = m.scroll.min(len.saturating_sub(h));
+}
+
+pub(super) fn switch_pane(state: &mut State) {
+    state.focus = match state.focus {
+        Pane::Machines => Pane::History,
+        Pane::History => Pane::Machines,
+    }
+}
+
+pub(super) fn start_filter(state: &mut State) {
+    state.focus = Pane::Machines;
+    state.filter.editing = true;
+}
+
+pub(super) fn toggle_mark(state: &mut State, fx: &mut Vec<Effect>) {
+    if let Some(id) = state.machines.selected_id().map(str::to_string) {
+        if !state.machines.marked.remove(&id) {
+            state.machines.marked.insert(id);
+        }
+        if state.focus == Pane::Machines {
+            move_by(state, 1, fx);
+        }
+    }
+}
+
+/// Mark every machine the filter shows; when all are marked already, unmark them.
+pub(super) fn mark_visible(state: &mut State) {
+    let m = &mut state.machines;
+    let all_marked = m
+        .visible
+        .iter()
+        .all(|&i| m.marked.contains(m.rows[i].machine.id()));
+    for &i in &m.visible {
+        let id = m.rows[i].machine.id();
+        if all_marked {
+            m.marked.remove(id);
+        } else if !m.marked.contains(id) {
+            m.marked.insert(id.to_string());
+        }
+    }
+    let shown = group_thousands(m.visible.len());
+    state.status.error = None;
+    state.status.notice = Some(if all_marked {
+        format!(
+            "Unmarked the {shown} machines shown; {} marked.",
+            group_thousands(m.marked.len())
+        )
+    } else {
+        format!(
+            "Marked the {shown} machines shown; {} marked in all.",
+            group_thousands(m.marked.len())
+        )
+    });
+}
+
+/// Esc in the list: clear every mark, listed, shown or hidden by the filter. With no
+/// marks, clear an applied filter, so Esc always leads back to the whole list.
+pub(super) fn clear_marks(state: &mut State, fx: &mut Vec<Effect>) {
+    let n = state.machines.marked.len();
+    if n > 0 {
+        state.machines.marked.clear();
+        state.status.error = None;
+        state.status.notice = Some(format!(
+            "Unmarked all {} machine{}.",
+            group_thousands(n),
+            if n == 1 { "" } else { "s" }
+        ));
+    } else if !state.filter.applied.is_empty() {
+        state.filter.input.reset();
+        apply_filter(state, fx);
+        state.status.notice = Some("Filter cleared.".into());
+    }
+}
+
+/// The filter box has focus: text edits it, Enter keeps it, Esc clears it.
+pub(super) fn on_filter(state: &mut State, action: Action, fx: &mut Vec<Effect>) {
+    match action {
+        Action::Text(req) => {
+            state.filter.input.handle(req);
+            apply_filter(state, fx);
+        }
+        Action::Paste(text) => {
+            insert_text(&mut state.filter.input, &text);
+            apply_filter(state, fx);
+        }
+        Action::Submit => state.filter.editing = false,
+        Action::Back => {
+            state.filter.editing = false;
+            state.filter.input.reset();
+            apply_filter(state, fx);
+        }
+        Action::Move(delta) => move_by(state, delta, fx),
+        Action::User(UserAction::Quit) => {}
+        _ => {}
+    }
+}
+
+/// Recompute the visible rows for the filter text; keep the same machine selected.
+pub fn apply_filter(state: &mut State, fx: &mut Vec<Effect>) {
+    let needle = state.filter.input.value().trim().to_lowercase();
+    let keep = state.machines.selected_id().map(str::to_string);
+    let m = &mut state.machines;
+    if !state.filter.applied.is_empty() && needle.starts_with(&state.filter.applied) {
+        // Narrowing: only the rows still visible can match.
+        m.narrow_visible(&needle);
+    } else {
+        m.visible = m.matching(0, &needle);
+    }
+    state.filter.applied = needle;
+    m.selected = keep.and_then(|id| m.position_of(&id)).unwrap_or(0);
+    ensure_visible(state);
+    sync_history(state, fx);
+}

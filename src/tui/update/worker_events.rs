@@ -1,0 +1,351 @@
+//! The worker's answers: machine list pages and their completion (the list itself
+//! reconciles them, see `MachineList::receive_page` and `complete_refresh`), isolation
+//! states, histories (merged with what was learnt since they were read), outcomes and
+//! action updates of our requests, batch progress, and commands that could not be
+//! sent.
+
+use crate::tui::action::Effect;
+use crate::tui::present::group_thousands;
+use crate::tui::state::{RequestInfo, RequestStage, State};
+use cordon_core::api::models::{IsolationState, MachineAction};
+use cordon_core::domain::newest_first;
+use cordon_core::sanitize::clean;
+use cordon_core::worker::protocol::{Command, RequestId, WorkerEvent};
+
+use super::loading::sync_history;
+use super::navigation::ensure_visible;
+
+pub(super) fn on_worker(state: &mut State, ev: WorkerEvent, fx: &mut Vec<Effect>) {
+    match ev {
+        WorkerEvent::MachinesLoading { generation } => {
+            state.machines.loading = true;
+            state.machines.generation = Some(generation);
+            state.machines.touched.clear();
+        }
+        WorkerEvent::MachinesPage {
+            generation,
+            machines,
+            first,
+        } => {
+            if state.machines.is_stale(generation) {
+                return; // a page of an older refresh
+            }
+            state
+                .machines
+                .receive_page(generation, machines, first, &state.filter.applied);
+            ensure_visible(state);
+            if state.machines.reselect.is_none() {
+                sync_history(state, fx);
+            }
+        }
+        WorkerEvent::IsolationStates { generation, states } => {
+            if state.machines.generation != Some(generation) {
+                return; // states of a list that has been replaced
+            }
+            // Our requests still in flight are newer than the load's listing.
+            let in_flight = state
+                .requests
+                .values()
+                .filter(|r| !r.is_done())
+                .map(|r| r.machine_id.as_str());
+            state.machines.settle_isolation(states, in_flight);
+        }
+        WorkerEvent::MachinesLoaded { generation, total } => {
+            if state.machines.is_stale(generation) {
+                return;
+            }
+            let dropped = state
+                .machines
+                .complete_refresh(total, &state.filter.applied);
+            if dropped > 0 {
+                state.status.notice = Some(format!(
+                    "{dropped} marked machine(s) are no longer listed and were unmarked."
+                ));
+            }
+            // A machine the analyst had selected that is no longer listed stays
+            // "not back": writes refuse until they choose again.
+            if let Some(id) = &state.machines.reselect {
+                state.status.notice = Some(format!(
+                    "The machine you had selected ({}) is no longer listed; choose again.",
+                    clean(id)
+                ));
+            }
+            ensure_visible(state);
+            sync_history(state, fx);
+        }
+        WorkerEvent::MachinesFailed { generation, error } => {
+            if state.machines.is_stale(generation) {
+                return; // a refresh that has been replaced
+            }
+            state.machines.loading = false;
+            state.machines.finish_refresh();
+            // `reselect` stays: until the analyst chooses again, writes refuse.
+            state.status.error = Some(format!(
+                "Loading machines failed: {} ({})",
+                clean(&error.message),
+                clean(&error.code)
+            ));
+        }
+        WorkerEvent::History {
+            machine_id,
+            actions,
+        } => {
+            let actions = merge_history(state.history.cache.get(&machine_id), actions);
+            let mut refs: Vec<&MachineAction> = actions.iter().collect();
+            newest_first(&mut refs);
+            let sorted: Vec<MachineAction> = refs.into_iter().cloned().collect();
+            state
+                .machines
+                .set_isolation(&machine_id, IsolationState::derive(&sorted));
+            state.history.loading.remove(&machine_id);
+            state.history.errors.remove(&machine_id);
+            state.history.cache.insert(machine_id.clone(), sorted);
+            if state.history.machine_id.as_deref() == Some(&machine_id) {
+                let len = state.history.entries().len();
+                state.history.selected = state.history.selected.min(len.saturating_sub(1));
+            }
+            sync_history(state, fx);
+        }
+        WorkerEvent::HistoryFailed { machine_id, error } => {
+            state.history.loading.remove(&machine_id);
+            // Only actions kept while it loaded can be cached here: not a history.
+            state.history.cache.remove(&machine_id);
+            let msg = format!("{} ({})", clean(&error.message), clean(&error.code));
+            state.status.error = Some(format!("Loading history failed: {msg}"));
+            state.history.errors.insert(machine_id, msg);
+            sync_history(state, fx);
+        }
+        WorkerEvent::Accepted { request_id, action } => {
+            on_outcome(state, request_id, &action);
+        }
+        WorkerEvent::AlreadyActive { request_id, action } => {
+            let name = state
+                .requests
+                .get(&request_id)
+                .map(|r| r.machine_name.clone())
+                .unwrap_or_default();
+            state.status.notice = Some(format!(
+                "{name}: an isolation action ({} {}) is already active; nothing new was sent, tracking it.",
+                clean(action.action_type.as_str()),
+                clean(action.status.as_str())
+            ));
+            on_outcome(state, request_id, &action);
+        }
+        WorkerEvent::Failed { request_id, error } => {
+            let (verb, name) = state
+                .requests
+                .get(&request_id)
+                .map(|r| (r.verb, r.machine_name.clone()))
+                .unwrap_or(("Request", String::new()));
+            let msg = format!("{} ({})", clean(&error.message), clean(&error.code));
+            state.status.error = Some(format!("{verb} {name} failed: {msg}"));
+            if let Some(r) = state.requests.get_mut(&request_id) {
+                r.stage = RequestStage::Failed(msg);
+            }
+            settle_batches(state);
+        }
+        WorkerEvent::ActionUpdated { action } => {
+            let mut ours = false;
+            let now = state.now;
+            for r in state.requests.values_mut() {
+                if let RequestStage::Tracking { action_id, final_ } = &mut r.stage
+                    && *action_id == action.id
+                {
+                    *final_ = action.status.is_final();
+                    if *final_ && r.finished_at.is_none() {
+                        r.finished_at = Some(now);
+                    }
+                    ours = true;
+                }
+            }
+            // An action of ours that ends badly must not pass as "done".
+            if ours
+                && action.status.is_final()
+                && action.status != cordon_core::api::models::ActionStatus::Succeeded
+                && action.is_isolation()
+            {
+                let name = action
+                    .computer_dns_name
+                    .as_deref()
+                    .or(action.machine_id.as_deref())
+                    .unwrap_or("a machine");
+                state.status.error = Some(format!(
+                    "{} of {} ended {}: check its history",
+                    action.action_type.as_str(),
+                    clean(name),
+                    action.status.as_str()
+                ));
+            }
+            let machine = action.machine_id.clone();
+            apply_action(state, machine, &action);
+            settle_batches(state);
+        }
+        WorkerEvent::Budget {
+            minute_left,
+            hour_left,
+        } => state.status.budget = Some((minute_left, hour_left)),
+        WorkerEvent::Recovered { report } => {
+            if let Some(sentence) = report.sentence() {
+                state.status.notice = Some(sentence);
+            }
+        }
+        WorkerEvent::Notice { message } => {
+            state.status.notice = Some(clean(&message).into_owned());
+        }
+    }
+}
+
+/// The worker's event channel closed: nothing more will load or answer.
+pub(super) fn on_worker_gone(state: &mut State) {
+    state.worker_gone = true;
+    state.machines.loading = false;
+    state.history.loading.clear();
+    state.status.error = Some(
+        "The worker stopped: nothing more can be sent or loaded; quit and start cordon again."
+            .into(),
+    );
+}
+
+/// A history answer reflects the moment it was read; what we learnt since (an action
+/// we just created, or one that has ended meanwhile) must not be lost to it.
+fn merge_history(
+    cached: Option<&Vec<MachineAction>>,
+    mut fresh: Vec<MachineAction>,
+) -> Vec<MachineAction> {
+    let Some(cached) = cached else {
+        return fresh;
+    };
+    for known in cached {
+        match fresh.iter_mut().find(|a| a.id == known.id) {
+            // Ended here, still active there: the answer is older.
+            Some(a) if known.status.is_final() && !a.status.is_final() => *a = known.clone(),
+            Some(_) => {}
+            // Missing from the answer while active: created after the read.
+            None if known.status.is_active() => fresh.push(known.clone()),
+            None => {}
+        }
+    }
+    fresh
+}
+
+fn on_outcome(state: &mut State, request_id: RequestId, action: &MachineAction) {
+    let now = state.now;
+    let fallback = state.requests.get_mut(&request_id).map(|r| {
+        r.stage = RequestStage::Tracking {
+            action_id: action.id.clone(),
+            final_: action.status.is_final(),
+        };
+        r.accepted_at = Some(now);
+        if action.status.is_final() {
+            r.finished_at = Some(now);
+        }
+        r.machine_id.clone()
+    });
+    apply_action(state, action.machine_id.clone().or(fallback), action);
+    settle_batches(state);
+}
+
+/// Fold one action into the machine's cached history and derived isolation state.
+fn apply_action(state: &mut State, machine_id: Option<String>, action: &MachineAction) {
+    let Some(machine_id) = machine_id else { return };
+    if let Some(entries) = state.history.cache.get_mut(&machine_id) {
+        match entries.iter_mut().find(|a| a.id == action.id) {
+            Some(existing) => *existing = action.clone(),
+            None => {
+                entries.insert(0, action.clone());
+                let mut refs: Vec<&MachineAction> = entries.iter().collect();
+                newest_first(&mut refs);
+                *entries = refs.into_iter().cloned().collect();
+            }
+        }
+        let derived = IsolationState::derive(entries.iter());
+        state.machines.set_isolation(&machine_id, derived);
+        state.machines.touched.insert(machine_id);
+    } else if action.is_isolation()
+        && !matches!(
+            action.status,
+            cordon_core::api::models::ActionStatus::Cancelled
+        )
+    {
+        // The newest isolation action decides the state; this one is the newest we know.
+        let derived = IsolationState::derive(std::iter::once(action));
+        state.machines.set_isolation(&machine_id, derived);
+        if state.history.loading.contains(&machine_id) {
+            // Its history is on the way, possibly read before this action existed:
+            // keep the action so the answer is merged with it, not replace it.
+            state
+                .history
+                .cache
+                .insert(machine_id.clone(), vec![action.clone()]);
+        }
+        state.machines.touched.insert(machine_id);
+    }
+}
+
+/// Finish batches whose requests are all accounted for, with a summary line.
+fn settle_batches(state: &mut State) {
+    let requests = &state.requests;
+    let mut finished = Vec::new();
+    state.batches.retain(|b| {
+        let done = b
+            .request_ids
+            .iter()
+            .all(|id| requests.get(id).is_none_or(RequestInfo::is_done));
+        if done {
+            let failed = b
+                .request_ids
+                .iter()
+                .filter(|id| {
+                    requests
+                        .get(id)
+                        .is_some_and(|r| matches!(r.stage, RequestStage::Failed(_)))
+                })
+                .count();
+            finished.push((b.verb, b.request_ids.len(), failed));
+        }
+        !done
+    });
+    for (verb, total, failed) in finished {
+        let mut line = format!(
+            "{verb} {}/{} done",
+            group_thousands(total),
+            group_thousands(total)
+        );
+        if failed > 0 {
+            line.push_str(&format!(", {failed} failed"));
+        }
+        state.status.notice = Some(line);
+    }
+}
+
+/// A command never reached the worker (its queue was full or it is gone).
+pub(super) fn on_send_failed(state: &mut State, command: Command, reason: &str) {
+    match command {
+        Command::Submit(requests) => {
+            for r in &requests {
+                if let Some(info) = state.requests.get_mut(&r.request_id) {
+                    info.stage = RequestStage::Failed(format!("not sent: {reason}"));
+                }
+            }
+            state.status.error = Some(format!(
+                "NOT SENT ({} request(s)): {reason}; try again in a moment.",
+                requests.len()
+            ));
+            settle_batches(state);
+        }
+        Command::LoadHistory { machine_id } => {
+            state.history.loading.remove(&machine_id);
+            state.status.error = Some(format!(
+                "Could not load history: {reason}; press r to retry."
+            ));
+        }
+        Command::LoadMachines { .. } | Command::Track { .. } => {
+            state.status.error = Some(format!("Could not refresh: {reason}; press r to retry."));
+        }
+        Command::Recover => {
+            state.status.error = Some(format!(
+                "Could not check earlier runs' requests: {reason}; they are checked at the next start."
+            ));
+        }
+    }
+}

@@ -1,0 +1,271 @@
+//! Writes: opening the comment box for isolate, release or cancel (which machines
+//! it targets, and when it refuses: read-only profile, a list still refreshing under
+//! the analyst's choice), the comment and confirmation modals, and the submit that
+//! turns a confirmed form into requests.
+
+use tui_input::Input;
+
+use crate::tui::action::{Action, Effect};
+use crate::tui::present::{confirm_text, group_thousands};
+use crate::tui::state::{
+    Batch, CommentForm, ConfirmForm, MachineRow, Modal, Pane, PendingOp, RequestInfo, RequestStage,
+    State, Target,
+};
+use cordon_core::domain::Comment;
+use cordon_core::sanitize::clean;
+use cordon_core::worker::protocol::{Command, WriteRequest};
+
+use super::insert_text;
+
+fn readonly_refusal(state: &mut State) -> bool {
+    if state.info.readonly {
+        state.status.error = Some(format!(
+            "profile {} is read-only: isolate/release/cancel are disabled",
+            clean(&state.info.profile)
+        ));
+        true
+    } else {
+        false
+    }
+}
+
+fn target_of(row: &MachineRow) -> Target {
+    Target {
+        id: row.machine.id().to_string(),
+        name: clean(row.machine.display_name()).into_owned(),
+        hidden_by_filter: false,
+    }
+}
+
+pub(super) fn open_comment(state: &mut State, op: PendingOp) {
+    if readonly_refusal(state) || refreshing_refusal(state, true) {
+        return;
+    }
+    let m = &state.machines;
+    let mut not_included = None;
+    let targets: Vec<Target> = if m.marked.is_empty() {
+        m.selected_row().map(target_of).into_iter().collect()
+    } else {
+        // List order, so the modal reads like the screen. Marks the filter hides are
+        // targets too; they are flagged so the modals name them.
+        let hidden = m.marked_hidden();
+        let mut t: Vec<Target> = m
+            .rows
+            .iter()
+            .enumerate()
+            .filter(|(_, r)| m.marked.contains(r.machine.id()))
+            .map(|(i, r)| Target {
+                hidden_by_filter: hidden.binary_search(&i).is_ok(),
+                ..target_of(r)
+            })
+            .collect();
+        t.dedup_by(|a, b| a.id == b.id);
+        not_included = m
+            .selected_row()
+            .filter(|r| !m.marked.contains(r.machine.id()))
+            .map(|r| target_of(r).name);
+        t
+    };
+    if targets.is_empty() {
+        state.status.error =
+            Some("No machine selected: load machines or clear the filter first.".into());
+        return;
+    }
+    state.status.error = None;
+    state.modal = Some(Modal::Comment(CommentForm {
+        op,
+        targets,
+        not_included,
+        input: Input::default(),
+        error: None,
+    }));
+}
+
+/// After a refresh replaced the list, the highlighted row may not be the machine the
+/// analyst chose (it is reselected when it arrives; it may never arrive), and marked
+/// machines may be missing: a write now could hit the wrong machine or silently skip
+/// marked ones. `uses_marks`: the write targets the marks when there are any.
+fn refreshing_refusal(state: &mut State, uses_marks: bool) -> bool {
+    let m = &state.machines;
+    let what = if uses_marks && !m.marked.is_empty() {
+        let missing = m
+            .marked
+            .iter()
+            .filter(|id| m.index_of(id).is_none())
+            .count();
+        (missing > 0).then(|| {
+            format!(
+                "{} of the {} marked machines {}",
+                group_thousands(missing),
+                group_thousands(m.marked.len()),
+                if missing == 1 { "is" } else { "are" }
+            )
+        })
+    } else {
+        m.reselect
+            .is_some()
+            .then(|| "the machine you had selected is".to_string())
+    };
+    let Some(what) = what else {
+        return false;
+    };
+    state.status.error = Some(if m.loading {
+        format!(
+            "The list is refreshing: {what} not back yet. Nothing was started; try again in a moment."
+        )
+    } else {
+        format!(
+            "{} not in the list now. Nothing was started; press r to reload, or choose again (arrows; Esc clears marks).",
+            capitalise(&what)
+        )
+    });
+    true
+}
+
+fn capitalise(s: &str) -> String {
+    let mut chars = s.chars();
+    chars
+        .next()
+        .map(|c| c.to_uppercase().chain(chars).collect())
+        .unwrap_or_default()
+}
+
+pub(super) fn open_cancel(state: &mut State) {
+    // Cancel acts on the highlighted machine whatever is marked.
+    if readonly_refusal(state) || refreshing_refusal(state, false) {
+        return;
+    }
+    let Some(row) = state.machines.selected_row() else {
+        state.status.error = Some("No machine selected: load machines first.".into());
+        return;
+    };
+    let target = target_of(row);
+    // The history pane's entry only if the pane shows this very machine.
+    let from_selection = (state.focus == Pane::History
+        && state.history.machine_id.as_deref() == Some(target.id.as_str()))
+    .then(|| state.history.selected_entry())
+    .flatten()
+    .filter(|a| a.status.is_active());
+    let entries = state
+        .history
+        .cache
+        .get(&target.id)
+        .map(Vec::as_slice)
+        .unwrap_or(&[]);
+    let action = from_selection.or_else(|| entries.iter().find(|a| a.status.is_active()));
+    let Some(action) = action else {
+        state.status.error = Some(format!("no pending action to cancel on {}", target.name));
+        return;
+    };
+    let op = PendingOp::Cancel {
+        action_id: action.id.clone(),
+        action_type: clean(action.action_type.as_str()).into_owned(),
+    };
+    state.status.error = None;
+    state.modal = Some(Modal::Comment(CommentForm {
+        op,
+        targets: vec![target],
+        not_included: None,
+        input: Input::default(),
+        error: None,
+    }));
+}
+
+pub(super) fn on_comment(
+    state: &mut State,
+    mut form: CommentForm,
+    action: Action,
+) -> Option<Modal> {
+    match action {
+        Action::Text(req) => {
+            form.input.handle(req);
+            form.error = None;
+        }
+        Action::Paste(text) => {
+            insert_text(&mut form.input, &text);
+            form.error = None;
+        }
+        Action::NextField => {
+            if let PendingOp::Isolate(t) = form.op {
+                form.op = PendingOp::Isolate(t.next());
+            }
+        }
+        Action::Back => {
+            state.status.notice = Some("Nothing sent.".into());
+            return None;
+        }
+        Action::Submit => {
+            // The one comment rule: the error is shown inside the modal.
+            match Comment::parse(form.input.value()) {
+                Err(e) => form.error = Some(e.to_string()),
+                Ok(comment) => {
+                    return Some(Modal::Confirm(ConfirmForm {
+                        comment,
+                        op: form.op,
+                        targets: form.targets,
+                        not_included: form.not_included,
+                    }));
+                }
+            }
+        }
+        _ => {}
+    }
+    Some(Modal::Comment(form))
+}
+
+/// The confirmation: only an explicit yes sends; Enter and Esc mean no.
+pub(super) fn on_confirm(
+    state: &mut State,
+    form: ConfirmForm,
+    action: Action,
+    fx: &mut Vec<Effect>,
+) -> Option<Modal> {
+    match action {
+        Action::Answer(true) => {
+            submit(state, form, fx);
+            None
+        }
+        Action::Answer(false) | Action::Back | Action::Submit => {
+            state.status.notice = Some("Nothing sent.".into());
+            None
+        }
+        _ => Some(Modal::Confirm(form)),
+    }
+}
+
+fn submit(state: &mut State, form: ConfirmForm, fx: &mut Vec<Effect>) {
+    let op = form.op.to_write_op();
+    let verb = op.verb();
+    let mut requests = Vec::with_capacity(form.targets.len());
+    for target in &form.targets {
+        let request_id = state.next_request_id;
+        state.next_request_id += 1;
+        state.requests.insert(
+            request_id,
+            RequestInfo {
+                machine_id: target.id.clone(),
+                machine_name: target.name.clone(),
+                verb,
+                stage: RequestStage::Sent,
+                accepted_at: None,
+                finished_at: None,
+            },
+        );
+        requests.push(WriteRequest {
+            request_id,
+            machine_id: target.id.clone(),
+            machine_name: target.name.clone(),
+            op: op.clone(),
+            comment: form.comment.clone(),
+        });
+    }
+    state.batches.push(Batch {
+        verb,
+        request_ids: requests.iter().map(|r| r.request_id).collect(),
+        started: state.now,
+    });
+    state.status.notice = Some(format!("Sent: {}", confirm_text(&form)));
+    state.status.error = None;
+    state.machines.marked.clear();
+    fx.push(Effect::Send(Command::Submit(requests)));
+}

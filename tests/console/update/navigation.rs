@@ -1,0 +1,159 @@
+//! Moving in the list: paging and jumps, the filter box, and marking what the filter
+//! shows.
+
+use super::submits;
+use crate::tui_support::*;
+use cordon::tui::action::{Action, UserAction};
+use cordon::tui::present::batch_progress;
+use cordon::tui::update::update;
+use cordon_core::api::models::{ActionStatus, ActionType};
+use cordon_core::worker::protocol::WorkerEvent;
+
+#[test]
+fn filter_narrows_and_esc_clears() {
+    let mut s = loaded(300, 80, 24, false);
+    user(&mut s, UserAction::Filter);
+    assert!(s.filter.editing);
+    type_text(&mut s, "WS-1");
+    // ws-10..ws-19 and ws-100..ws-199 (ws-01 does not contain "ws-1").
+    assert_eq!(s.machines.visible.len(), 10 + 100);
+    type_text(&mut s, "2");
+    assert_eq!(s.machines.visible.len(), 1 + 10);
+    // IP and tag matches.
+    update(&mut s, Action::Text(tui_input::InputRequest::DeleteLine));
+    type_text(&mut s, "192.168.1.7");
+    let ids: Vec<_> = s
+        .machines
+        .visible
+        .iter()
+        .map(|&i| s.machines.rows[i].machine.id().to_string())
+        .collect();
+    assert!(ids.contains(&"m000257".to_string()), "{ids:?}");
+    update(&mut s, Action::Text(tui_input::InputRequest::DeleteLine));
+    type_text(&mut s, "WARD-7");
+    assert_eq!(s.machines.visible.len(), 60);
+    // Enter keeps the filter and returns to the list.
+    update(&mut s, Action::Submit);
+    assert!(!s.filter.editing);
+    assert_eq!(s.machines.visible.len(), 60);
+    user(&mut s, UserAction::Filter);
+    update(&mut s, Action::Back);
+    assert!(!s.filter.editing);
+    assert_eq!(s.machines.visible.len(), 300);
+    assert_eq!(s.filter.input.value(), "");
+}
+
+#[test]
+fn paging_and_jumps_stay_in_bounds() {
+    let mut s = loaded(100, 80, 24, false);
+    user(&mut s, UserAction::Last);
+    assert_eq!(s.machines.selected, 99);
+    assert!(s.machines.scroll + s.list_height > 99);
+    user(&mut s, UserAction::PageUp);
+    assert_eq!(s.machines.selected, 99 - s.list_height);
+    user(&mut s, UserAction::First);
+    assert_eq!((s.machines.selected, s.machines.scroll), (0, 0));
+    user(&mut s, UserAction::MoveUp);
+    assert_eq!(s.machines.selected, 0);
+}
+
+#[test]
+fn marking_everything_the_filter_shows_feeds_a_bulk_with_quota_aware_progress() {
+    let mut s = loaded(1000, 120, 40, false);
+    user(&mut s, UserAction::Filter);
+    type_text(&mut s, "ward-7");
+    update(&mut s, Action::Submit);
+    assert_eq!(
+        s.machines.visible.len(),
+        200,
+        "every fifth machine is tagged"
+    );
+    user(&mut s, UserAction::MarkVisible);
+    assert_eq!(s.machines.marked.len(), 200);
+    assert!(s.machines.marked.iter().all(|id| {
+        s.machines
+            .by_id(id)
+            .unwrap()
+            .machine
+            .machine_tags()
+            .any(|t| t == "ward-7")
+    }));
+
+    user(&mut s, UserAction::Isolate);
+    type_text(&mut s, "IR-200 ward 7 outbreak");
+    update(&mut s, Action::Submit);
+    let fx = update(&mut s, Action::Answer(true));
+    let sent = submits(&fx);
+    assert_eq!(sent.len(), 1);
+    assert_eq!(sent[0].len(), 200);
+    // 200 POSTs at 100 a minute: the second hundred waits a minute.
+    assert_eq!(
+        batch_progress(&s, " · "),
+        vec!["Isolate 0/200 done · 200 to send · ETA 1m".to_string()]
+    );
+    for r in &sent[0][..100] {
+        feed(
+            &mut s,
+            WorkerEvent::Accepted {
+                request_id: r.request_id,
+                action: action(
+                    &format!("a{}", r.request_id),
+                    &r.machine_id,
+                    ActionType::Isolate,
+                    ActionStatus::Pending,
+                    0,
+                    "IR-200 ward 7 outbreak",
+                ),
+            },
+        );
+    }
+    s.now += chrono::Duration::seconds(20);
+    assert_eq!(
+        batch_progress(&s, " · "),
+        vec!["Isolate 0/200 done · 100 to send · ETA 40s".to_string()]
+    );
+    // Ten complete, 20 s after acceptance: the rest will also need those 20 s.
+    for r in &sent[0][..10] {
+        let mut done = action(
+            &format!("a{}", r.request_id),
+            &r.machine_id,
+            ActionType::Isolate,
+            ActionStatus::Succeeded,
+            0,
+            "IR-200 ward 7 outbreak",
+        );
+        done.status = ActionStatus::Succeeded;
+        feed(&mut s, WorkerEvent::ActionUpdated { action: done });
+    }
+    assert_eq!(
+        batch_progress(&s, " · "),
+        vec!["Isolate 10/200 done · 100 to send · ETA 1m".to_string()]
+    );
+    // The second hundred is accepted a minute in: done 20 s after that.
+    s.now += chrono::Duration::seconds(40);
+    for r in &sent[0][100..] {
+        feed(
+            &mut s,
+            WorkerEvent::Accepted {
+                request_id: r.request_id,
+                action: action(
+                    &format!("a{}", r.request_id),
+                    &r.machine_id,
+                    ActionType::Isolate,
+                    ActionStatus::Pending,
+                    0,
+                    "IR-200 ward 7 outbreak",
+                ),
+            },
+        );
+    }
+    assert_eq!(
+        batch_progress(&s, " · "),
+        vec!["Isolate 10/200 done · ETA 20s".to_string()]
+    );
+
+    // Marking again what is all marked unmarks it.
+    user(&mut s, UserAction::MarkVisible);
+    user(&mut s, UserAction::MarkVisible);
+    assert!(s.machines.marked.is_empty());
+}
