@@ -141,3 +141,78 @@ async fn planted_symlinks_at_the_logs_are_never_written_through() {
         "nothing may be sent"
     );
 }
+
+/// A proxy on the path: with HTTP(S)_PROXY set, a plain-http loopback authority and a
+/// remote https api_base, the client secret goes straight to loopback and never to the
+/// proxy (it once did, in clear, because proxies were off only when both endpoints were
+/// loopback). The proxy sees at most a CONNECT for the remote host.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_proxy_never_sees_what_goes_to_loopback() {
+    use std::io::{Read, Write};
+    let mock = hostile_service().await;
+    // A raw proxy that records every byte it is sent and refuses to tunnel.
+    let proxy = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let proxy_port = proxy.local_addr().unwrap().port();
+    let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::<u8>::new()));
+    {
+        let seen = seen.clone();
+        std::thread::spawn(move || {
+            for conn in proxy.incoming() {
+                let Ok(mut conn) = conn else { break };
+                let _ = conn.set_read_timeout(Some(std::time::Duration::from_secs(2)));
+                let mut buf = [0u8; 4096];
+                if let Ok(n) = conn.read(&mut buf) {
+                    seen.lock().unwrap().extend_from_slice(&buf[..n]);
+                }
+                let _ = conn.write_all(b"HTTP/1.1 502 Bad Gateway\r\ncontent-length: 0\r\n\r\n");
+            }
+        });
+    }
+    let home = tempfile::tempdir().unwrap();
+    let config = home.path().join("config.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[profiles.p]\ntenant_id = \"{TENANT}\"\nclient_id = \"{CLIENT_ID}\"\n\
+             client_secret_env = \"CORDON_TEST_SECRET\"\n\
+             api_base = \"https://api.securitycenter.microsoft.com\"\nauthority = \"{}\"\n",
+            mock.base
+        ),
+    )
+    .unwrap();
+    let proxy_url = format!("http://127.0.0.1:{proxy_port}");
+    let h = home.path().to_path_buf();
+    let out = tokio::task::spawn_blocking(move || {
+        Command::new(BIN)
+            .args(["--config", config.to_str().unwrap(), "machines"])
+            .env("HOME", &h)
+            .env("CORDON_DATA_DIR", h.join("data"))
+            .env("CORDON_TEST_SECRET", SECRET)
+            .env("HTTP_PROXY", &proxy_url)
+            .env("HTTPS_PROXY", &proxy_url)
+            .env("ALL_PROXY", &proxy_url)
+            .env_remove("NO_PROXY")
+            .env_remove("no_proxy")
+            .output()
+            .unwrap()
+    })
+    .await
+    .unwrap();
+    // The listing cannot succeed (the proxy refuses the tunnel); that is not the point.
+    assert_ne!(out.status.code(), Some(0));
+    assert_eq!(
+        mock.token_requests(),
+        1,
+        "the sign-in went straight to loopback"
+    );
+    let seen = String::from_utf8_lossy(&seen.lock().unwrap()).into_owned();
+    assert!(!seen.contains(SECRET), "the proxy saw the secret: {seen}");
+    assert!(
+        !seen.contains("client_secret"),
+        "the proxy saw the token request: {seen}"
+    );
+    assert!(
+        seen.is_empty() || seen.starts_with("CONNECT api.securitycenter.microsoft.com:443"),
+        "{seen}"
+    );
+}

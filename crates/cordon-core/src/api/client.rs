@@ -139,23 +139,31 @@ impl MdeClient {
         let authority_is_loopback = Url::parse(&profile.token_url())
             .map(|u| is_loopback(&u))
             .unwrap_or(false);
-        let mut builder = reqwest::Client::builder()
-            .user_agent(options.user_agent.clone())
-            .timeout(options.request_timeout)
-            .connect_timeout(options.connect_timeout)
-            // A redirect would carry the request (and the token) to a host we did not choose.
-            .redirect(reqwest::redirect::Policy::none());
-        if is_loopback(&api_base) && authority_is_loopback {
-            // The simulator and tests: never route loopback traffic through a proxy.
-            builder = builder.no_proxy();
-        }
-        let http = builder.build().map_err(|e| {
-            ApiError::InvalidInput(format!(
-                "cannot set up the HTTP client ({}); check the TLS and proxy settings",
-                clean_truncated(&e.to_string(), 160)
-            ))
-        })?;
-        let tokens = TokenProvider::new(profile, http.clone())?;
+        // One client per endpoint, each deciding about proxies for itself: a loopback
+        // endpoint (plain http is allowed only there) never goes through a proxy, so a
+        // secret or token sent in clear never leaves the machine; a remote endpoint
+        // uses HTTPS_PROXY/HTTP_PROXY/NO_PROXY as usual.
+        let build = |loopback: bool| {
+            let mut builder = reqwest::Client::builder()
+                .user_agent(options.user_agent.clone())
+                .timeout(options.request_timeout)
+                .connect_timeout(options.connect_timeout)
+                // A redirect would carry the request (and the token) to a host we did not
+                // choose.
+                .redirect(reqwest::redirect::Policy::none());
+            if loopback {
+                builder = builder.no_proxy();
+            }
+            builder.build().map_err(|e| {
+                ApiError::InvalidInput(format!(
+                    "cannot set up the HTTP client ({}); check the TLS and proxy settings",
+                    clean_truncated(&e.to_string(), 160)
+                ))
+            })
+        };
+        let http = build(is_loopback(&api_base))?;
+        let auth_http = build(authority_is_loopback)?;
+        let tokens = TokenProvider::new(profile, auth_http)?;
         Ok(Self {
             inner: Arc::new(Inner {
                 http,
