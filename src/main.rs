@@ -251,6 +251,14 @@ async fn open_session(cli: &Cli) -> Result<Session, CliError> {
         (settings.profile, settings.keys, settings.ui, None)
     };
     tracing::info!(ms = since_start_ms(), "start-up: profile loaded");
+    // A missing secret variable is a set-up error (exit 2), found before any network.
+    if let config::SecretSource::Env(var) = &profile.secret
+        && std::env::var_os(var).is_none_or(|v| v.is_empty())
+    {
+        return Err(CliError::Usage(
+            cordon_core::auth::AuthError::SecretEnvMissing { var: var.clone() }.to_string(),
+        ));
+    }
     let client = MdeClient::new(&profile, ClientOptions::default())
         .map_err(|e| CliError::Usage(e.to_string()))?;
     tracing::info!(ms = since_start_ms(), "start-up: HTTP client built");

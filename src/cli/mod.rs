@@ -33,6 +33,11 @@ impl CliError {
     pub fn from_api(err: &cordon_core::api::ApiError) -> Self {
         use cordon_core::api::ApiError;
         match err {
+            // A secret variable that is not set is the set-up's fault, not the sign-in's.
+            ApiError::Auth(
+                cordon_core::auth::AuthError::SecretEnvMissing { .. }
+                | cordon_core::auth::AuthError::SecretEnvNotUnicode { .. },
+            ) => Self::Usage(err.to_string()),
             ApiError::Auth(_) => Self::SignIn(err.to_string()),
             ApiError::Service { status: 401, .. } => Self::SignIn(err.explain()),
             ApiError::Service { status: 400, body } if body.code == "ODataError" => {

@@ -327,6 +327,18 @@ fn bad_input_is_refused_with_exit_2_before_anything_is_sent() {
         ),
         (&["--profile", "prod", "machines"], "unknown profile"),
     ];
+    // A secret variable that is not set is a set-up error (2), named, before any call.
+    let out = Command::new(crate::common::BIN)
+        .arg("--config")
+        .arg(&config)
+        .arg("machines")
+        .env_remove("CORDON_SIM_SECRET")
+        .env("CORDON_DATA_DIR", dir.path().join("data"))
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("CORDON_SIM_SECRET"), "{stderr}");
     for (args, expected) in cases {
         let out = cordon(dir.path(), &config, args);
         let stderr = String::from_utf8_lossy(&out.stderr);
