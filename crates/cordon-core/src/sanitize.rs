@@ -48,6 +48,12 @@ fn needs_work(c: char) -> bool {
     c == '\u{1b}' || c == '\n' || c == '\t' || c == '\r' || is_dangerous(c) || is_invisible(c)
 }
 
+/// A character that must never be written to a terminal: a control character (it can
+/// start an escape sequence) or a bidi control (it reorders what is shown).
+pub fn is_terminal_unsafe(c: char) -> bool {
+    is_dangerous(c)
+}
+
 /// A character a reader cannot see as itself: a control, a bidi control, or an
 /// invisible formatting character. Comments with one are refused.
 pub fn is_hidden(c: char) -> bool {
