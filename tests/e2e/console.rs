@@ -241,3 +241,22 @@ fn wait_shows_progress_on_a_terminal_only() {
         "no progress into a pipe: {stderr}"
     );
 }
+
+/// A crash while signed in must not leave the token in a core file: the running console
+/// has no core size at all.
+#[cfg(target_os = "linux")]
+#[test]
+fn the_signed_in_console_can_write_no_core_file() {
+    let home = tempfile::tempdir().unwrap();
+    let mut term = Term::spawn(&["--demo"], home.path(), 100, 30);
+    term.wait_for(".contoso.local", T);
+    let limits = std::fs::read_to_string(format!("/proc/{}/limits", term.pid())).unwrap();
+    let core = limits
+        .lines()
+        .find(|l| l.starts_with("Max core file size"))
+        .expect("a core limit line");
+    let fields: Vec<&str> = core.split_whitespace().collect();
+    assert_eq!(&fields[4..6], ["0", "0"], "{core}");
+    term.send("q");
+    term.wait_exit(T).expect("cordon exits");
+}

@@ -216,3 +216,127 @@ async fn a_proxy_never_sees_what_goes_to_loopback() {
         "{seen}"
     );
 }
+
+/// The hostile service's absurd answers, through the real binary: each ends with exit 1
+/// (or, for an absurd token lifetime, works with a clamped one) within 60 s, and no run
+/// holds more than 256 MB.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn absurd_answers_end_promptly_in_bounded_memory() {
+    use std::sync::{Arc, OnceLock};
+    use std::time::{Duration, Instant};
+    type Handler = Box<dyn Fn(&Recorded, &str) -> axum::response::Response + Send + Sync>;
+    let page = |next: Option<String>| {
+        let mut body = json!({"value": [machine_json("m1", "ws1.contoso.com")]});
+        if let Some(n) = next {
+            body["@odata.nextLink"] = json!(n);
+        }
+        json_response(200, body)
+    };
+    let cases: Vec<(&str, &[&str], Option<i32>, Handler)> = vec![
+        (
+            "an endless chunked body",
+            &["machines"],
+            Some(1),
+            Box::new(|_, _| endless_response(64 * 1024)),
+        ),
+        (
+            "a declared 2 GiB body",
+            &["machines"],
+            Some(1),
+            Box::new(|_, _| declared_response(2 << 30)),
+        ),
+        (
+            "a page link to its own page",
+            &["machines"],
+            Some(1),
+            Box::new(move |req, base| {
+                let q = req.query.clone().unwrap_or_default();
+                page(Some(format!("{base}{}?{q}", req.path)))
+            }),
+        ),
+        (
+            "a page link to its own page, met by an isolate's pre-check",
+            &["isolate", "ws1", "--comment", "IR-1"],
+            Some(1),
+            Box::new(move |req, base| {
+                let q = req.query.clone().unwrap_or_default();
+                page(Some(format!("{base}{}?{q}", req.path)))
+            }),
+        ),
+        (
+            "Retry-After: u64::MAX",
+            &["machines"],
+            Some(1),
+            Box::new(|_, _| throttled("18446744073709551615")),
+        ),
+        (
+            "Retry-After: 999999999",
+            &["machines"],
+            Some(1),
+            Box::new(|_, _| throttled("999999999")),
+        ),
+    ];
+    for (what, args, expected, api) in cases {
+        let base: Arc<OnceLock<String>> = Arc::default();
+        let b = base.clone();
+        let mock = Mock::start(move |req, earlier| {
+            if req.is_token() {
+                return token_ok(earlier, json!(3599));
+            }
+            api(req, b.get().map_or("", String::as_str))
+        })
+        .await;
+        base.set(mock.base.clone()).unwrap();
+        let home = tempfile::tempdir().unwrap();
+        let (b, h) = (mock.base.clone(), home.path().to_path_buf());
+        let started = Instant::now();
+        let out = tokio::task::spawn_blocking(move || cordon(&b, &h, args))
+            .await
+            .unwrap();
+        let took = started.elapsed();
+        assert_eq!(
+            out.status.code(),
+            expected,
+            "{what}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(took < Duration::from_secs(60), "{what} took {took:?}");
+        assert_eq!(
+            String::from_utf8_lossy(&out.stderr).trim().lines().count(),
+            1,
+            "{what}: one line: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert_eq!(mock.count("POST", "/api/machines/m1/isolate"), 0, "{what}");
+    }
+    // An absurd token lifetime is clamped: the listing works.
+    let mock = Mock::start(|req, earlier| {
+        if req.is_token() {
+            return token_ok(earlier, json!(1e300));
+        }
+        if req.path.starts_with("/api/machineactions") {
+            return json_response(200, json!({"value": []}));
+        }
+        json_response(
+            200,
+            json!({"value": [machine_json("m1", "ws1.contoso.com")]}),
+        )
+    })
+    .await;
+    let home = tempfile::tempdir().unwrap();
+    let (b, h) = (mock.base.clone(), home.path().to_path_buf());
+    let out = tokio::task::spawn_blocking(move || cordon(&b, &h, &["machines"]))
+        .await
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // The largest of every cordon run above (the kernel keeps the children's maximum).
+    let usage =
+        nix::sys::resource::getrusage(nix::sys::resource::UsageWho::RUSAGE_CHILDREN).unwrap();
+    let max_kb = usage.max_rss();
+    assert!(max_kb < 256 * 1024, "a cordon run peaked at {max_kb} kB");
+}
