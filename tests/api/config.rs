@@ -293,3 +293,31 @@ fn colours_accepted_by_the_config_parse_in_the_console() {
         assert!(value.parse::<Color>().is_err(), "{value}");
     }
 }
+
+/// Credentials in any URL are refused as a config error, and never echoed: they would go
+/// as HTTP Basic auth, and into logs.
+#[test]
+fn a_user_name_or_password_in_any_url_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("config.toml");
+    for (key, url) in [
+        ("authority", "http://alice:hunter2@127.0.0.1:9"),
+        ("api_base", "https://alice@api.securitycenter.microsoft.com"),
+    ] {
+        std::fs::write(
+            &path,
+            format!(
+                "[profiles.a]\ntenant_id = \"t\"\nclient_id = \"c\"\nclient_secret_env = \"X\"\n{key} = \"{url}\"\n"
+            ),
+        )
+        .unwrap();
+        let err = config::load_with(Some(&path), None, &no_env)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains(key) && err.contains("user name or password"),
+            "{err}"
+        );
+        assert!(!err.contains("hunter2") && !err.contains("alice"), "{err}");
+    }
+}
