@@ -53,6 +53,15 @@ pub fn confirm_text(form: &ConfirmForm) -> String {
 /// pace of the first burst would badly underestimate it) + how long an action has
 /// taken to complete so far. Without a completed action yet, only the first part.
 pub fn batch_progress(state: &State, sep: &str) -> Vec<String> {
+    if state.batches.is_empty() {
+        // The last bulk's result stays in view until the next one starts.
+        return state
+            .last_bulk
+            .as_ref()
+            .map(|l| l.replace(" · ", sep))
+            .into_iter()
+            .collect();
+    }
     state
         .batches
         .iter()

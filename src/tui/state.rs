@@ -447,6 +447,11 @@ pub struct ConfirmForm {
     pub op: PendingOp,
     pub targets: Vec<Target>,
     pub not_included: Option<String>,
+    /// Targets this write changes nothing for ("ws-1 is already isolated"): sending
+    /// needs a second `y`.
+    pub no_ops: Vec<String>,
+    /// The first `y` was given while `no_ops` is not empty.
+    pub armed: bool,
     pub comment: cordon_core::domain::Comment,
 }
 
@@ -484,6 +489,9 @@ pub struct RequestInfo {
     /// difference is the completion time bulk ETAs are based on).
     pub accepted_at: Option<DateTime<Utc>>,
     pub finished_at: Option<DateTime<Utc>>,
+    /// The final status when the action ended other than Succeeded (Failed, TimeOut,
+    /// Cancelled): a bulk counts it as failed.
+    pub ended_badly: Option<String>,
 }
 
 impl RequestInfo {
@@ -516,6 +524,8 @@ pub struct State {
     pub status: StatusLine,
     pub requests: HashMap<RequestId, RequestInfo>,
     pub batches: Vec<Batch>,
+    /// How the last bulk ended, kept on the list's border until the next one.
+    pub last_bulk: Option<String>,
     pub next_request_id: RequestId,
     pub spinner: usize,
     /// Rows the machine table shows (set from the terminal size).
@@ -541,6 +551,7 @@ impl State {
             status: StatusLine::default(),
             requests: HashMap::new(),
             batches: Vec::new(),
+            last_bulk: None,
             next_request_id: 1,
             spinner: 0,
             list_height: 10,

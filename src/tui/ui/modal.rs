@@ -238,6 +238,26 @@ fn confirm(frame: &mut Frame, area: Rect, form: &ConfirmForm, theme: &Theme) {
         form.not_included.as_deref(),
         theme,
     ));
+    if !form.no_ops.is_empty() {
+        let names: Vec<&str> = form.no_ops.iter().take(3).map(String::as_str).collect();
+        let more = form.no_ops.len().saturating_sub(names.len());
+        let mut text = format!(
+            "This changes nothing for {}: {}",
+            group_thousands(form.no_ops.len()),
+            names.join("; ")
+        );
+        if more > 0 {
+            text.push_str(&format!(" and {more} more"));
+        }
+        text.push('.');
+        lines.push(Line::from(Span::styled(text, theme.error)));
+        if form.armed {
+            lines.push(Line::from(Span::styled(
+                "Press y once more to send anyway.",
+                theme.danger,
+            )));
+        }
+    }
     lines.push(Line::from(""));
     lines.push(Line::from(vec![
         Span::raw("Send it? "),

@@ -155,6 +155,10 @@ pub(super) fn on_worker(state: &mut State, ev: WorkerEvent, fx: &mut Vec<Effect>
                     if *final_ && r.finished_at.is_none() {
                         r.finished_at = Some(now);
                     }
+                    if *final_ && action.status != cordon_core::api::models::ActionStatus::Succeeded
+                    {
+                        r.ended_badly = Some(clean(action.status.as_str()).into_owned());
+                    }
                     ours = true;
                 }
             }
@@ -296,9 +300,9 @@ fn settle_batches(state: &mut State) {
                 .request_ids
                 .iter()
                 .filter(|id| {
-                    requests
-                        .get(id)
-                        .is_some_and(|r| matches!(r.stage, RequestStage::Failed(_)))
+                    requests.get(id).is_some_and(|r| {
+                        matches!(r.stage, RequestStage::Failed(_)) || r.ended_badly.is_some()
+                    })
                 })
                 .count();
             finished.push((b.verb, b.request_ids.len(), failed));
@@ -312,7 +316,12 @@ fn settle_batches(state: &mut State) {
             group_thousands(total)
         );
         if failed > 0 {
-            line.push_str(&format!(", {failed} failed"));
+            line.push_str(&format!(" · {} failed", group_thousands(failed)));
+        }
+        // A bulk's result is kept on the list's border: a notice is overwritten by the
+        // next one.
+        if total > 1 {
+            state.last_bulk = Some(line.clone());
         }
         state.status.notice = Some(line);
     }

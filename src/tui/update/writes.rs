@@ -199,11 +199,14 @@ pub(super) fn on_comment(
             match Comment::parse(form.input.value()) {
                 Err(e) => form.error = Some(e.to_string()),
                 Ok(comment) => {
+                    let no_ops = no_ops(state, &form.op, &form.targets);
                     return Some(Modal::Confirm(ConfirmForm {
                         comment,
                         op: form.op,
                         targets: form.targets,
                         not_included: form.not_included,
+                        no_ops,
+                        armed: false,
                     }));
                 }
             }
@@ -211,6 +214,21 @@ pub(super) fn on_comment(
         _ => {}
     }
     Some(Modal::Comment(form))
+}
+
+/// "ws-1 is already isolated": targets whose known state makes this write a no-op.
+fn no_ops(state: &State, op: &PendingOp, targets: &[Target]) -> Vec<String> {
+    use cordon_core::api::models::IsolationState;
+    let (state_that_makes_it_moot, what) = match op {
+        PendingOp::Isolate(_) => (IsolationState::Isolated, "is already isolated"),
+        PendingOp::Release => (IsolationState::NotIsolated, "is not isolated"),
+        PendingOp::Cancel { .. } => return Vec::new(),
+    };
+    targets
+        .iter()
+        .filter(|t| state.machines.isolation_of(&t.id) == Some(state_that_makes_it_moot))
+        .map(|t| format!("{} {what}", t.name))
+        .collect()
 }
 
 /// The confirmation: only an explicit yes sends; Enter and Esc mean no.
@@ -221,6 +239,13 @@ pub(super) fn on_confirm(
     fx: &mut Vec<Effect>,
 ) -> Option<Modal> {
     match action {
+        // A write that changes nothing for some targets needs a second yes.
+        Action::Answer(true) if !form.no_ops.is_empty() && !form.armed => {
+            Some(Modal::Confirm(ConfirmForm {
+                armed: true,
+                ..form
+            }))
+        }
         Action::Answer(true) => {
             submit(state, form, fx);
             None
@@ -249,6 +274,7 @@ fn submit(state: &mut State, form: ConfirmForm, fx: &mut Vec<Effect>) {
                 stage: RequestStage::Sent,
                 accepted_at: None,
                 finished_at: None,
+                ended_badly: None,
             },
         );
         requests.push(WriteRequest {

@@ -159,10 +159,14 @@ fn outcomes_update_bulk_progress() {
             },
         );
     }
-    assert!(batch_progress(&s, " · ").is_empty());
+    // The bulk's result stays on the list's border (a notice is soon overwritten).
+    assert_eq!(
+        batch_progress(&s, " · "),
+        vec!["Isolate 4/4 done · 1 failed".to_string()]
+    );
     assert_eq!(
         s.status.notice.as_deref(),
-        Some("Isolate 4/4 done, 1 failed")
+        Some("Isolate 4/4 done · 1 failed")
     );
     assert_eq!(s.in_flight(), 0);
 }
@@ -276,5 +280,44 @@ fn a_history_read_before_our_post_does_not_hide_the_new_action() {
     assert_eq!(
         s.machines.isolation_of("m000000"),
         Some(IsolationState::Isolated)
+    );
+}
+
+/// An action accepted but ended Failed, TimeOut or Cancelled counts as failed in the
+/// bulk's result (it used to read "done" with nothing failed).
+#[test]
+fn actions_that_end_badly_count_as_failed_in_the_bulk_result() {
+    let mut s = loaded(3, 80, 24, false);
+    user(&mut s, UserAction::MarkVisible);
+    user(&mut s, UserAction::Isolate);
+    type_text(&mut s, "IR-88");
+    update(&mut s, Action::Submit);
+    update(&mut s, Action::Answer(true));
+    for (rid, status) in [
+        (1, ActionStatus::Succeeded),
+        (2, ActionStatus::Failed),
+        (3, ActionStatus::TimeOut),
+    ] {
+        let mut a = action(
+            &format!("b{rid}"),
+            &format!("m00000{}", rid - 1),
+            ActionType::Isolate,
+            ActionStatus::Pending,
+            0,
+            "IR-88",
+        );
+        feed(
+            &mut s,
+            WorkerEvent::Accepted {
+                request_id: rid,
+                action: a.clone(),
+            },
+        );
+        a.status = status;
+        feed(&mut s, WorkerEvent::ActionUpdated { action: a });
+    }
+    assert_eq!(
+        batch_progress(&s, " · "),
+        vec!["Isolate 3/3 done · 2 failed".to_string()]
     );
 }

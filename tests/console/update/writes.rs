@@ -7,7 +7,7 @@ use crate::tui_support::*;
 use cordon::tui::action::{Action, Effect, UserAction};
 use cordon::tui::state::{Modal, Pane, PendingOp};
 use cordon::tui::update::update;
-use cordon_core::api::models::{ActionStatus, ActionType, IsolationType};
+use cordon_core::api::models::{ActionStatus, ActionType, IsolationState, IsolationType};
 use cordon_core::worker::protocol::{WorkerEvent, WriteOp, WriteRequest};
 
 #[test]
@@ -343,4 +343,42 @@ fn the_console_refuses_a_comment_nobody_can_read_with_the_cli_s_words() {
             .to_string()
     );
     assert!(error.contains("no visible character"), "{error}");
+}
+
+/// Isolating an isolated machine (or releasing a free one) changes nothing: the
+/// confirmation says so and a second y is needed to send it anyway.
+#[test]
+fn a_write_that_changes_nothing_needs_a_second_yes() {
+    let mut s = loaded(3, 80, 24, false);
+    feed(
+        &mut s,
+        WorkerEvent::IsolationStates {
+            generation: 1,
+            states: vec![("m000000".into(), IsolationState::Isolated)],
+        },
+    );
+    user(&mut s, UserAction::Isolate);
+    type_text(&mut s, "IR-9 again");
+    update(&mut s, Action::Submit);
+    let Some(Modal::Confirm(form)) = &s.modal else {
+        panic!("the confirmation is open")
+    };
+    assert_eq!(form.no_ops, ["ws-00.contoso.local is already isolated"]);
+    assert!(submits(&update(&mut s, Action::Answer(true))).is_empty());
+    assert!(matches!(&s.modal, Some(Modal::Confirm(f)) if f.armed));
+    assert_eq!(submits(&update(&mut s, Action::Answer(true))).len(), 1);
+
+    // Releasing a machine that is not isolated: the same.
+    user(&mut s, UserAction::MoveDown);
+    user(&mut s, UserAction::Release);
+    type_text(&mut s, "IR-9 release");
+    update(&mut s, Action::Submit);
+    let Some(Modal::Confirm(form)) = &s.modal else {
+        panic!("the confirmation is open")
+    };
+    assert_eq!(form.no_ops, ["ws-01.contoso.local is not isolated"]);
+    // n still means no, armed or not.
+    update(&mut s, Action::Answer(true));
+    assert!(submits(&update(&mut s, Action::Answer(false))).is_empty());
+    assert!(s.modal.is_none());
 }
