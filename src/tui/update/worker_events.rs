@@ -173,12 +173,17 @@ pub(super) fn on_worker(state: &mut State, ev: WorkerEvent, fx: &mut Vec<Effect>
                     .as_deref()
                     .or(action.machine_id.as_deref())
                     .unwrap_or("a machine");
-                state.status.error = Some(format!(
-                    "{} of {} ended {}: check its history",
-                    action.action_type.as_str(),
-                    clean(name),
-                    action.status.as_str()
-                ));
+                let what = clean(action.action_type.as_str()).into_owned();
+                if action.status == cordon_core::api::models::ActionStatus::Cancelled {
+                    // Usually the analyst's own cancel: news, not an error.
+                    state.status.notice = Some(format!("{what} of {} was cancelled.", clean(name)));
+                } else {
+                    state.status.error = Some(format!(
+                        "{what} of {} ended {}: it did not take effect; the machine's history (Tab) has the details.",
+                        clean(name),
+                        clean(action.status.as_str())
+                    ));
+                }
             }
             let machine = action.machine_id.clone();
             apply_action(state, machine, &action);
