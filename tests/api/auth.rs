@@ -16,7 +16,6 @@ use secrecy::{ExposeSecret, SecretString};
 use serde_json::json;
 
 fn http() -> reqwest::Client {
-    cordon_core::tls::ensure_provider();
     reqwest::Client::builder()
         .no_proxy()
         .timeout(Duration::from_secs(10))
@@ -514,7 +513,6 @@ async fn an_oversized_token_answer_is_an_error_read_once() {
 #[tokio::test]
 async fn a_dripping_token_answer_ends_at_the_deadline() {
     let mock = Mock::start(|_, _| dripping_response(Duration::from_millis(20))).await;
-    cordon_core::tls::ensure_provider();
     let http = reqwest::Client::builder()
         .no_proxy()
         .timeout(Duration::from_millis(400))

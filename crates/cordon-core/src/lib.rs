@@ -14,7 +14,6 @@ pub mod domain;
 pub mod logging;
 pub mod private_fs;
 pub mod sanitize;
-pub mod tls;
 pub mod worker;
 
 /// Time since the process started, for the start-up timings in the debug log.

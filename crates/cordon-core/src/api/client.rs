@@ -135,7 +135,6 @@ impl MdeClient {
     /// A client for `profile`. Refuses a plain-http `api_base` or authority unless the
     /// host is loopback. Nothing is sent until the first call.
     pub fn new(profile: &Profile, options: ClientOptions) -> Result<Self, ApiError> {
-        crate::tls::ensure_provider();
         let api_base = parse_api_base(&profile.api_base)?;
         let authority_is_loopback = Url::parse(&profile.token_url())
             .map(|u| is_loopback(&u))
