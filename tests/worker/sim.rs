@@ -1044,3 +1044,51 @@ async fn a_thousand_writes_under_lost_and_failed_replies_each_end_with_exactly_o
     assert_eq!(succeeded, 1000);
     cancel.cancel();
 }
+
+/// Recovery runs beside the first writes of a start: a request this run has just logged
+/// (its POST still on the way) is never taken for an earlier run's and closed not_sent.
+#[tokio::test(start_paused = true)]
+async fn recovery_leaves_this_runs_requests_alone() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("audit.jsonl");
+    let sim = sim(10, |_| {});
+    let log = AuditLog::open(&path, ctx()).unwrap();
+    let target = &succeeding(&sim, 1)[0];
+    let req = requests(
+        std::slice::from_ref(target),
+        WriteOp::Isolate {
+            isolation_type: IsolationType::Full,
+        },
+        "IR-now",
+    )
+    .remove(0);
+    // This run logged the request; the POST has not reached the service yet.
+    log.append(&log.request_record(&req)).unwrap();
+    let cancel = CancellationToken::new();
+    let mut w = spawn(
+        Arc::new(InProcess(sim.clone())),
+        log,
+        WorkerSettings {
+            profile_name: "sim".into(),
+            ..WorkerSettings::default()
+        },
+        cancel.clone(),
+    );
+    w.commands.send(Command::Recover).await.unwrap();
+    let report = loop {
+        match w.events.recv().await.expect("worker alive") {
+            WorkerEvent::Recovered { report } => break report,
+            _ => continue,
+        }
+    };
+    assert_eq!(report.sentence(), None, "{report:?}");
+    cancel.cancel();
+    w.join.await.unwrap();
+    let lines = AuditLog::read_all(&path).unwrap();
+    assert!(
+        lines
+            .iter()
+            .all(|l| l.phase == cordon_core::audit::Phase::Request),
+        "{lines:#?}"
+    );
+}

@@ -125,6 +125,11 @@ impl AuditLog {
         &self.path
     }
 
+    /// This process's run id, stamped on every record it writes.
+    pub fn run(&self) -> &str {
+        &self.run
+    }
+
     pub fn context(&self) -> &AuditContext {
         &self.context
     }

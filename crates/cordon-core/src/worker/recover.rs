@@ -118,6 +118,10 @@ pub(crate) async fn recover<A: DefenderApi>(ctx: &Arc<Ctx<A>>) -> RecoveryReport
             return report;
         }
     };
+    // Only earlier runs: this run's own requests are in flight right now (recovery runs
+    // beside the first writes) and are settled by the code that sent them.
+    let this_run = ctx.audit.run().to_string();
+    let records: Vec<_> = records.into_iter().filter(|r| r.run != this_run).collect();
     let plan = recovery(&records, &ctx.settings.profile_name);
     if plan.orphans.is_empty() && plan.actions.is_empty() {
         return report;
