@@ -113,11 +113,7 @@ pub fn draw(frame: &mut Frame, area: Rect, state: &State, theme: &Theme, keymap:
                     .wrap(ratatui::widgets::Wrap { trim: false }),
                 rect,
             );
-            if !budget.is_empty() {
-                let bw = u16::try_from(budget.width()).unwrap_or(0).min(area.width);
-                let r = Rect::new(area.right() - bw, area.y, bw, 1);
-                frame.render_widget(Paragraph::new(budget).style(theme.dim), r);
-            }
+            draw_budget(frame, area, &budget, theme);
             return;
         }
         let text = fit(&text, left_w.saturating_sub(1), theme.ellipsis());
@@ -126,11 +122,7 @@ pub fn draw(frame: &mut Frame, area: Rect, state: &State, theme: &Theme, keymap:
             line1,
         );
     }
-    if !budget.is_empty() {
-        let bw = u16::try_from(budget.width()).unwrap_or(0).min(area.width);
-        let r = Rect::new(area.right() - bw, area.y, bw, 1);
-        frame.render_widget(Paragraph::new(budget).style(theme.dim), r);
-    }
+    draw_budget(frame, area, &budget, theme);
 
     if area.height >= 2 {
         let line2 = Rect::new(area.x, area.y + 1, area.width, 1);
@@ -150,6 +142,16 @@ pub fn draw(frame: &mut Frame, area: Rect, state: &State, theme: &Theme, keymap:
         }
         frame.render_widget(Paragraph::new(Line::from(spans)), line2);
     }
+}
+
+/// The API budget, right-aligned on the status bar's first line.
+fn draw_budget(frame: &mut Frame, area: Rect, budget: &str, theme: &Theme) {
+    if budget.is_empty() {
+        return;
+    }
+    let bw = u16::try_from(budget.width()).unwrap_or(0).min(area.width);
+    let r = Rect::new(area.right() - bw, area.y, bw, 1);
+    frame.render_widget(Paragraph::new(budget.to_string()).style(theme.dim), r);
 }
 
 /// The part of `s` that starts `skip` columns in and is at most `width` columns wide.

@@ -218,7 +218,7 @@ async fn isolation<A: DefenderApi>(
         };
         tracing::warn!(error = %error, machine = %req.machine_id, sends, "ambiguous write; reading actions before deciding");
         let last_error = Some(error);
-        match read_back(ctx, &req, &known, deadline, sends).await {
+        match read_back(ctx, &req, &known, deadline).await {
             ReadBack::Found(action) => return accept(ctx, &req, *action),
             ReadBack::Unknown => {
                 return not_confirmed(ctx, &req, sends, true, last_error.as_ref());
@@ -231,7 +231,7 @@ async fn isolation<A: DefenderApi>(
         }
         tokio::time::sleep(wait).await;
         // The service may have acted late: read again right before sending again.
-        match read_back(ctx, &req, &known, deadline, sends).await {
+        match read_back(ctx, &req, &known, deadline).await {
             ReadBack::Found(action) => return accept(ctx, &req, *action),
             ReadBack::Unknown => {
                 return not_confirmed(ctx, &req, sends, true, last_error.as_ref());
@@ -272,30 +272,33 @@ enum ReadBack {
     Found(Box<MachineAction>),
     /// A successful read shows no action from this request.
     Absent,
-    /// The deadline passed with every read failing: never send blind.
+    /// No read succeeded before the deadline: never send blind.
     Unknown,
 }
 
-/// Read the machine's actions until one read succeeds (with backoff), or the deadline.
+/// Did our request create an action? Ours is one the service did not have before, of
+/// the same type, carrying our comment. Reads are retried like every isolation read
+/// (`isolation_actions_until`); one that still fails at the deadline leaves it unknown.
 async fn read_back<A: DefenderApi>(
     ctx: &Ctx<A>,
     req: &WriteRequest,
     known: &HashSet<String>,
     deadline: Instant,
-    sends: u32,
 ) -> ReadBack {
-    let mut failed = 0u32;
-    loop {
-        match reconcile_once(ctx, req, known).await {
-            Reconciled::Found(action) => return ReadBack::Found(action),
-            Reconciled::Absent => return ReadBack::Absent,
-            Reconciled::Unknown => failed += 1,
+    let wanted = action_type_of(&req.op);
+    match isolation_actions_until(ctx, &req.machine_id, deadline).await {
+        Ok(list) => list
+            .into_iter()
+            .find(|a| {
+                !known.contains(&a.id)
+                    && a.action_type == wanted
+                    && a.requestor_comment.as_deref() == Some(req.comment.as_str())
+            })
+            .map_or(ReadBack::Absent, |a| ReadBack::Found(Box::new(a))),
+        Err(e) => {
+            tracing::warn!(error = %e, "reconciliation read failed");
+            ReadBack::Unknown
         }
-        let wait = retry_backoff(sends + failed);
-        if Instant::now() + wait > deadline {
-            return ReadBack::Unknown;
-        }
-        tokio::time::sleep(wait).await;
     }
 }
 
@@ -330,36 +333,6 @@ fn not_confirmed<A: DefenderApi>(
             ctx.settings.write_deadline.as_secs()
         ),
     )
-}
-
-enum Reconciled {
-    Found(Box<MachineAction>),
-    Absent,
-    Unknown,
-}
-
-/// Did our request create an action? Ours is one the service did not have before,
-/// of the same type, carrying our comment. One read.
-async fn reconcile_once<A: DefenderApi>(
-    ctx: &Ctx<A>,
-    req: &WriteRequest,
-    known: &HashSet<String>,
-) -> Reconciled {
-    let wanted = action_type_of(&req.op);
-    match isolation_actions(ctx, &req.machine_id).await {
-        Ok(list) => list
-            .into_iter()
-            .find(|a| {
-                !known.contains(&a.id)
-                    && a.action_type == wanted
-                    && a.requestor_comment.as_deref() == Some(req.comment.as_str())
-            })
-            .map_or(Reconciled::Absent, |a| Reconciled::Found(Box::new(a))),
-        Err(e) => {
-            tracing::warn!(error = %e, "reconciliation read failed");
-            Reconciled::Unknown
-        }
-    }
 }
 
 /// A 2xx answer: new action (ours) or the service handing back an existing one.
