@@ -12,6 +12,7 @@ use tokio_util::sync::CancellationToken;
 use cordon::cli::CliError;
 use cordon::cli::args::{Cli, CommandArgs, SimulateArgs};
 use cordon::cli::commands::{self, Output};
+use cordon_core::api::ScopeBook;
 use cordon_core::api::client::{ClientOptions, MdeClient};
 use cordon_core::audit::{AuditContext, AuditLog};
 use cordon_core::config::{self, Profile};
@@ -259,14 +260,23 @@ async fn open_session(cli: &Cli) -> Result<Session, CliError> {
             cordon_core::auth::AuthError::SecretEnvMissing { var: var.clone() }.to_string(),
         ));
     }
-    let client = MdeClient::new(&profile, ClientOptions::default())
-        .map_err(|e| CliError::Usage(e.to_string()))?;
-    tracing::info!(ms = since_start_ms(), "start-up: HTTP client built");
     let audit_path = if g.demo {
         config::demo_audit_log_path()
     } else {
         config::audit_log_path()
     };
+    // Full or Selective of the isolations earlier runs sent: the service does not
+    // say it, the audit log does. An unreadable log only loses that detail.
+    let scopes = ScopeBook::new(cordon_core::audit::known_scopes(
+        &AuditLog::read_all(&audit_path).unwrap_or_default(),
+        &profile.name,
+    ));
+    let options = ClientOptions {
+        scopes,
+        ..ClientOptions::default()
+    };
+    let client = MdeClient::new(&profile, options).map_err(|e| CliError::Usage(e.to_string()))?;
+    tracing::info!(ms = since_start_ms(), "start-up: HTTP client built");
     let audit = AuditLog::open(
         &audit_path,
         AuditContext {

@@ -566,7 +566,7 @@ pub async fn refuse_no_ops<A: DefenderApi>(
             .copied()
             .unwrap_or(IsolationState::NotIsolated);
         let no_op = match req.op {
-            WriteOp::Isolate { .. } => (state == IsolationState::Isolated)
+            WriteOp::Isolate { .. } => matches!(state, IsolationState::Isolated(_))
                 .then_some(("AlreadyIsolated", "already isolated")),
             WriteOp::Unisolate => {
                 (state == IsolationState::NotIsolated).then_some(("NotIsolated", "not isolated"))

@@ -128,7 +128,7 @@ mod tests {
             computer_dns_name: Some("\u{1b}]0;pwned\u{7}evil\u{1b}[31m".into()),
             ..Machine::default()
         };
-        let out = machines_table(&[(m, IsolationState::Unknown)]);
+        let out = machines_table(&[(m, IsolationState::Unknown(None))]);
         assert!(!out.contains('\u{1b}'));
         assert!(out.contains("evil"));
     }

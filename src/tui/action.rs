@@ -20,6 +20,7 @@ pub enum UserAction {
     ToggleMark,
     MarkVisible,
     ClearMarks,
+    BulkFailures,
     Isolate,
     Release,
     CancelAction,
@@ -30,7 +31,7 @@ pub enum UserAction {
 
 impl UserAction {
     /// Every bindable action, in the order the help overlay lists them.
-    pub const ALL: [UserAction; 17] = [
+    pub const ALL: [UserAction; 18] = [
         Self::MoveDown,
         Self::MoveUp,
         Self::PageDown,
@@ -42,6 +43,7 @@ impl UserAction {
         Self::ToggleMark,
         Self::MarkVisible,
         Self::ClearMarks,
+        Self::BulkFailures,
         Self::Isolate,
         Self::Release,
         Self::CancelAction,
@@ -64,6 +66,7 @@ impl UserAction {
             Self::ToggleMark => "toggle_mark",
             Self::MarkVisible => "mark_visible",
             Self::ClearMarks => "clear_marks",
+            Self::BulkFailures => "bulk_failures",
             Self::Isolate => "isolate",
             Self::Release => "release",
             Self::CancelAction => "cancel_action",
@@ -87,12 +90,13 @@ impl UserAction {
             Self::First => "Go to the first row",
             Self::Last => "Go to the last row",
             Self::SwitchPane => "Switch between the machine list and the history",
-            Self::Filter => "Filter machines by name, id, IP or tag (Enter keeps, Esc clears)",
+            Self::Filter => "Filter: name/IP/tag words, or os: health: risk: tag: ip: iso:",
             Self::ToggleMark => "Mark or unmark the machine for a bulk action",
             Self::MarkVisible => "Mark every machine the filter shows (again: unmark them)",
             Self::ClearMarks => {
                 "Clear every mark, also those the filter hides; with none, the filter"
             }
+            Self::BulkFailures => "List the last bulk's failed machines and why (* marks them)",
             Self::Isolate => "Isolate the marked machines, or the selected one",
             Self::Release => "Release (unisolate) the marked machines, or the selected one",
             Self::CancelAction => "Cancel the selected pending action",
@@ -116,6 +120,7 @@ impl UserAction {
             Self::ToggleMark => "mark",
             Self::MarkVisible => "mark all shown",
             Self::ClearMarks => "clear marks",
+            Self::BulkFailures => "failures",
             Self::Isolate => "isolate",
             Self::Release => "release",
             Self::CancelAction => "cancel",

@@ -57,6 +57,24 @@ pub fn map_key(state: &State, key: KeyEvent, keymap: &KeyMap) -> Option<Action> 
                 _ => None,
             },
         },
+        Some(Modal::Failures { .. }) => match key.code {
+            KeyCode::Esc => Some(Action::Back),
+            KeyCode::Enter => Some(Action::Submit),
+            KeyCode::Up => Some(Action::Move(-1)),
+            KeyCode::Down => Some(Action::Move(1)),
+            _ => match keymap.lookup(&key) {
+                Some(
+                    a @ (UserAction::BulkFailures | UserAction::MarkVisible | UserAction::Quit),
+                ) => Some(Action::User(if a == UserAction::Quit {
+                    UserAction::BulkFailures
+                } else {
+                    a
+                })),
+                Some(UserAction::MoveUp) => Some(Action::Move(-1)),
+                Some(UserAction::MoveDown) => Some(Action::Move(1)),
+                _ => None,
+            },
+        },
         None if state.filter.editing => match key.code {
             KeyCode::Esc => Some(Action::Back),
             KeyCode::Enter => Some(Action::Submit),

@@ -7,6 +7,7 @@ pub mod input;
 pub mod keymap;
 pub mod layout;
 pub mod present;
+pub mod query;
 pub mod state;
 pub mod terminal;
 pub mod theme;

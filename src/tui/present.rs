@@ -58,7 +58,7 @@ pub fn batch_progress(state: &State, sep: &str) -> Vec<String> {
         return state
             .last_bulk
             .as_ref()
-            .map(|l| l.replace(" · ", sep))
+            .map(|b| b.line.replace(" · ", sep))
             .into_iter()
             .collect();
     }

@@ -9,6 +9,8 @@ use chrono::{DateTime, Utc};
 use hashbrown::HashTable;
 use tui_input::Input;
 
+use super::query::Query;
+
 use cordon_core::api::MachineSummary;
 use cordon_core::api::models::{IsolationState, IsolationType, MachineAction};
 use cordon_core::worker::protocol::{RequestId, WriteOp};
@@ -245,14 +247,14 @@ impl MachineList {
     }
 
     /// A page of refresh `generation` arrived (`first`: its first page). Rows are
-    /// updated in place or appended, new rows that match the filter's `needle` become
+    /// updated in place or appended, new rows that match the filter become
     /// visible, and the machine to reselect is selected as soon as it is back.
     pub fn receive_page(
         &mut self,
         generation: u64,
         machines: Vec<MachineSummary>,
         first: bool,
-        needle: &str,
+        query: &Query,
     ) {
         self.generation = Some(generation);
         self.loading = true;
@@ -260,7 +262,7 @@ impl MachineList {
             self.begin_refresh();
         }
         let from = self.push_page(machines);
-        let added = self.matching(from, needle);
+        let added = self.matching(from, query);
         self.visible.extend(added);
         if let Some(pos) = self.reselect.as_deref().and_then(|id| self.position_of(id)) {
             self.selected = pos;
@@ -269,18 +271,18 @@ impl MachineList {
     }
 
     /// The refresh delivered all `total` machines: machines it did not deliver are gone,
-    /// and rows updated in place may match the filter's `needle` differently now. The
+    /// and rows updated in place may match the filter differently now. The
     /// chosen machine stays selected; if it is gone the highlight lands elsewhere, so it
     /// is kept in `reselect` and writes refuse until the analyst chooses again. Returns
     /// how many marks were dropped (`drop_unlisted_marks`).
-    pub fn complete_refresh(&mut self, total: usize, needle: &str) -> usize {
+    pub fn complete_refresh(&mut self, total: usize, query: &Query) -> usize {
         self.loading = false;
         self.finish_refresh();
         self.total = Some(total);
         self.refresh_skips = 0;
         let chosen = self.selected_id().map(str::to_string);
         self.remove_unseen();
-        self.visible = self.matching(0, needle);
+        self.visible = self.matching(0, query);
         if let Some(id) = chosen {
             match self.position_of(&id) {
                 Some(pos) => self.selected = pos,
@@ -314,37 +316,24 @@ impl MachineList {
         self.visible.iter().position(|&i| i == idx)
     }
 
-    /// Row numbers from `from` on that match the filter's lowercase `needle`.
-    pub fn matching(&self, from: usize, needle: &str) -> Vec<usize> {
+    /// Row numbers from `from` on that match the filter.
+    pub fn matching(&self, from: usize, query: &Query) -> Vec<usize> {
         (from..self.rows.len())
-            .filter(|&i| needle.is_empty() || contains(self.rows[i].machine.search_key(), needle))
+            .filter(|&i| query.is_empty() || self.row_matches(i, query))
             .collect()
     }
 
+    fn row_matches(&self, i: usize, query: &Query) -> bool {
+        let row = &self.rows[i];
+        query.matches(&row.machine, row.isolation)
+    }
+
     /// The filter grew longer: only the rows still visible can match it.
-    pub fn narrow_visible(&mut self, needle: &str) {
+    pub fn narrow_visible(&mut self, query: &Query) {
         let rows = &self.rows;
         self.visible
-            .retain(|&i| contains(rows[i].machine.search_key(), needle));
+            .retain(|&i| query.matches(&rows[i].machine, rows[i].isolation));
     }
-}
-
-/// Substring test tuned for many short haystacks and one needle: `str::contains`
-/// builds a two-way searcher per call, which dominates at 100,000 rows; finding the
-/// first character uses memchr and needs no setup.
-fn contains(haystack: &str, needle: &str) -> bool {
-    let Some(first) = needle.chars().next() else {
-        return true;
-    };
-    let mut from = 0;
-    while let Some(pos) = haystack[from..].find(first) {
-        let at = from + pos;
-        if haystack[at..].starts_with(needle) {
-            return true;
-        }
-        from = at + first.len_utf8();
-    }
-    false
 }
 
 #[derive(Debug, Clone, Default)]
@@ -357,6 +346,11 @@ pub struct HistoryState {
     pub selected: usize,
     /// Machine whose history is shown (follows the machine selection).
     pub machine_id: Option<String>,
+    /// When the selection last moved to another machine.
+    pub moved_at: Option<DateTime<Utc>>,
+    /// The selection is moving in a burst (key repeat, paging): its history loads once
+    /// it rests, so scrolling past 40 rows does not spend 40 calls of the budget.
+    pub waiting: bool,
 }
 
 impl HistoryState {
@@ -380,6 +374,8 @@ pub struct FilterState {
     pub editing: bool,
     /// The lowercase needle the `visible` list was computed for.
     pub applied: String,
+    /// `applied`, parsed.
+    pub query: Query,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -464,6 +460,10 @@ pub enum Modal {
         scroll: usize,
     },
     QuitConfirm,
+    /// The last bulk's failures; `scroll` as for Help.
+    Failures {
+        scroll: usize,
+    },
 }
 
 /// Where one submitted request stands.
@@ -503,6 +503,26 @@ impl RequestInfo {
     }
 }
 
+/// A finished bulk: its summary line, and the machines it did not get through (kept
+/// here, since the requests behind them are pruned).
+#[derive(Debug, Clone, PartialEq)]
+pub struct BulkOutcome {
+    pub verb: &'static str,
+    pub total: usize,
+    /// `Isolate 32/32 done · 7 failed`.
+    pub line: String,
+    pub failed: Vec<FailedTarget>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct FailedTarget {
+    pub machine_id: String,
+    /// Already sanitised.
+    pub name: String,
+    /// Already sanitised: `ended TimeOut`, or the service's refusal.
+    pub why: String,
+}
+
 /// One Submit of N requests, shown as progress until every request is accounted for.
 #[derive(Debug, Clone)]
 pub struct Batch {
@@ -525,7 +545,7 @@ pub struct State {
     pub requests: HashMap<RequestId, RequestInfo>,
     pub batches: Vec<Batch>,
     /// How the last bulk ended, kept on the list's border until the next one.
-    pub last_bulk: Option<String>,
+    pub last_bulk: Option<BulkOutcome>,
     pub next_request_id: RequestId,
     pub spinner: usize,
     /// Rows the machine table shows (set from the terminal size).
@@ -570,6 +590,7 @@ impl State {
     pub fn is_animating(&self) -> bool {
         self.machines.loading
             || !self.history.loading.is_empty()
+            || self.history.waiting
             || self.in_flight() > 0
             || self.viewport_has_transition()
             || self.history.entries().iter().any(|a| a.status.is_active())
@@ -583,7 +604,7 @@ impl State {
         m.visible[m.scroll.min(end)..end].iter().any(|&i| {
             matches!(
                 m.rows[i].isolation,
-                Some(IsolationState::Isolating | IsolationState::Releasing)
+                Some(IsolationState::Isolating(_) | IsolationState::Releasing)
             )
         })
     }

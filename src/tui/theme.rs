@@ -111,19 +111,19 @@ impl Theme {
     pub fn isolation(&self, state: Option<IsolationState>) -> Style {
         if !self.color {
             return match state {
-                Some(IsolationState::Isolated) => Style::new().add_modifier(Modifier::BOLD),
+                Some(IsolationState::Isolated(_)) => Style::new().add_modifier(Modifier::BOLD),
                 _ => Style::new(),
             };
         }
         match state {
-            Some(IsolationState::Isolated) => Style::new()
+            Some(IsolationState::Isolated(_)) => Style::new()
                 .fg(Color::LightRed)
                 .add_modifier(Modifier::BOLD),
-            Some(IsolationState::Isolating | IsolationState::Releasing) => {
+            Some(IsolationState::Isolating(_) | IsolationState::Releasing) => {
                 Style::new().fg(Color::Yellow)
             }
             Some(IsolationState::NotIsolated) => Style::new().fg(Color::Green),
-            Some(IsolationState::Unknown) => Style::new().fg(Color::Magenta),
+            Some(IsolationState::Unknown(_)) => Style::new().fg(Color::Magenta),
             None => Style::new().fg(Color::DarkGray),
         }
     }

@@ -10,7 +10,9 @@ use cordon::tui::state::State;
 use cordon::tui::theme::Theme;
 use cordon::tui::ui::draw;
 use cordon::tui::update::update;
-use cordon_core::api::models::{ActionStatus, ActionType, IsolationState, Machine};
+use cordon_core::api::models::{
+    ActionStatus, ActionType, IsolationState, IsolationType, Machine, Unverified,
+};
 use cordon_core::worker::protocol::{ErrorInfo, WorkerEvent};
 use ratatui::Terminal;
 use ratatui::backend::TestBackend;
@@ -57,11 +59,27 @@ fn at(w: u16, h: u16, readonly: bool) -> State {
             generation: 1,
             states: vec![
                 ("m000000".into(), IsolationState::NotIsolated),
-                ("m000001".into(), IsolationState::Isolated),
-                ("m000002".into(), IsolationState::Isolating),
+                (
+                    "m000001".into(),
+                    IsolationState::Isolated(Some(IsolationType::Selective)),
+                ),
+                ("m000002".into(), IsolationState::Isolating(None)),
                 ("m000003".into(), IsolationState::Releasing),
-                ("m000004".into(), IsolationState::Unknown),
-                ("m000005".into(), IsolationState::NotIsolated),
+                (
+                    "m000004".into(),
+                    IsolationState::Unknown(Some(Unverified {
+                        release: false,
+                        timed_out: false,
+                    })),
+                ),
+                ("m000005".into(), IsolationState::Isolated(None)),
+                (
+                    "m000006".into(),
+                    IsolationState::Unknown(Some(Unverified {
+                        release: true,
+                        timed_out: true,
+                    })),
+                ),
             ],
         },
     );
@@ -209,10 +227,10 @@ fn help_scrolls_to_its_last_rows_on_a_short_terminal() {
     }
     let t = screen(&s, 80, 24);
     assert!(t.contains("confirmations default to No"), "{t}");
-    assert!(t.contains("scroll: 3-20 of 20"), "{t}");
+    assert!(t.contains("scroll: 4-21 of 21"), "{t}");
     update(&mut s, Action::Move(-1));
     let t = screen(&s, 80, 24);
-    assert!(t.contains("scroll: 2-19 of 20"), "{t}");
+    assert!(t.contains("scroll: 3-20 of 21"), "{t}");
     // Tall enough for everything: no scrolling offered.
     let mut tall = main_state(120, 40);
     user(&mut tall, UserAction::Help);
@@ -387,7 +405,7 @@ fn narrow_terminal_drops_columns_in_order() {
     assert!(wide.contains(&Column::Exposure));
     let (c80, name) = columns_for(78);
     assert!(!c80.contains(&Column::Exposure) && c80.contains(&Column::Risk));
-    assert!(name >= 18);
+    assert!(name >= 17);
     let (tiny, _) = columns_for(40);
     assert!(tiny.contains(&Column::Name) && tiny.contains(&Column::Isolation));
     assert!(!tiny.contains(&Column::Os) && !tiny.contains(&Column::Health));

@@ -680,3 +680,115 @@ fn no_op_writes_are_refused_unless_forced() {
     );
     assert_eq!(isolates(&names[0]), 2, "--force sends it");
 }
+
+/// Issue 16: Full or Selective is shown after sending, although the service (and the
+/// simulator, as the service does) leaves `scope` null. Some writes are answered with
+/// garbage, so their actions are adopted by a read-back rather than by the 201; every
+/// one still reads Selective — in this run, and after a restart, from the audit log.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn selective_isolation_is_known_after_sending_and_after_a_restart() {
+    use cordon_core::api::models::IsolationState;
+    use cordon_core::api::{ActionFilter, ScopeBook, all_actions};
+    let cfg = SimConfig {
+        machines: 60,
+        step: Duration::from_millis(50),
+        garbage_rate: 0.3,
+        seed: 11,
+        ..SimConfig::default()
+    };
+    let (sim, running, stop) = start(cfg.clone()).await;
+    let dir = tempfile::tempdir().unwrap();
+    let audit_path = dir.path().join("audit.jsonl");
+    let cancel = CancellationToken::new();
+    let client = fast_client(&running, &cfg);
+    let mut w = spawn(
+        Arc::new(client.clone()),
+        AuditLog::open(&audit_path, ctx()).unwrap(),
+        WorkerSettings {
+            poll_interval: Duration::from_millis(100),
+            ..WorkerSettings::default()
+        },
+        cancel.clone(),
+    );
+    let targets: Vec<Machine> = sim
+        .machines_snapshot()
+        .into_iter()
+        .filter(|m| fate_of(m) == Fate::Succeeds)
+        .take(12)
+        .collect();
+    let requests: Vec<WriteRequest> = targets
+        .iter()
+        .enumerate()
+        .map(|(i, m)| WriteRequest {
+            request_id: i as u64 + 1,
+            machine_id: m.id.clone(),
+            machine_name: m.display_name().into(),
+            op: WriteOp::Isolate {
+                isolation_type: IsolationType::Selective,
+            },
+            comment: cordon_core::domain::Comment::parse("IR-scope").unwrap(),
+        })
+        .collect();
+    w.commands
+        .send(WorkerCommand::Submit(requests.clone()))
+        .await
+        .unwrap();
+    let mut accepted = 0;
+    while accepted < requests.len() {
+        match tokio::time::timeout(Duration::from_secs(60), w.events.recv())
+            .await
+            .unwrap()
+            .unwrap()
+        {
+            WorkerEvent::Accepted { action, .. } => {
+                assert_eq!(action.scope.as_deref(), Some("Selective"));
+                accepted += 1;
+            }
+            WorkerEvent::Failed { error, .. } => panic!("{error:?}"),
+            _ => {}
+        }
+    }
+    assert!(
+        sim.stats().garbage > 0,
+        "some answers were garbage: {:?}",
+        sim.stats()
+    );
+    cancel.cancel();
+    let _ = w.join.await;
+
+    let ours = |states: Vec<(String, IsolationState)>| -> Vec<IsolationState> {
+        states
+            .into_iter()
+            .filter(|(id, _)| targets.iter().any(|t| &t.id == id))
+            .map(|(_, s)| s)
+            .collect()
+    };
+    let read = |api: MdeClient| async move {
+        let actions = all_actions(&api, &ActionFilter::isolation()).await.unwrap();
+        cordon_core::domain::isolation_states(&actions)
+    };
+    let selective = |s: &IsolationState| s.scope() == Some(IsolationType::Selective);
+    // This run's client remembers what it sent.
+    let now = ours(read(client).await);
+    assert_eq!(now.len(), targets.len());
+    assert!(now.iter().all(selective), "{now:?}");
+    // A client that knows nothing sees what the service says: no scope.
+    let blind = ours(read(fast_client(&running, &cfg)).await);
+    assert!(blind.iter().all(|s| s.scope().is_none()), "{blind:?}");
+    // A restart: the audit log tells the new client.
+    let book = ScopeBook::new(cordon_core::audit::known_scopes(
+        &AuditLog::read_all(&audit_path).unwrap(),
+        "demo",
+    ));
+    let restarted = MdeClient::new(
+        &demo_profile(&running, &cfg),
+        ClientOptions {
+            scopes: book,
+            ..ClientOptions::default()
+        },
+    )
+    .unwrap();
+    let later = ours(read(restarted).await);
+    assert!(later.iter().all(selective), "{later:?}");
+    stop.cancel();
+}

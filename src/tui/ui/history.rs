@@ -10,7 +10,7 @@ use unicode_width::UnicodeWidthStr;
 use super::super::state::{Pane, State};
 use super::super::theme::Theme;
 use super::{fit, short_time};
-use cordon_core::api::models::MachineAction;
+use cordon_core::api::models::{IsolationType, MachineAction};
 use cordon_core::sanitize::clean;
 
 /// Rows the detail area keeps even for a short comment (border line + text).
@@ -135,7 +135,7 @@ pub fn draw(frame: &mut Frame, area: Rect, state: &State, theme: &Theme) {
     );
 
     // Columns: created, type, status, requestor, updated, comment (the rest).
-    let fixed = [11u16, 11, 12, 16, 11];
+    let fixed = [11u16, 12, 12, 16, 11];
     let comment_w = inner
         .width
         .saturating_sub(fixed.iter().sum::<u16>() + 5)
@@ -162,7 +162,7 @@ pub fn draw(frame: &mut Frame, area: Rect, state: &State, theme: &Theme) {
             };
             Row::new(vec![
                 Cell::from(short_time(a.creation_date_time_utc.as_deref())),
-                Cell::from(fit(&clean(a.action_type.as_str()), 11, ell)),
+                Cell::from(fit(&action_kind(a), 12, ell)),
                 Cell::from(fit(&status, 12, ell)).style(theme.status(&a.status)),
                 Cell::from(fit(&clean(a.requestor.as_deref().unwrap_or("-")), 16, ell)),
                 Cell::from(short_time(a.last_update_date_time_utc.as_deref())),
@@ -230,7 +230,7 @@ fn detail_lines<'a>(a: &MachineAction, theme: &Theme) -> Vec<Line<'a>> {
     lines.push(Line::from(Span::styled(
         format!(
             "{} {}{sep}id {}{sep}by {}",
-            clean(a.action_type.as_str()),
+            action_kind_long(a),
             clean(a.status.as_str()),
             clean(&a.id),
             clean(a.requestor.as_deref().unwrap_or("-")),
@@ -238,4 +238,22 @@ fn detail_lines<'a>(a: &MachineAction, theme: &Theme) -> Vec<Line<'a>> {
         theme.dim,
     )));
     lines
+}
+
+/// The type, with Full/Selective where known: `Isolate Sel.` fits the column.
+fn action_kind(a: &MachineAction) -> String {
+    match a.isolation_scope() {
+        Some(IsolationType::Full) => "Isolate Full".into(),
+        Some(IsolationType::Selective) => "Isolate Sel.".into(),
+        Some(IsolationType::UnManagedDevice) => "Isolate Unm.".into(),
+        None => clean(a.action_type.as_str()).into_owned(),
+    }
+}
+
+/// The same, spelt out for the detail line: `Isolate (Selective)`.
+fn action_kind_long(a: &MachineAction) -> String {
+    match a.isolation_scope() {
+        Some(t) => format!("Isolate ({})", t.as_str()),
+        None => clean(a.action_type.as_str()).into_owned(),
+    }
 }

@@ -48,13 +48,13 @@ impl Column {
             Self::Health => 10,
             Self::Risk => 8,
             Self::Exposure => 8,
-            Self::Isolation => 14,
+            Self::Isolation => 15,
             Self::LastSeen => 9,
         }
     }
 }
 
-const MIN_NAME: u16 = 18;
+const MIN_NAME: u16 = 17;
 /// The order columns are dropped in when the terminal is too narrow.
 const DROP_ORDER: [Column; 5] = [
     Column::Exposure,
@@ -219,11 +219,11 @@ pub fn draw(frame: &mut Frame, area: Rect, state: &State, theme: &Theme) {
                         Column::Isolation => {
                             let label = match iso {
                                 Some(
-                                    s @ (IsolationState::Isolating | IsolationState::Releasing),
+                                    s @ (IsolationState::Isolating(_) | IsolationState::Releasing),
                                 ) => {
                                     format!("{} {}", theme.spinner(state.spinner), s.label())
                                 }
-                                Some(s) => s.label().to_string(),
+                                Some(s) => s.short().to_string(),
                                 // Not derived yet (history not loaded).
                                 None => if theme.ascii { "?" } else { "…" }.to_string(),
                             };

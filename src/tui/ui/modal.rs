@@ -8,6 +8,7 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Borders, Clear, Paragraph, Wrap};
 use unicode_width::UnicodeWidthStr;
 
+use super::super::action::UserAction;
 use super::super::keymap::KeyMap;
 use super::super::present::{confirm_text, group_thousands, target_names};
 use super::super::state::{
@@ -32,6 +33,7 @@ pub fn draw(
         Modal::Confirm(form) => confirm(frame, area, form, theme),
         Modal::Help { scroll } => super::help::draw(frame, area, state, theme, keymap, *scroll),
         Modal::QuitConfirm => quit(frame, area, state, theme),
+        Modal::Failures { scroll } => failures(frame, area, state, theme, keymap, *scroll),
     }
 }
 
@@ -301,6 +303,68 @@ fn quit(frame: &mut Frame, area: Rect, state: &State, theme: &Theme) {
         Paragraph::new(lines)
             .block(modal_block("Quit?", theme))
             .wrap(Wrap { trim: false }),
+        rect,
+    );
+}
+
+/// The last bulk's failures, one machine a line with why, scrolled when the terminal is
+/// too short for all of them.
+fn failures(
+    frame: &mut Frame,
+    area: Rect,
+    state: &State,
+    theme: &Theme,
+    keymap: &KeyMap,
+    scroll: usize,
+) {
+    let Some(bulk) = &state.last_bulk else { return };
+    let width = area.width.saturating_sub(4).min(100);
+    let inner_w = usize::from(width.saturating_sub(2));
+    let ell = theme.ellipsis();
+    let name_w = bulk
+        .failed
+        .iter()
+        .map(|f| f.name.width())
+        .max()
+        .unwrap_or(0)
+        .min(inner_w / 2);
+    let room = usize::from(area.height.saturating_sub(6)).max(1);
+    let first = scroll.min(bulk.failed.len().saturating_sub(room));
+    let mut lines: Vec<Line> = bulk.failed[first..]
+        .iter()
+        .take(room)
+        .map(|f| {
+            let name = fit(&f.name, name_w, ell);
+            let pad = " ".repeat(name_w.saturating_sub(name.width()));
+            Line::from(vec![
+                Span::raw(format!("{name}{pad}  ")),
+                Span::styled(
+                    fit(&f.why, inner_w.saturating_sub(name_w + 2), ell),
+                    theme.error,
+                ),
+            ])
+        })
+        .collect();
+    lines.push(Line::from(""));
+    lines.push(Line::from(vec![
+        Span::styled(keymap.primary(UserAction::MarkVisible), theme.key),
+        Span::raw(" mark these (and only these) to retry   "),
+        Span::styled("Esc", theme.key),
+        Span::raw(" close"),
+    ]));
+    let height = u16::try_from(lines.len())
+        .unwrap_or(u16::MAX)
+        .saturating_add(2);
+    let rect = centered(area, width, height.max(5));
+    frame.render_widget(Clear, rect);
+    let title = format!(
+        "{} failed: {} of {}",
+        bulk.verb,
+        group_thousands(bulk.failed.len()),
+        group_thousands(bulk.total)
+    );
+    frame.render_widget(
+        Paragraph::new(lines).block(modal_block(&title, theme)),
         rect,
     );
 }

@@ -28,10 +28,21 @@ const HINTS: [UserAction; 9] = [
     UserAction::SwitchPane,
 ];
 
-pub fn hint_spans(keymap: &KeyMap, theme: &Theme, width: usize) -> Vec<Span<'static>> {
+pub fn hint_spans(
+    keymap: &KeyMap,
+    theme: &Theme,
+    width: usize,
+    state: &State,
+) -> Vec<Span<'static>> {
     let mut spans = Vec::new();
     let mut used = 0;
-    for action in HINTS {
+    // After a bulk with failures, the key that lists them comes first.
+    let failures = state
+        .last_bulk
+        .as_ref()
+        .is_some_and(|b| !b.failed.is_empty() && state.batches.is_empty());
+    let first = failures.then_some(UserAction::BulkFailures);
+    for action in first.into_iter().chain(HINTS) {
         let key = keymap.primary(action);
         if key.is_empty() {
             continue;
@@ -138,7 +149,7 @@ pub fn draw(frame: &mut Frame, area: Rect, state: &State, theme: &Theme, keymap:
                 spans.push(Span::raw(label));
             }
         } else {
-            spans.extend(hint_spans(keymap, theme, width.saturating_sub(1)));
+            spans.extend(hint_spans(keymap, theme, width.saturating_sub(1), state));
         }
         frame.render_widget(Paragraph::new(Line::from(spans)), line2);
     }

@@ -61,13 +61,29 @@ fn reload_shown_history(state: &mut State, fx: &mut Vec<Effect>) {
     }
 }
 
-/// Show the selected machine's history; load it if it is not cached. At most one load
-/// is in flight: when it answers, the then-selected machine is loaded (newest wins).
+/// How long the selection must rest before a history it moved through in a burst is
+/// loaded. A single move (the previous one longer ago than this) loads at once.
+pub const HISTORY_REST: chrono::TimeDelta = chrono::TimeDelta::milliseconds(200);
+
+/// Show the selected machine's history; load it if it is not cached. A burst of moves
+/// loads only where the selection comes to rest, and at most one load is in flight:
+/// when it answers, the then-selected machine is loaded (newest wins). Ticks call this
+/// again while a load waits for the selection to rest.
 pub(super) fn sync_history(state: &mut State, fx: &mut Vec<Effect>) {
     let selected = state.machines.selected_id().map(str::to_string);
-    if selected != state.history.machine_id {
-        state.history.machine_id.clone_from(&selected);
-        state.history.selected = 0;
+    let h = &mut state.history;
+    if selected != h.machine_id {
+        h.machine_id.clone_from(&selected);
+        h.selected = 0;
+        let burst = h.moved_at.is_some_and(|t| state.now - t < HISTORY_REST);
+        h.moved_at = Some(state.now);
+        h.waiting = burst;
+    }
+    if h.waiting {
+        if h.moved_at.is_some_and(|t| state.now - t < HISTORY_REST) {
+            return;
+        }
+        h.waiting = false;
     }
     let Some(id) = selected else { return };
     // A failed load is not retried on its own (that would loop); `r` retries.

@@ -25,7 +25,12 @@ pub fn update(state: &mut State, action: Action) -> Vec<Effect> {
     match action {
         Action::ForceQuit => fx.push(Effect::Quit),
         Action::Worker(ev) => worker_events::on_worker(state, ev, &mut fx),
-        Action::Tick => state.spinner = state.spinner.wrapping_add(1),
+        Action::Tick => {
+            state.spinner = state.spinner.wrapping_add(1);
+            if state.history.waiting {
+                loading::sync_history(state, &mut fx);
+            }
+        }
         Action::PeriodicRefresh => loading::periodic_refresh(state, &mut fx),
         Action::Resize { width, height } => {
             state.size = (width, height);
@@ -62,6 +67,7 @@ fn on_user(state: &mut State, user: UserAction, fx: &mut Vec<Effect>) {
         UserAction::ToggleMark => navigation::toggle_mark(state, fx),
         UserAction::MarkVisible => navigation::mark_visible(state),
         UserAction::ClearMarks => navigation::clear_marks(state, fx),
+        UserAction::BulkFailures => navigation::open_failures(state),
         UserAction::Isolate => writes::open_comment(state, PendingOp::Isolate(IsolationType::Full)),
         UserAction::Release => writes::open_comment(state, PendingOp::Release),
         UserAction::CancelAction => writes::open_cancel(state),
@@ -102,6 +108,24 @@ fn on_modal(state: &mut State, action: Action, fx: &mut Vec<Effect>) {
             }
             Action::Answer(false) | Action::Back | Action::Submit => None,
             _ => Some(Modal::QuitConfirm),
+        },
+        Modal::Failures { scroll } => match action {
+            Action::Back | Action::Submit | Action::User(UserAction::BulkFailures) => None,
+            Action::User(UserAction::MarkVisible) => {
+                navigation::mark_failed(state);
+                None
+            }
+            Action::Move(delta) => Some(Modal::Failures {
+                scroll: navigation::clamp_move(
+                    scroll,
+                    delta,
+                    state
+                        .last_bulk
+                        .as_ref()
+                        .map_or(1, |b| b.failed.len().max(1)),
+                ),
+            }),
+            _ => Some(Modal::Failures { scroll }),
         },
         Modal::Comment(form) => writes::on_comment(state, form, action),
         Modal::Confirm(form) => writes::on_confirm(state, form, action, fx),

@@ -6,7 +6,8 @@ use super::insert_text;
 use super::loading::sync_history;
 use crate::tui::action::{Action, Effect, UserAction};
 use crate::tui::present::group_thousands;
-use crate::tui::state::{Pane, State};
+use crate::tui::query::Query;
+use crate::tui::state::{Modal, Pane, State};
 
 pub(super) fn page(state: &State) -> i64 {
     let rows = match state.focus {
@@ -129,6 +130,39 @@ pub(super) fn clear_marks(state: &mut State, fx: &mut Vec<Effect>) {
     }
 }
 
+/// `F`: the machines the last bulk did not get through, with why.
+pub(super) fn open_failures(state: &mut State) {
+    match &state.last_bulk {
+        Some(b) if !b.failed.is_empty() => state.modal = Some(Modal::Failures { scroll: 0 }),
+        Some(_) => state.status.notice = Some("Nothing failed in the last bulk.".into()),
+        None => state.status.notice = Some("No bulk has finished in this session.".into()),
+    }
+}
+
+/// `*` in the failures list: mark exactly the failed machines still listed, so `i` or
+/// `u` retries them (every other mark is cleared: a retry must not carry strays).
+pub(super) fn mark_failed(state: &mut State) {
+    let Some(bulk) = &state.last_bulk else { return };
+    let m = &mut state.machines;
+    m.marked.clear();
+    let mut unlisted = 0;
+    for f in &bulk.failed {
+        if m.index_of(&f.machine_id).is_some() {
+            m.marked.insert(f.machine_id.clone());
+        } else {
+            unlisted += 1;
+        }
+    }
+    let mut notice = format!(
+        "Marked the {} failed machine(s) of the last bulk; every other mark was cleared.",
+        group_thousands(m.marked.len())
+    );
+    if unlisted > 0 {
+        notice.push_str(&format!(" {unlisted} are no longer listed."));
+    }
+    state.status.notice = Some(notice);
+}
+
 /// The filter box has focus: text edits it, Enter keeps it, Esc clears it.
 pub(super) fn on_filter(state: &mut State, action: Action, fx: &mut Vec<Effect>) {
     match action {
@@ -155,15 +189,31 @@ pub(super) fn on_filter(state: &mut State, action: Action, fx: &mut Vec<Effect>)
 /// Recompute the visible rows for the filter text; keep the same machine selected.
 pub fn apply_filter(state: &mut State, fx: &mut Vec<Effect>) {
     let needle = state.filter.input.value().trim().to_lowercase();
+    let query = Query::parse(&needle);
     let keep = state.machines.selected_id().map(str::to_string);
     let m = &mut state.machines;
-    if !state.filter.applied.is_empty() && needle.starts_with(&state.filter.applied) {
+    if !state.filter.query.is_empty() && query.narrows(&state.filter.query) {
         // Narrowing: only the rows still visible can match.
-        m.narrow_visible(&needle);
+        m.narrow_visible(&query);
     } else {
-        m.visible = m.matching(0, &needle);
+        m.visible = m.matching(0, &query);
     }
     state.filter.applied = needle;
+    state.filter.query = query;
+    reselect_after_filter(state, keep, fx);
+}
+
+/// The rows' states changed under a filter that asks for them (`iso:`): check every
+/// row again, keeping the same machine selected.
+pub fn refilter(state: &mut State, fx: &mut Vec<Effect>) {
+    let keep = state.machines.selected_id().map(str::to_string);
+    let m = &mut state.machines;
+    m.visible = m.matching(0, &state.filter.query);
+    reselect_after_filter(state, keep, fx);
+}
+
+fn reselect_after_filter(state: &mut State, keep: Option<String>, fx: &mut Vec<Effect>) {
+    let m = &mut state.machines;
     m.selected = keep.and_then(|id| m.position_of(&id)).unwrap_or(0);
     ensure_visible(state);
     sync_history(state, fx);

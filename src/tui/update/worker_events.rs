@@ -6,14 +6,14 @@
 
 use crate::tui::action::Effect;
 use crate::tui::present::group_thousands;
-use crate::tui::state::{RequestInfo, RequestStage, State};
+use crate::tui::state::{BulkOutcome, FailedTarget, RequestInfo, RequestStage, State};
 use cordon_core::api::models::{IsolationState, MachineAction};
 use cordon_core::domain::newest_first;
 use cordon_core::sanitize::clean;
 use cordon_core::worker::protocol::{Command, RequestId, WorkerEvent};
 
 use super::loading::sync_history;
-use super::navigation::ensure_visible;
+use super::navigation::{ensure_visible, refilter};
 
 pub(super) fn on_worker(state: &mut State, ev: WorkerEvent, fx: &mut Vec<Effect>) {
     match ev {
@@ -32,7 +32,7 @@ pub(super) fn on_worker(state: &mut State, ev: WorkerEvent, fx: &mut Vec<Effect>
             }
             state
                 .machines
-                .receive_page(generation, machines, first, &state.filter.applied);
+                .receive_page(generation, machines, first, &state.filter.query);
             ensure_visible(state);
             if state.machines.reselect.is_none() {
                 sync_history(state, fx);
@@ -49,14 +49,15 @@ pub(super) fn on_worker(state: &mut State, ev: WorkerEvent, fx: &mut Vec<Effect>
                 .filter(|r| !r.is_done())
                 .map(|r| r.machine_id.as_str());
             state.machines.settle_isolation(states, in_flight);
+            if state.filter.query.uses_state() {
+                refilter(state, fx);
+            }
         }
         WorkerEvent::MachinesLoaded { generation, total } => {
             if state.machines.is_stale(generation) {
                 return;
             }
-            let dropped = state
-                .machines
-                .complete_refresh(total, &state.filter.applied);
+            let dropped = state.machines.complete_refresh(total, &state.filter.query);
             if dropped > 0 {
                 state.status.notice = Some(format!(
                     "{dropped} marked machine(s) are no longer listed and were unmarked."
@@ -157,7 +158,7 @@ pub(super) fn on_worker(state: &mut State, ev: WorkerEvent, fx: &mut Vec<Effect>
                     }
                     if *final_ && action.status != cordon_core::api::models::ActionStatus::Succeeded
                     {
-                        r.ended_badly = Some(clean(action.status.as_str()).into_owned());
+                        r.ended_badly = Some(ended_why(&action));
                     }
                     ours = true;
                 }
@@ -291,6 +292,17 @@ fn apply_action(state: &mut State, machine_id: Option<String>, action: &MachineA
     }
 }
 
+/// How an action of ours ended other than Succeeded, in the words the failures list
+/// shows: `ended TimeOut`, `ended Failed (error 0x80070005)`.
+fn ended_why(action: &MachineAction) -> String {
+    let mut why = format!("ended {}", clean(action.status.as_str()));
+    if let Some(code) = action.error_h_result.filter(|&c| c != 0) {
+        // HRESULTs are read in hex; the service sends them as signed 32-bit numbers.
+        why.push_str(&format!(" (error {:#010x})", code as u32));
+    }
+    why
+}
+
 /// Finish batches whose requests are all accounted for, with a summary line.
 fn settle_batches(state: &mut State) {
     let requests = &state.requests;
@@ -301,15 +313,23 @@ fn settle_batches(state: &mut State) {
             .iter()
             .all(|id| requests.get(id).is_none_or(RequestInfo::is_done));
         if done {
-            let failed = b
+            let failed: Vec<FailedTarget> = b
                 .request_ids
                 .iter()
-                .filter(|id| {
-                    requests.get(id).is_some_and(|r| {
-                        matches!(r.stage, RequestStage::Failed(_)) || r.ended_badly.is_some()
+                .filter_map(|id| requests.get(id))
+                .filter_map(|r| {
+                    let why = match (&r.stage, &r.ended_badly) {
+                        (RequestStage::Failed(msg), _) => msg.clone(),
+                        (_, Some(why)) => why.clone(),
+                        _ => return None,
+                    };
+                    Some(FailedTarget {
+                        machine_id: r.machine_id.clone(),
+                        name: r.machine_name.clone(),
+                        why,
                     })
                 })
-                .count();
+                .collect();
             finished.push((b.verb, b.request_ids.len(), failed));
         }
         !done
@@ -320,13 +340,18 @@ fn settle_batches(state: &mut State) {
             group_thousands(total),
             group_thousands(total)
         );
-        if failed > 0 {
-            line.push_str(&format!(" · {} failed", group_thousands(failed)));
+        if !failed.is_empty() {
+            line.push_str(&format!(" · {} failed", group_thousands(failed.len())));
         }
         // A bulk's result is kept on the list's border: a notice is overwritten by the
         // next one.
         if total > 1 {
-            state.last_bulk = Some(line.clone());
+            state.last_bulk = Some(BulkOutcome {
+                verb,
+                total,
+                line: line.clone(),
+                failed,
+            });
         }
         state.status.notice = Some(line);
     }

@@ -219,15 +219,20 @@ pub(super) fn on_comment(
 /// "ws-1 is already isolated": targets whose known state makes this write a no-op.
 fn no_ops(state: &State, op: &PendingOp, targets: &[Target]) -> Vec<String> {
     use cordon_core::api::models::IsolationState;
-    let (state_that_makes_it_moot, what) = match op {
-        PendingOp::Isolate(_) => (IsolationState::Isolated, "is already isolated"),
-        PendingOp::Release => (IsolationState::NotIsolated, "is not isolated"),
+    let moot: fn(IsolationState) -> bool = match op {
+        PendingOp::Isolate(_) => |s| matches!(s, IsolationState::Isolated(_)),
+        PendingOp::Release => |s| s == IsolationState::NotIsolated,
         PendingOp::Cancel { .. } => return Vec::new(),
     };
     targets
         .iter()
-        .filter(|t| state.machines.isolation_of(&t.id) == Some(state_that_makes_it_moot))
-        .map(|t| format!("{} {what}", t.name))
+        .filter_map(|t| {
+            let s = state.machines.isolation_of(&t.id).filter(|&s| moot(s))?;
+            Some(match s {
+                IsolationState::NotIsolated => format!("{} is not isolated", t.name),
+                other => format!("{} is already {}", t.name, other.describe().to_lowercase()),
+            })
+        })
         .collect()
 }
 

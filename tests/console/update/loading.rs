@@ -22,7 +22,7 @@ fn history_loads_on_selection_change_one_at_a_time() {
     // While that load runs, moving does not queue more requests.
     assert!(history_loads(&user(&mut s.0, UserAction::MoveDown)).is_empty());
     assert!(history_loads(&user(&mut s.0, UserAction::MoveDown)).is_empty());
-    // When it answers, the machine now selected is loaded.
+    // It answers while the selection is still moving: nothing loads yet.
     let fx = feed(
         &mut s.0,
         WorkerEvent::History {
@@ -30,7 +30,10 @@ fn history_loads_on_selection_change_one_at_a_time() {
             actions: vec![],
         },
     );
-    assert_eq!(history_loads(&fx), ["m000002"]);
+    assert!(history_loads(&fx).is_empty());
+    // Once the selection rests, the machine now selected is loaded.
+    s.0.now += chrono::TimeDelta::milliseconds(250);
+    assert_eq!(history_loads(&update(&mut s.0, Action::Tick)), ["m000002"]);
     feed(
         &mut s.0,
         WorkerEvent::History {
@@ -45,6 +48,62 @@ fn history_loads_on_selection_change_one_at_a_time() {
         Vec::<String>::new()
     );
     assert!(history_loads(&user(&mut s.0, UserAction::First)).is_empty());
+}
+
+/// Issue 16: scrolling must not spend the API budget. A burst of 40 moves (key repeat,
+/// 30 ms apart) loads the first machine's history and the one it rests on: 2 calls.
+#[test]
+fn a_burst_of_moves_loads_only_where_the_selection_rests() {
+    let mut s = State0::new();
+    let mut loads = history_loads(&feed(
+        &mut s.0,
+        WorkerEvent::MachinesPage {
+            generation: 1,
+            machines: summaries(machines(60)),
+            first: true,
+        },
+    ));
+    feed(
+        &mut s.0,
+        WorkerEvent::History {
+            machine_id: "m000000".into(),
+            actions: vec![],
+        },
+    );
+    // The analyst looked at the first machine for a while, then held j down.
+    s.0.now += chrono::TimeDelta::seconds(5);
+    for _ in 0..40 {
+        loads.extend(history_loads(&user(&mut s.0, UserAction::MoveDown)));
+        loads.extend(history_loads(&update(&mut s.0, Action::Tick)));
+        s.0.now += chrono::TimeDelta::milliseconds(30);
+    }
+    // The first move loads at once (a single step shows its history without delay).
+    assert_eq!(loads, ["m000000", "m000001"]);
+    feed(
+        &mut s.0,
+        WorkerEvent::History {
+            machine_id: "m000001".into(),
+            actions: vec![],
+        },
+    );
+    assert!(s.0.is_animating(), "ticks keep coming while a load waits");
+    s.0.now += chrono::TimeDelta::milliseconds(200);
+    loads.extend(history_loads(&update(&mut s.0, Action::Tick)));
+    assert_eq!(loads, ["m000000", "m000001", "m000040"]);
+    assert_eq!(s.0.history.machine_id.as_deref(), Some("m000040"));
+    // A single step after resting loads at once.
+    feed(
+        &mut s.0,
+        WorkerEvent::History {
+            machine_id: "m000040".into(),
+            actions: vec![],
+        },
+    );
+    s.0.now += chrono::TimeDelta::seconds(2);
+    assert_eq!(
+        history_loads(&user(&mut s.0, UserAction::MoveDown)),
+        ["m000041"]
+    );
 }
 
 struct State0(cordon::tui::state::State);

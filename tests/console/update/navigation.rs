@@ -157,3 +157,89 @@ fn marking_everything_the_filter_shows_feeds_a_bulk_with_quota_aware_progress() 
     user(&mut s, UserAction::MarkVisible);
     assert!(s.machines.marked.is_empty());
 }
+
+/// Issue 16 (with 13's field filters): the filter understands fields and the isolation
+/// state, and a state filter follows the states a refresh brings.
+#[test]
+fn the_filter_understands_fields_and_isolation_states() {
+    use cordon_core::api::models::{IsolationState, IsolationType, Unverified};
+    let n = 300;
+    let mut s = loaded(n, 120, 40, false);
+    let failed = |timed_out| {
+        IsolationState::Unknown(Some(Unverified {
+            release: false,
+            timed_out,
+        }))
+    };
+    feed(
+        &mut s,
+        WorkerEvent::IsolationStates {
+            generation: 1,
+            states: vec![
+                (
+                    "m000001".into(),
+                    IsolationState::Isolated(Some(IsolationType::Selective)),
+                ),
+                ("m000002".into(), failed(false)),
+                ("m000004".into(), failed(true)),
+            ],
+        },
+    );
+    let shown = |s: &cordon::tui::state::State| -> Vec<String> {
+        s.machines
+            .visible
+            .iter()
+            .map(|&i| s.machines.rows[i].machine.id().to_string())
+            .collect()
+    };
+    let count_where = |f: fn(usize) -> bool| (0..n).filter(|&i| f(i)).count();
+    user(&mut s, UserAction::Filter);
+    for (query, expected) in [
+        ("os:linux", count_where(|i| i % 3 == 0)),
+        (
+            "OS:Linux health:inact",
+            count_where(|i| i % 3 == 0 && i % 4 == 0),
+        ),
+        (
+            "tag:ward-7 os:windows",
+            count_where(|i| i % 5 == 0 && i % 3 != 0),
+        ),
+        (
+            "ip:192.168.1. risk:high",
+            count_where(|i| i / 250 == 1 && i % 4 == 3),
+        ),
+        ("iso:not", n - 3),
+        (
+            "ws-1 iso:not",
+            count_where(|i| format!("ws-{i:02}").contains("ws-1")),
+        ),
+    ] {
+        update(&mut s, Action::Text(tui_input::InputRequest::DeleteLine));
+        type_text(&mut s, query);
+        assert_eq!(s.machines.visible.len(), expected, "{query}");
+    }
+    for (query, expected) in [
+        ("iso:failed", vec!["m000002", "m000004"]),
+        ("iso:timeout", vec!["m000004"]),
+        ("iso:sel", vec!["m000001"]),
+        ("state:isolated", vec!["m000001"]),
+    ] {
+        update(&mut s, Action::Text(tui_input::InputRequest::DeleteLine));
+        type_text(&mut s, query);
+        assert_eq!(shown(&s), expected, "{query}");
+    }
+    // The next refresh finds m000002 isolated after all: the state filter follows.
+    update(&mut s, Action::Submit);
+    feed(&mut s, WorkerEvent::MachinesLoading { generation: 2 });
+    feed(
+        &mut s,
+        WorkerEvent::IsolationStates {
+            generation: 2,
+            states: vec![
+                ("m000001".into(), IsolationState::Isolated(None)),
+                ("m000002".into(), IsolationState::Isolated(None)),
+            ],
+        },
+    );
+    assert_eq!(shown(&s), ["m000001", "m000002"]);
+}

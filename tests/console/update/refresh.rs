@@ -5,7 +5,7 @@ use crate::tui_support::*;
 use cordon::tui::action::{Action, UserAction};
 use cordon::tui::state::Modal;
 use cordon::tui::update::update;
-use cordon_core::api::models::{ActionStatus, ActionType, IsolationState};
+use cordon_core::api::models::{ActionStatus, ActionType, IsolationState, Unverified};
 use cordon_core::worker::protocol::{ErrorInfo, WorkerEvent};
 
 #[test]
@@ -87,7 +87,7 @@ fn isolation_states_survive_a_refresh_until_the_refresh_brings_its_own() {
         &mut s,
         WorkerEvent::IsolationStates {
             generation: 1,
-            states: vec![("m000001".into(), IsolationState::Isolated)],
+            states: vec![("m000001".into(), IsolationState::Isolated(None))],
         },
     );
     // Machines the load does not name have no isolation action: never isolated.
@@ -95,7 +95,7 @@ fn isolation_states_survive_a_refresh_until_the_refresh_brings_its_own() {
         states(&s),
         [
             Some(IsolationState::NotIsolated),
-            Some(IsolationState::Isolated),
+            Some(IsolationState::Isolated(None)),
             Some(IsolationState::NotIsolated),
             None
         ]
@@ -115,7 +115,7 @@ fn isolation_states_survive_a_refresh_until_the_refresh_brings_its_own() {
     assert_eq!(s.machines.rows.len(), 3);
     assert_eq!(
         s.machines.isolation_of("m000001"),
-        Some(IsolationState::Isolated)
+        Some(IsolationState::Isolated(None))
     );
     // An update during the refresh applies at once.
     let releasing = action(
@@ -139,7 +139,7 @@ fn isolation_states_survive_a_refresh_until_the_refresh_brings_its_own() {
         states(&s),
         [
             Some(IsolationState::NotIsolated),
-            Some(IsolationState::Isolated),
+            Some(IsolationState::Isolated(None)),
             Some(IsolationState::Releasing),
             None
         ]
@@ -149,7 +149,7 @@ fn isolation_states_survive_a_refresh_until_the_refresh_brings_its_own() {
         &mut s,
         WorkerEvent::IsolationStates {
             generation: 1,
-            states: vec![("m000003".into(), IsolationState::Isolated)],
+            states: vec![("m000003".into(), IsolationState::Isolated(None))],
         },
     );
     assert_eq!(s.machines.isolation_of("m000003"), None);
@@ -159,7 +159,7 @@ fn isolation_states_survive_a_refresh_until_the_refresh_brings_its_own() {
         &mut s,
         WorkerEvent::IsolationStates {
             generation: 2,
-            states: vec![("m000003".into(), IsolationState::Unknown)],
+            states: vec![("m000003".into(), IsolationState::Unknown(None))],
         },
     );
     assert_eq!(
@@ -168,7 +168,7 @@ fn isolation_states_survive_a_refresh_until_the_refresh_brings_its_own() {
             Some(IsolationState::NotIsolated),
             Some(IsolationState::NotIsolated),
             Some(IsolationState::Releasing),
-            Some(IsolationState::Unknown)
+            Some(IsolationState::Unknown(None))
         ]
     );
 }
@@ -205,7 +205,7 @@ fn the_loads_states_do_not_overwrite_a_machine_with_our_action_in_flight() {
     );
     assert_eq!(
         s.machines.isolation_of("m000000"),
-        Some(IsolationState::Isolating)
+        Some(IsolationState::Isolating(None))
     );
     assert_eq!(
         s.machines.isolation_of("m000001"),
@@ -239,12 +239,12 @@ fn the_loads_states_do_not_overwrite_a_machine_with_our_action_in_flight() {
         &mut s,
         WorkerEvent::IsolationStates {
             generation: 2,
-            states: vec![("m000000".into(), IsolationState::Isolating)],
+            states: vec![("m000000".into(), IsolationState::Isolating(None))],
         },
     );
     assert_eq!(
         s.machines.isolation_of("m000000"),
-        Some(IsolationState::Isolated)
+        Some(IsolationState::Isolated(None))
     );
 }
 
@@ -319,12 +319,15 @@ fn a_refresh_listing_does_not_overwrite_an_update_for_an_action_of_an_earlier_ru
         &mut s,
         WorkerEvent::IsolationStates {
             generation: 2,
-            states: vec![("m000001".into(), IsolationState::Isolating)],
+            states: vec![("m000001".into(), IsolationState::Isolating(None))],
         },
     );
     assert_eq!(
         s.machines.isolation_of("m000001"),
-        Some(IsolationState::Unknown),
+        Some(IsolationState::Unknown(Some(Unverified {
+            release: false,
+            timed_out: false
+        }))),
         "the update after the load began wins over the load's older listing"
     );
     // The next load's listing is newer than that update: it decides again.
@@ -333,12 +336,12 @@ fn a_refresh_listing_does_not_overwrite_an_update_for_an_action_of_an_earlier_ru
         &mut s,
         WorkerEvent::IsolationStates {
             generation: 3,
-            states: vec![("m000001".into(), IsolationState::Isolated)],
+            states: vec![("m000001".into(), IsolationState::Isolated(None))],
         },
     );
     assert_eq!(
         s.machines.isolation_of("m000001"),
-        Some(IsolationState::Isolated)
+        Some(IsolationState::Isolated(None))
     );
 }
 

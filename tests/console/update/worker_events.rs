@@ -4,6 +4,7 @@
 use crate::tui_support::*;
 use cordon::tui::action::{Action, Effect, UserAction};
 use cordon::tui::present::batch_progress;
+use cordon::tui::state::Modal;
 use cordon::tui::update::update;
 use cordon_core::api::models::{ActionStatus, ActionType, IsolationState};
 use cordon_core::worker::protocol::{Command, ErrorInfo, WorkerEvent};
@@ -43,7 +44,7 @@ fn action_updates_flip_isolation_state_and_history() {
     );
     assert_eq!(
         s.machines.isolation_of("m000000"),
-        Some(IsolationState::Isolating)
+        Some(IsolationState::Isolating(None))
     );
     assert_eq!(s.history.entries()[0].id, "act-1");
     assert_eq!(s.in_flight(), 1);
@@ -53,7 +54,7 @@ fn action_updates_flip_isolation_state_and_history() {
     feed(&mut s, WorkerEvent::ActionUpdated { action: done });
     assert_eq!(
         s.machines.isolation_of("m000000"),
-        Some(IsolationState::Isolated)
+        Some(IsolationState::Isolated(None))
     );
     assert_eq!(s.history.entries()[0].status, ActionStatus::Succeeded);
     assert_eq!(
@@ -260,7 +261,7 @@ fn a_history_read_before_our_post_does_not_hide_the_new_action() {
     assert_eq!(s.history.cache["m000000"].len(), 1);
     assert_eq!(
         s.machines.isolation_of("m000000"),
-        Some(IsolationState::Isolating)
+        Some(IsolationState::Isolating(None))
     );
     // A late answer that still shows it Pending after it ended does not revive it.
     let mut done = pending.clone();
@@ -279,7 +280,7 @@ fn a_history_read_before_our_post_does_not_hide_the_new_action() {
     );
     assert_eq!(
         s.machines.isolation_of("m000000"),
-        Some(IsolationState::Isolated)
+        Some(IsolationState::Isolated(None))
     );
 }
 
@@ -320,4 +321,98 @@ fn actions_that_end_badly_count_as_failed_in_the_bulk_result() {
         batch_progress(&s, " · "),
         vec!["Isolate 3/3 done · 2 failed".to_string()]
     );
+}
+
+/// Issue 16: a bulk's failures can be listed with why, and marked (alone) to retry.
+#[test]
+fn the_failures_of_the_last_bulk_are_listed_with_why_and_can_be_marked_alone() {
+    let mut s = loaded(4, 80, 24, false);
+    // A stray mark from before, which the retry must not carry.
+    s.machines.marked.insert("m000003".into());
+    user(&mut s, UserAction::BulkFailures);
+    assert!(s.modal.is_none());
+    assert_eq!(
+        s.status.notice.as_deref(),
+        Some("No bulk has finished in this session.")
+    );
+    s.machines.marked.clear();
+    for i in 0..3 {
+        s.machines.marked.insert(format!("m00000{i}"));
+    }
+    user(&mut s, UserAction::Isolate);
+    type_text(&mut s, "IR-89");
+    update(&mut s, Action::Submit);
+    update(&mut s, Action::Answer(true));
+    let mut a = action(
+        "b1",
+        "m000000",
+        ActionType::Isolate,
+        ActionStatus::Pending,
+        0,
+        "IR-89",
+    );
+    feed(
+        &mut s,
+        WorkerEvent::Accepted {
+            request_id: 1,
+            action: a.clone(),
+        },
+    );
+    a.status = ActionStatus::TimeOut;
+    a.error_h_result = Some(-2147024891);
+    feed(&mut s, WorkerEvent::ActionUpdated { action: a });
+    feed(
+        &mut s,
+        WorkerEvent::Failed {
+            request_id: 2,
+            error: ErrorInfo {
+                code: "BadRequest".into(),
+                message: "Device is not supported\u{1b}[2J".into(),
+            },
+        },
+    );
+    let mut ok = action(
+        "b3",
+        "m000002",
+        ActionType::Isolate,
+        ActionStatus::Succeeded,
+        0,
+        "IR-89",
+    );
+    ok.status = ActionStatus::Succeeded;
+    feed(
+        &mut s,
+        WorkerEvent::Accepted {
+            request_id: 3,
+            action: ok,
+        },
+    );
+    let bulk = s.last_bulk.clone().expect("the bulk finished");
+    assert_eq!(bulk.line, "Isolate 3/3 done · 2 failed");
+    let failed: Vec<(&str, &str)> = bulk
+        .failed
+        .iter()
+        .map(|f| (f.machine_id.as_str(), f.why.as_str()))
+        .collect();
+    assert_eq!(
+        failed,
+        [
+            ("m000000", "ended TimeOut (error 0x80070005)"),
+            ("m000001", "Device is not supported (BadRequest)"),
+        ]
+    );
+    // The failed row says how it ended instead of "Unknown".
+    assert_eq!(
+        s.machines.isolation_of("m000000").map(|st| st.describe()),
+        Some("Isolate timed out".to_string())
+    );
+
+    user(&mut s, UserAction::BulkFailures);
+    assert!(matches!(s.modal, Some(Modal::Failures { .. })));
+    s.machines.marked.insert("m000003".into());
+    update(&mut s, Action::User(UserAction::MarkVisible));
+    assert!(s.modal.is_none());
+    let mut marked: Vec<&str> = s.machines.marked.iter().map(String::as_str).collect();
+    marked.sort_unstable();
+    assert_eq!(marked, ["m000000", "m000001"]);
 }

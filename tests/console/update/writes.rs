@@ -354,7 +354,7 @@ fn a_write_that_changes_nothing_needs_a_second_yes() {
         &mut s,
         WorkerEvent::IsolationStates {
             generation: 1,
-            states: vec![("m000000".into(), IsolationState::Isolated)],
+            states: vec![("m000000".into(), IsolationState::Isolated(None))],
         },
     );
     user(&mut s, UserAction::Isolate);

@@ -27,7 +27,7 @@ use url::Url;
 use crate::api::models::{CommentBody, ErrorBody, ErrorEnvelope, IsolateBody, TokenErrorBody};
 use crate::api::{
     ActionFilter, ApiError, DefenderApi, IsolationType, MAX_PAGE, Machine, MachineAction,
-    MachineRecord, ODataPage, PageRequest, PagingFault,
+    MachineRecord, ODataPage, PageRequest, PagingFault, ScopeBook,
 };
 use crate::auth::{AccessToken, AuthError, TokenProvider, ensure_secure_transport, is_loopback};
 use crate::bounded::{ReadError, read_capped};
@@ -73,6 +73,9 @@ pub struct ClientOptions {
     pub backoff_cap: Duration,
     /// The wait for a 429 without `Retry-After`. Default 10 s.
     pub default_retry_after: Duration,
+    /// Isolation types of the actions cordon sent (seeded from the audit log), filled
+    /// into the `scope` the service leaves null. Default: empty.
+    pub scopes: ScopeBook,
 }
 
 impl Default for ClientOptions {
@@ -86,6 +89,7 @@ impl Default for ClientOptions {
             backoff_base: Duration::from_millis(250),
             backoff_cap: Duration::from_secs(8),
             default_retry_after: Duration::from_secs(10),
+            scopes: ScopeBook::default(),
         }
     }
 }
@@ -104,6 +108,7 @@ struct Inner {
     profile_name: String,
     readonly: bool,
     requests: AtomicU64,
+    scopes: ScopeBook,
 }
 
 impl fmt::Debug for MdeClient {
@@ -164,6 +169,7 @@ impl MdeClient {
         let http = build(is_loopback(&api_base))?;
         let auth_http = build(authority_is_loopback)?;
         let tokens = TokenProvider::new(profile, auth_http)?;
+        let scopes = options.scopes.clone();
         Ok(Self {
             inner: Arc::new(Inner {
                 http,
@@ -173,6 +179,7 @@ impl MdeClient {
                 profile_name: profile.name.clone(),
                 readonly: profile.readonly,
                 requests: AtomicU64::new(0),
+                scopes,
             }),
         })
     }
@@ -679,13 +686,18 @@ impl DefenderApi for MdeClient {
                 url
             }
         };
-        self.call(Method::GET, url, None, Kind::Read, None).await
+        let mut page: ODataPage<MachineAction> =
+            self.call(Method::GET, url, None, Kind::Read, None).await?;
+        self.inner.scopes.fill_all(&mut page.value);
+        Ok(page)
     }
 
     async fn get_action(&self, action_id: &str) -> Result<MachineAction, ApiError> {
         let id = check_id("action id", action_id)?;
         let url = self.endpoint(&["api", "machineactions", id])?;
-        self.call(Method::GET, url, None, Kind::Read, None).await
+        let mut action: MachineAction = self.call(Method::GET, url, None, Kind::Read, None).await?;
+        self.inner.scopes.fill(&mut action);
+        Ok(action)
     }
 
     async fn isolate(
@@ -701,8 +713,15 @@ impl DefenderApi for MdeClient {
             comment: comment.to_string(),
             isolation_type,
         })?;
-        self.call(Method::POST, url, Some(body), Kind::Write, None)
-            .await
+        let mut action: MachineAction = self
+            .call(Method::POST, url, Some(body), Kind::Write, None)
+            .await?;
+        // The service answers with `scope` null: what we asked for is the record.
+        if action.isolation_scope().is_none() {
+            self.inner.scopes.note(&action.id, isolation_type);
+        }
+        self.inner.scopes.fill(&mut action);
+        Ok(action)
     }
 
     async fn unisolate(&self, machine_id: &str, comment: &str) -> Result<MachineAction, ApiError> {
@@ -714,6 +733,10 @@ impl DefenderApi for MdeClient {
         })?;
         self.call(Method::POST, url, Some(body), Kind::Write, None)
             .await
+    }
+
+    fn note_scope(&self, action_id: &str, scope: IsolationType) {
+        self.inner.scopes.note(action_id, scope);
     }
 
     async fn cancel_action(

@@ -8,6 +8,7 @@
 pub mod client;
 pub mod error;
 pub mod models;
+pub mod scopes;
 pub mod summary;
 mod wire;
 
@@ -15,6 +16,7 @@ use std::future::Future;
 
 pub use error::{ApiError, PagingFault};
 pub use models::{IsolationType, Machine, MachineAction, ODataPage};
+pub use scopes::ScopeBook;
 pub use summary::MachineSummary;
 
 /// What a machine page parses into: the full `Machine` (the CLI's `--json`) or the
@@ -92,6 +94,10 @@ pub trait DefenderApi: Send + Sync + 'static {
     fn budget(&self) -> Option<(u32, u32)> {
         None
     }
+
+    /// Remember that `action_id` is an Isolate of this type (one adopted by a read-back
+    /// rather than created by `isolate`), so later reads show it (`ScopeBook`).
+    fn note_scope(&self, _action_id: &str, _scope: IsolationType) {}
 }
 
 /// Every page of a machine action listing, following `@odata.nextLink` to the end.

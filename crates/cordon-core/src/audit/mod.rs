@@ -316,6 +316,23 @@ pub fn recovery(records: &[AuditRecord], profile: &str) -> Recovery {
     Recovery { actions, orphans }
 }
 
+/// The isolation type of every Isolate action `profile`'s earlier runs created or
+/// adopted: the service does not say it (`api::ScopeBook`).
+pub fn known_scopes(
+    records: &[AuditRecord],
+    profile: &str,
+) -> Vec<(String, crate::domain::models::IsolationType)> {
+    records
+        .iter()
+        .filter(|r| r.context.profile == profile && r.phase == Phase::Outcome)
+        .filter(|r| r.outcome == Some(Outcome::Confirmed))
+        .filter_map(|r| {
+            let scope = crate::domain::models::IsolationType::parse(r.isolation_type.as_deref()?)?;
+            Some((r.action_id.clone()?, scope))
+        })
+        .collect()
+}
+
 fn new_run_id() -> String {
     format!(
         "{}-{}",

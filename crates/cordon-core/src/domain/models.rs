@@ -121,7 +121,8 @@ pub struct MachineAction {
     pub cancellation_date_time_utc: Option<String>,
     #[serde(default)]
     pub error_h_result: Option<i64>,
-    /// Null on every real isolate action: never derive Full/Selective from it.
+    /// Documented as Full/Selective for isolation, but null on every real isolate
+    /// action seen; cordon fills it for the actions it sent (`api::ScopeBook`).
     #[serde(default)]
     pub scope: Option<String>,
     #[serde(default)]
@@ -136,6 +137,15 @@ impl MachineAction {
             self.action_type,
             ActionType::Isolate | ActionType::Unisolate
         )
+    }
+
+    /// Full or Selective, for an Isolate whose `scope` says so (the docs' casing or
+    /// any other: a real service varies it).
+    pub fn isolation_scope(&self) -> Option<IsolationType> {
+        if self.action_type != ActionType::Isolate {
+            return None;
+        }
+        IsolationType::parse(self.scope.as_deref()?)
     }
 }
 
@@ -285,6 +295,14 @@ impl IsolationType {
         }
     }
 
+    /// The type a text names, in any casing (the service's `scope`, the audit log).
+    pub fn parse(s: &str) -> Option<Self> {
+        let s = s.trim();
+        Self::ALL
+            .into_iter()
+            .find(|t| t.as_str().eq_ignore_ascii_case(s))
+    }
+
     /// The next type in the Tab cycle of the comment modal.
     pub fn next(self) -> Self {
         match self {
@@ -299,22 +317,71 @@ impl IsolationType {
 /// action (the Machine entity has no such field).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum IsolationState {
-    Isolated,
-    Isolating,
+    /// Full or Selective when known: the service leaves the action's `scope` null, so
+    /// it is known only for actions cordon sent (see `api::ScopeBook`).
+    Isolated(Option<IsolationType>),
+    Isolating(Option<IsolationType>),
     Releasing,
     NotIsolated,
-    Unknown,
+    /// The newest isolation action ended Failed or TimeOut (or in a status this build
+    /// does not know): nobody can vouch for the machine's state.
+    Unknown(Option<Unverified>),
+}
+
+/// Which isolation action left a machine `Unknown`, and how it ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct Unverified {
+    /// An Unisolate (release) rather than an Isolate.
+    pub release: bool,
+    /// TimeOut rather than Failed.
+    pub timed_out: bool,
 }
 
 impl IsolationState {
+    /// The state's one word, stable for scripts (`isolationState` in JSON).
     pub fn label(self) -> &'static str {
         match self {
-            Self::Isolated => "Isolated",
-            Self::Isolating => "Isolating",
+            Self::Isolated(_) => "Isolated",
+            Self::Isolating(_) => "Isolating",
             Self::Releasing => "Releasing",
             Self::NotIsolated => "Not isolated",
-            Self::Unknown => "Unknown",
+            Self::Unknown(_) => "Unknown",
         }
+    }
+
+    /// Full or Selective, where known.
+    pub fn scope(self) -> Option<IsolationType> {
+        match self {
+            Self::Isolated(scope) | Self::Isolating(scope) => scope,
+            _ => None,
+        }
+    }
+
+    /// What a person reads: `Isolated (Selective)`, `Isolate failed`, `Release timed out`.
+    pub fn describe(self) -> String {
+        match self {
+            Self::Isolated(Some(t)) | Self::Isolating(Some(t)) => {
+                format!("{} ({})", self.label(), t.as_str())
+            }
+            Self::Unknown(Some(u)) => u.describe().to_string(),
+            other => other.label().to_string(),
+        }
+    }
+
+    /// The same in at most 15 columns, for the machine list.
+    pub fn short(self) -> &'static str {
+        match self {
+            Self::Isolated(Some(IsolationType::Full)) => "Isolated (Full)",
+            Self::Isolated(Some(IsolationType::Selective)) => "Isolated (Sel.)",
+            Self::Isolated(Some(IsolationType::UnManagedDevice)) => "Isolated (Unm.)",
+            Self::Unknown(Some(u)) => u.short(),
+            other => other.label(),
+        }
+    }
+
+    /// Isolated or on the way there: a second Isolate would change nothing.
+    pub fn is_isolated(self) -> bool {
+        matches!(self, Self::Isolated(_) | Self::Isolating(_))
     }
 
     /// Derive the state from a machine's actions (any order, any types).
@@ -329,16 +396,45 @@ impl IsolationState {
         crate::domain::newest_first(&mut isolation);
         for action in isolation {
             let isolate = action.action_type == ActionType::Isolate;
+            let scope = action.isolation_scope();
             return match (&action.status, isolate) {
                 (ActionStatus::Cancelled, _) => continue,
-                (ActionStatus::Pending | ActionStatus::InProgress, true) => Self::Isolating,
+                (ActionStatus::Pending | ActionStatus::InProgress, true) => Self::Isolating(scope),
                 (ActionStatus::Pending | ActionStatus::InProgress, false) => Self::Releasing,
-                (ActionStatus::Succeeded, true) => Self::Isolated,
+                (ActionStatus::Succeeded, true) => Self::Isolated(scope),
                 (ActionStatus::Succeeded, false) => Self::NotIsolated,
-                _ => Self::Unknown,
+                (ActionStatus::Failed, _) => Self::Unknown(Some(Unverified {
+                    release: !isolate,
+                    timed_out: false,
+                })),
+                (ActionStatus::TimeOut, _) => Self::Unknown(Some(Unverified {
+                    release: !isolate,
+                    timed_out: true,
+                })),
+                (ActionStatus::Other(_), _) => Self::Unknown(None),
             };
         }
         Self::NotIsolated
+    }
+}
+
+impl Unverified {
+    pub fn describe(self) -> &'static str {
+        match (self.release, self.timed_out) {
+            (false, false) => "Isolate failed",
+            (false, true) => "Isolate timed out",
+            (true, false) => "Release failed",
+            (true, true) => "Release timed out",
+        }
+    }
+
+    fn short(self) -> &'static str {
+        match (self.release, self.timed_out) {
+            (false, false) => "Isolate failed",
+            (false, true) => "Isolate TimeOut",
+            (true, false) => "Release failed",
+            (true, true) => "Release TimeOut",
+        }
     }
 }
 

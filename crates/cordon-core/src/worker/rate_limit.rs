@@ -316,6 +316,10 @@ impl<A: DefenderApi> DefenderApi for RateLimited<A> {
     fn budget(&self) -> Option<(u32, u32)> {
         Some(self.remaining())
     }
+
+    fn note_scope(&self, action_id: &str, scope: IsolationType) {
+        self.inner.note_scope(action_id, scope);
+    }
 }
 
 #[cfg(test)]

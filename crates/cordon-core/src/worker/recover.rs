@@ -26,7 +26,7 @@ use super::{Ctx, WorkerEvent};
 use crate::api::{DefenderApi, all_actions};
 use crate::audit::{AuditLog, AuditRecord, recovery};
 use crate::domain::ActionFilter;
-use crate::domain::models::{ActionStatus, MachineAction, parse_time};
+use crate::domain::models::{ActionStatus, IsolationType, MachineAction, parse_time};
 
 /// How far the service's clock may run behind ours when matching an action to the
 /// request that created it. Hosts and the service are NTP-synchronised to well under a
@@ -262,6 +262,12 @@ fn adopt<A: DefenderApi>(
     action: &MachineAction,
     report: &mut RecoveryReport,
 ) {
+    let mut action = action.clone();
+    if let Some(isolation_type) = rec.isolation_type.as_deref().and_then(IsolationType::parse) {
+        let op = crate::domain::WriteOp::Isolate { isolation_type };
+        super::submit::note_scope(ctx.api.as_ref(), &op, &mut action);
+    }
+    let action = &action;
     if action.status.is_final() {
         if let Err(e) = ctx
             .audit

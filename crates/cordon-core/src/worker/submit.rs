@@ -351,13 +351,26 @@ fn settle<A: DefenderApi>(
     }
 }
 
-fn accept<A: DefenderApi>(ctx: &Ctx<A>, req: &WriteRequest, action: MachineAction) {
+fn accept<A: DefenderApi>(ctx: &Ctx<A>, req: &WriteRequest, mut action: MachineAction) {
+    note_scope(ctx.api.as_ref(), &req.op, &mut action);
     log_outcome(ctx, req, Outcome::Confirmed, Some(&action), None);
     ctx.track(&action, Origin::Request(req.clone()));
     ctx.emit(WorkerEvent::Accepted {
         request_id: req.request_id,
         action,
     });
+}
+
+/// An Isolate we sent (or adopted) is Full or Selective as we asked; the service's
+/// answer says nothing (`scope` null), so remember it for every later read.
+pub(super) fn note_scope<A: DefenderApi>(api: &A, op: &WriteOp, action: &mut MachineAction) {
+    if let WriteOp::Isolate { isolation_type } = op
+        && action.action_type == crate::api::models::ActionType::Isolate
+        && action.isolation_scope().is_none()
+    {
+        api.note_scope(&action.id, *isolation_type);
+        action.scope = Some(isolation_type.as_str().to_string());
+    }
 }
 
 fn already_message(action: &MachineAction) -> String {
