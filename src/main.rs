@@ -98,8 +98,22 @@ struct Session {
 }
 
 async fn run_inner(cli: Cli) -> Result<u8, CliError> {
-    if let Some(CommandArgs::Simulate(args)) = &cli.command {
-        return simulate(args).await;
+    match &cli.command {
+        Some(CommandArgs::Simulate(args)) => return simulate(args).await,
+        Some(CommandArgs::Completions { shell }) => {
+            let mut cmd = <Cli as clap::CommandFactory>::command();
+            let mut out = Vec::new();
+            clap_complete::generate(*shell, &mut cmd, "cordon", &mut out);
+            return write_stdout(&out);
+        }
+        Some(CommandArgs::Man) => {
+            let mut out = Vec::new();
+            clap_mangen::Man::new(<Cli as clap::CommandFactory>::command())
+                .render(&mut out)
+                .map_err(|e| CliError::Failed(format!("cannot render the man page: {e}")))?;
+            return write_stdout(&out);
+        }
+        _ => {}
     }
     let _log_guard = match cordon_core::logging::init(&config::log_path()) {
         Ok(guard) => Some(guard),
@@ -185,7 +199,23 @@ async fn run_inner(cli: Cli) -> Result<u8, CliError> {
             let request = commands::plan_cancel(session.api.as_ref(), &action_id, &comment).await?;
             write(session, vec![request], Vec::new(), false, json, interrupt).await
         }
-        Some(CommandArgs::Simulate(_)) => Ok(0),
+        Some(CommandArgs::Simulate(_) | CommandArgs::Completions { .. } | CommandArgs::Man) => {
+            Ok(0)
+        }
+    }
+}
+
+/// Generated text (completions, the man page): a reader that stops early
+/// (`cordon man | head`) is not an error.
+fn write_stdout(bytes: &[u8]) -> Result<u8, CliError> {
+    use std::io::Write;
+    let mut stdout = std::io::stdout().lock();
+    match stdout.write_all(bytes).and_then(|()| stdout.flush()) {
+        Ok(()) => Ok(0),
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(0),
+        Err(e) => Err(CliError::Failed(format!(
+            "cannot write to standard output: {e}"
+        ))),
     }
 }
 
