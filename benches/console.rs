@@ -13,7 +13,7 @@ use cordon::tui::action::{Action, UserAction};
 use cordon::tui::state::{ProfileInfo, State};
 use cordon::tui::theme::Theme;
 use cordon::tui::update::update;
-use cordon_core::api::models::{IpAddress, Machine};
+use cordon_core::api::models::{ActionStatus, ActionType, IpAddress, Machine, MachineAction};
 use cordon_core::worker::protocol::WorkerEvent;
 
 fn fleet(n: usize) -> Vec<Machine> {
@@ -166,5 +166,126 @@ fn keystroke_percentiles(
     );
 }
 
-criterion_group!(benches, console);
+/// Issue 10: one action update costs the same at 10 requests in flight as at 10,000,
+/// and after a session of 10,000 finished requests. The state holds a bulk of `n` in
+/// flight (all accepted, Pending); each iteration moves one action InProgress ↔ Pending.
+fn requests(c: &mut Criterion) {
+    let mut group = c.benchmark_group("action_update");
+    group.sample_size(30);
+    for n in [10usize, 10_000] {
+        let mut state = bulk_in_flight(n);
+        let mut action = pending_action(0, &state);
+        group.bench_function(format!("{n}_in_flight"), |b| {
+            b.iter(|| {
+                action.status = if action.status == ActionStatus::Pending {
+                    ActionStatus::InProgress
+                } else {
+                    ActionStatus::Pending
+                };
+                black_box(update(
+                    &mut state,
+                    Action::Worker(WorkerEvent::ActionUpdated {
+                        action: action.clone(),
+                    }),
+                ));
+            })
+        });
+    }
+    // 100 finished bulks of 100, then a bulk of 10 in flight.
+    let mut state = bulk_in_flight(10_000);
+    for i in 0..10_000 {
+        let mut a = pending_action(i, &state);
+        a.status = ActionStatus::Succeeded;
+        update(
+            &mut state,
+            Action::Worker(WorkerEvent::ActionUpdated { action: a }),
+        );
+    }
+    assert_eq!(state.requests.len(), 0, "finished requests are pruned");
+    let mut state = submit_accepted(state, 10, 10_000);
+    let mut action = pending_action(10_000, &state);
+    group.bench_function("10_in_flight_after_10000_finished", |b| {
+        b.iter(|| {
+            action.status = if action.status == ActionStatus::Pending {
+                ActionStatus::InProgress
+            } else {
+                ActionStatus::Pending
+            };
+            black_box(update(
+                &mut state,
+                Action::Worker(WorkerEvent::ActionUpdated {
+                    action: action.clone(),
+                }),
+            ));
+        })
+    });
+    group.finish();
+}
+
+fn pending_action(i: usize, state: &State) -> MachineAction {
+    let machine = state.machines.rows[i % state.machines.rows.len()]
+        .machine
+        .id()
+        .to_string();
+    MachineAction {
+        id: format!("act-{i}"),
+        action_type: ActionType::Isolate,
+        title: None,
+        requestor: None,
+        requestor_comment: Some("IR-bench".into()),
+        status: ActionStatus::Pending,
+        machine_id: Some(machine),
+        computer_dns_name: None,
+        creation_date_time_utc: Some("2026-11-22T12:00:00Z".into()),
+        last_update_date_time_utc: None,
+        cancellation_requestor: None,
+        cancellation_comment: None,
+        cancellation_date_time_utc: None,
+        error_h_result: None,
+        scope: None,
+        external_id: None,
+        request_source: None,
+    }
+}
+
+/// A list of 20,000 machines with a bulk of `n` isolations accepted and in flight.
+fn bulk_in_flight(n: usize) -> State {
+    submit_accepted(loaded(20_000, 120, 40), n, 0)
+}
+
+/// Mark `n` machines from `first`, isolate them, and accept each request.
+fn submit_accepted(mut s: State, n: usize, first: usize) -> State {
+    let ids: Vec<String> = (first..first + n)
+        .map(|i| {
+            s.machines.rows[i % s.machines.rows.len()]
+                .machine
+                .id()
+                .to_string()
+        })
+        .collect();
+    s.machines.marked.extend(ids);
+    update(&mut s, Action::User(UserAction::Isolate));
+    for ch in "IR-bench".chars() {
+        update(
+            &mut s,
+            Action::Text(tui_input::InputRequest::InsertChar(ch)),
+        );
+    }
+    update(&mut s, Action::Submit);
+    update(&mut s, Action::Answer(true));
+    let base = s.next_request_id - n as u64;
+    for i in 0..n {
+        let action = pending_action(first + i, &s);
+        update(
+            &mut s,
+            Action::Worker(WorkerEvent::Accepted {
+                request_id: base + i as u64,
+                action,
+            }),
+        );
+    }
+    s
+}
+
+criterion_group!(benches, console, requests);
 criterion_main!(benches);

@@ -6,6 +6,7 @@ pub mod action;
 pub mod input;
 pub mod keymap;
 pub mod layout;
+pub mod ledger;
 pub mod present;
 pub mod query;
 pub mod state;

@@ -9,6 +9,7 @@ use chrono::{DateTime, Utc};
 use hashbrown::HashTable;
 use tui_input::Input;
 
+use super::ledger::Ledger;
 use super::query::Query;
 
 use cordon_core::api::MachineSummary;
@@ -529,6 +530,18 @@ pub struct Batch {
     pub verb: &'static str,
     pub request_ids: Vec<RequestId>,
     pub started: DateTime<Utc>,
+    /// Requests of this batch not yet done: it finishes at 0.
+    pub open: usize,
+}
+
+impl Batch {
+    /// A submit numbers its requests consecutively, so a batch is a range of ids.
+    pub fn contains(&self, id: RequestId) -> bool {
+        match (self.request_ids.first(), self.request_ids.last()) {
+            (Some(&first), Some(&last)) => (first..=last).contains(&id),
+            _ => false,
+        }
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -542,7 +555,8 @@ pub struct State {
     pub filter: FilterState,
     pub modal: Option<Modal>,
     pub status: StatusLine,
-    pub requests: HashMap<RequestId, RequestInfo>,
+    /// Requests of the bulks still running (`Ledger`).
+    pub requests: Ledger,
     pub batches: Vec<Batch>,
     /// How the last bulk ended, kept on the list's border until the next one.
     pub last_bulk: Option<BulkOutcome>,
@@ -569,7 +583,7 @@ impl State {
             filter: FilterState::default(),
             modal: None,
             status: StatusLine::default(),
-            requests: HashMap::new(),
+            requests: Ledger::default(),
             batches: Vec::new(),
             last_bulk: None,
             next_request_id: 1,
@@ -583,7 +597,7 @@ impl State {
 
     /// Requests without a final outcome yet.
     pub fn in_flight(&self) -> usize {
-        self.requests.values().filter(|r| !r.is_done()).count()
+        self.requests.in_flight()
     }
 
     /// Something on screen moves (spinner) and needs ticks.

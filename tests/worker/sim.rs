@@ -887,6 +887,7 @@ async fn recovery_adopts_only_actions_made_after_the_request_and_closes_the_rest
         rec.time = sent_at.clone();
         earlier.append(&rec).unwrap();
     }
+    earlier.flush().await.unwrap();
     let run_a = earlier.request_record(&reqs[0]).run;
 
     // The next start recovers.
@@ -1064,6 +1065,7 @@ async fn recovery_leaves_this_runs_requests_alone() {
     .remove(0);
     // This run logged the request; the POST has not reached the service yet.
     log.append(&log.request_record(&req)).unwrap();
+    log.flush().await.unwrap();
     let cancel = CancellationToken::new();
     let mut w = spawn(
         Arc::new(InProcess(sim.clone())),

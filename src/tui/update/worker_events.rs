@@ -43,11 +43,7 @@ pub(super) fn on_worker(state: &mut State, ev: WorkerEvent, fx: &mut Vec<Effect>
                 return; // states of a list that has been replaced
             }
             // Our requests still in flight are newer than the load's listing.
-            let in_flight = state
-                .requests
-                .values()
-                .filter(|r| !r.is_done())
-                .map(|r| r.machine_id.as_str());
+            let in_flight = state.requests.unfinished_machines();
             state.machines.settle_isolation(states, in_flight);
             if state.filter.query.uses_state() {
                 refilter(state, fx);
@@ -140,28 +136,27 @@ pub(super) fn on_worker(state: &mut State, ev: WorkerEvent, fx: &mut Vec<Effect>
                 .unwrap_or(("Request", String::new()));
             let msg = format!("{} ({})", clean(&error.message), clean(&error.code));
             state.status.error = Some(format!("{verb} {name} failed: {msg}"));
-            if let Some(r) = state.requests.get_mut(&request_id) {
-                r.stage = RequestStage::Failed(msg);
-            }
+            change(state, request_id, |r| r.stage = RequestStage::Failed(msg));
             settle_batches(state);
         }
         WorkerEvent::ActionUpdated { action } => {
-            let mut ours = false;
             let now = state.now;
-            for r in state.requests.values_mut() {
-                if let RequestStage::Tracking { action_id, final_ } = &mut r.stage
-                    && *action_id == action.id
-                {
-                    *final_ = action.status.is_final();
-                    if *final_ && r.finished_at.is_none() {
-                        r.finished_at = Some(now);
+            let following = state.requests.following(&action.id);
+            let ours = !following.is_empty();
+            for id in following {
+                change(state, id, |r| {
+                    if let RequestStage::Tracking { final_, .. } = &mut r.stage {
+                        *final_ = action.status.is_final();
+                        if *final_ && r.finished_at.is_none() {
+                            r.finished_at = Some(now);
+                        }
+                        if *final_
+                            && action.status != cordon_core::api::models::ActionStatus::Succeeded
+                        {
+                            r.ended_badly = Some(ended_why(&action));
+                        }
                     }
-                    if *final_ && action.status != cordon_core::api::models::ActionStatus::Succeeded
-                    {
-                        r.ended_badly = Some(ended_why(&action));
-                    }
-                    ours = true;
-                }
+                });
             }
             // An action of ours that ends badly must not pass as "done".
             if ours
@@ -240,7 +235,11 @@ fn merge_history(
 
 fn on_outcome(state: &mut State, request_id: RequestId, action: &MachineAction) {
     let now = state.now;
-    let fallback = state.requests.get_mut(&request_id).map(|r| {
+    let fallback = state
+        .requests
+        .get(&request_id)
+        .map(|r| r.machine_id.clone());
+    change(state, request_id, |r| {
         r.stage = RequestStage::Tracking {
             action_id: action.id.clone(),
             final_: action.status.is_final(),
@@ -249,10 +248,18 @@ fn on_outcome(state: &mut State, request_id: RequestId, action: &MachineAction) 
         if action.status.is_final() {
             r.finished_at = Some(now);
         }
-        r.machine_id.clone()
     });
     apply_action(state, action.machine_id.clone().or(fallback), action);
     settle_batches(state);
+}
+
+/// Change one request; one that becomes done closes its slot in its batch.
+fn change(state: &mut State, id: RequestId, f: impl FnOnce(&mut RequestInfo)) {
+    if state.requests.update(id, f)
+        && let Some(b) = state.batches.iter_mut().find(|b| b.contains(id))
+    {
+        b.open = b.open.saturating_sub(1);
+    }
 }
 
 /// Fold one action into the machine's cached history and derived isolation state.
@@ -303,16 +310,19 @@ fn ended_why(action: &MachineAction) -> String {
     why
 }
 
-/// Finish batches whose requests are all accounted for, with a summary line.
+/// Finish batches whose requests are all accounted for, with a summary line; their
+/// requests leave the ledger (the summary and failures stay in `last_bulk`).
 fn settle_batches(state: &mut State) {
+    if state.batches.iter().all(|b| b.open > 0) {
+        return;
+    }
     let requests = &state.requests;
     let mut finished = Vec::new();
+    let mut prune = Vec::new();
     state.batches.retain(|b| {
-        let done = b
-            .request_ids
-            .iter()
-            .all(|id| requests.get(id).is_none_or(RequestInfo::is_done));
+        let done = b.open == 0;
         if done {
+            prune.extend(b.request_ids.iter().copied());
             let failed: Vec<FailedTarget> = b
                 .request_ids
                 .iter()
@@ -334,6 +344,9 @@ fn settle_batches(state: &mut State) {
         }
         !done
     });
+    for id in prune {
+        state.requests.remove(id);
+    }
     for (verb, total, failed) in finished {
         let mut line = format!(
             "{verb} {}/{} done",
@@ -362,9 +375,9 @@ pub(super) fn on_send_failed(state: &mut State, command: Command, reason: &str) 
     match command {
         Command::Submit(requests) => {
             for r in &requests {
-                if let Some(info) = state.requests.get_mut(&r.request_id) {
+                change(state, r.request_id, |info| {
                     info.stage = RequestStage::Failed(format!("not sent: {reason}"));
-                }
+                });
             }
             state.status.error = Some(format!(
                 "NOT SENT ({} request(s)): {reason}; try again in a moment.",

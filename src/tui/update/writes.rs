@@ -294,6 +294,7 @@ fn submit(state: &mut State, form: ConfirmForm, fx: &mut Vec<Effect>) {
         verb,
         request_ids: requests.iter().map(|r| r.request_id).collect(),
         started: state.now,
+        open: requests.len(),
     });
     state.status.notice = Some(format!("Sent: {}", confirm_text(&form)));
     state.status.error = None;

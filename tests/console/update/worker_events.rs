@@ -416,3 +416,53 @@ fn the_failures_of_the_last_bulk_are_listed_with_why_and_can_be_marked_alone() {
     marked.sort_unstable();
     assert_eq!(marked, ["m000000", "m000001"]);
 }
+
+/// Issue 10: the console keeps only the requests of bulks still running; a finished
+/// bulk leaves its summary and failures, and the in-flight count stays true.
+#[test]
+fn a_finished_bulk_leaves_the_ledger_and_keeps_its_summary() {
+    let mut s = loaded(5, 80, 24, false);
+    user(&mut s, UserAction::MarkVisible);
+    user(&mut s, UserAction::Isolate);
+    type_text(&mut s, "IR-90");
+    update(&mut s, Action::Submit);
+    update(&mut s, Action::Answer(true));
+    assert_eq!((s.requests.len(), s.in_flight()), (5, 5));
+    let mut actions = Vec::new();
+    for rid in 1..=5u64 {
+        let a = action(
+            &format!("c{rid}"),
+            &format!("m00000{}", rid - 1),
+            ActionType::Isolate,
+            ActionStatus::Pending,
+            0,
+            "IR-90",
+        );
+        feed(
+            &mut s,
+            WorkerEvent::Accepted {
+                request_id: rid,
+                action: a.clone(),
+            },
+        );
+        actions.push(a);
+    }
+    assert_eq!(s.in_flight(), 5, "accepted is not done");
+    for (i, mut a) in actions.into_iter().enumerate() {
+        a.status = if i == 4 {
+            ActionStatus::Failed
+        } else {
+            ActionStatus::Succeeded
+        };
+        feed(&mut s, WorkerEvent::ActionUpdated { action: a });
+        if i < 4 {
+            assert_eq!(s.in_flight(), 4 - i);
+            assert_eq!(s.requests.len(), 5, "kept while the bulk runs");
+        }
+    }
+    assert_eq!((s.requests.len(), s.in_flight()), (0, 0));
+    assert!(s.batches.is_empty());
+    let bulk = s.last_bulk.as_ref().expect("summary kept");
+    assert_eq!(bulk.line, "Isolate 5/5 done · 1 failed");
+    assert_eq!(bulk.failed.len(), 1);
+}

@@ -3,11 +3,18 @@
 //! outcome is appended after, so a crash mid-request still leaves the request on disk.
 //! No secret or token ever reaches this file: records are built only from the fields
 //! below.
+//!
+//! One task owns the file (`writer`), writing on the blocking pool: nothing blocks a
+//! tokio worker thread on disk.
+//! A request line is acknowledged only once it is fsynced, and the worker waits for
+//! that before sending; outcome lines are queued and fsynced right after. Lines that
+//! arrive together are written and fsynced together (a bulk costs a few fsyncs, not
+//! one per line). `flush` waits for everything queued so far.
 
-use std::fs::File;
-use std::io::Write;
+mod writer;
+
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
@@ -79,12 +86,14 @@ pub enum AuditError {
         path: PathBuf,
         source: std::io::Error,
     },
+    #[error("the audit log writer of {path} has stopped")]
+    WriterGone { path: PathBuf },
 }
 
-/// A cheap-to-clone handle; writes are serialised by a mutex and fsynced one by one.
+/// A cheap-to-clone handle to the writer thread.
 #[derive(Debug, Clone)]
 pub struct AuditLog {
-    inner: Option<Arc<Mutex<File>>>,
+    writer: Option<Arc<writer::Writer>>,
     path: PathBuf,
     context: AuditContext,
     run: String,
@@ -104,7 +113,7 @@ impl AuditLog {
         // Private, and never through a planted link (a shared jump host).
         let file = crate::private_fs::open_private_append(path).map_err(io)?;
         Ok(Self {
-            inner: Some(Arc::new(Mutex::new(file))),
+            writer: Some(Arc::new(writer::Writer::start(file, path).map_err(io)?)),
             path: path.to_path_buf(),
             context,
             run: new_run_id(),
@@ -114,7 +123,7 @@ impl AuditLog {
     /// A log that records nothing (tests of code paths that never write).
     pub fn disabled(context: AuditContext) -> Self {
         Self {
-            inner: None,
+            writer: None,
             path: PathBuf::new(),
             context,
             run: new_run_id(),
@@ -162,8 +171,15 @@ impl AuditLog {
         }
     }
 
-    /// Append the request line. Call before sending; refuse to send if this fails.
-    pub fn log_request(&self, req: &WriteRequest) -> Result<(), AuditError> {
+    /// Append the request line and wait until it is on disk. Call before sending;
+    /// refuse to send if this fails.
+    pub async fn log_request(&self, req: &WriteRequest) -> Result<(), AuditError> {
+        self.append_durably(&self.request_record(req)).await
+    }
+
+    /// Queue the request line of a request that will not be sent (refused before
+    /// sending): its outcome line follows at once, so nothing waits on the disk.
+    pub fn log_unsent_request(&self, req: &WriteRequest) -> Result<(), AuditError> {
         self.append(&self.request_record(req))
     }
 
@@ -222,26 +238,60 @@ impl AuditLog {
         self.append(&rec)
     }
 
-    /// Write one line, flush and fsync before returning.
+    /// Queue one line; the writer thread writes and fsyncs it shortly. An error here
+    /// means the writer has stopped; a failed write is logged by the writer (the
+    /// request then has no outcome line, so the next start settles it again).
     pub fn append(&self, rec: &AuditRecord) -> Result<(), AuditError> {
-        let Some(file) = &self.inner else {
+        let Some(writer) = &self.writer else {
             return Ok(());
         };
-        let io = |source| AuditError::Io {
-            path: self.path.clone(),
-            source,
+        writer
+            .queue(line_of(rec, &self.path)?, None)
+            .map_err(|()| self.gone())
+    }
+
+    /// Write one line and wait until it is fsynced.
+    pub async fn append_durably(&self, rec: &AuditRecord) -> Result<(), AuditError> {
+        let Some(writer) = &self.writer else {
+            return Ok(());
         };
-        let mut line = serde_json::to_vec(rec).map_err(|e| io(std::io::Error::other(e)))?;
-        line.push(b'\n');
-        // A poisoned lock only means another writer panicked mid-call; the file is still
-        // an append-only handle, so keep writing.
-        let mut f = file
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        f.write_all(&line).map_err(io)?;
-        f.flush().map_err(io)?;
-        f.sync_data().map_err(io)?;
-        Ok(())
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        writer
+            .queue(line_of(rec, &self.path)?, Some(tx))
+            .map_err(|()| self.gone())?;
+        match rx.await {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(source)) => Err(AuditError::Io {
+                path: self.path.clone(),
+                source,
+            }),
+            Err(_) => Err(self.gone()),
+        }
+    }
+
+    /// Wait until every line queued so far is on disk (before the process exits).
+    pub async fn flush(&self) -> Result<(), AuditError> {
+        let Some(writer) = &self.writer else {
+            return Ok(());
+        };
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        writer
+            .queue(Vec::new(), Some(tx))
+            .map_err(|()| self.gone())?;
+        match rx.await {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(source)) => Err(AuditError::Io {
+                path: self.path.clone(),
+                source,
+            }),
+            Err(_) => Err(self.gone()),
+        }
+    }
+
+    fn gone(&self) -> AuditError {
+        AuditError::WriterGone {
+            path: self.path.clone(),
+        }
     }
 
     /// Read every record of a log file (for recovery at start-up and for tests).
@@ -333,6 +383,15 @@ pub fn known_scopes(
         .collect()
 }
 
+fn line_of(rec: &AuditRecord, path: &Path) -> Result<Vec<u8>, AuditError> {
+    let mut line = serde_json::to_vec(rec).map_err(|e| AuditError::Io {
+        path: path.to_path_buf(),
+        source: std::io::Error::other(e),
+    })?;
+    line.push(b'\n');
+    Ok(line)
+}
+
 fn new_run_id() -> String {
     format!(
         "{}-{}",
@@ -368,8 +427,8 @@ mod tests {
         }
     }
 
-    #[test]
-    fn recovery_finds_unfinished_actions_and_orphans_of_this_profile_only() {
+    #[tokio::test]
+    async fn recovery_finds_unfinished_actions_and_orphans_of_this_profile_only() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("audit.jsonl");
         let ctx = |profile: &str| AuditContext {
@@ -379,7 +438,7 @@ mod tests {
         };
         let log = AuditLog::open(&path, ctx("prod")).unwrap();
         // 1: accepted, then seen final — nothing to recover.
-        log.log_request(&req(1, "m1")).unwrap();
+        log.log_request(&req(1, "m1")).await.unwrap();
         log.log_outcome(
             &req(1, "m1"),
             Outcome::Confirmed,
@@ -397,7 +456,7 @@ mod tests {
         )
         .unwrap();
         // 2: accepted, never seen final.
-        log.log_request(&req(2, "m2")).unwrap();
+        log.log_request(&req(2, "m2")).await.unwrap();
         log.log_outcome(
             &req(2, "m2"),
             Outcome::Confirmed,
@@ -407,13 +466,15 @@ mod tests {
         )
         .unwrap();
         // 3: killed mid-POST: a request line only.
-        log.log_request(&req(3, "m3")).unwrap();
+        log.log_request(&req(3, "m3")).await.unwrap();
         // Another profile's orphan is not ours to chase.
         AuditLog::open(&path, ctx("test"))
             .unwrap()
             .log_request(&req(1, "m9"))
+            .await
             .unwrap();
 
+        log.flush().await.unwrap();
         let records = AuditLog::read_all(&path).unwrap();
         let r = recovery(&records, "prod");
         assert_eq!(
@@ -439,12 +500,13 @@ mod tests {
         later
             .log_recovered_outcome(&r.actions[0].1, "a2", "Succeeded")
             .unwrap();
+        later.flush().await.unwrap();
         let r = recovery(&AuditLog::read_all(&path).unwrap(), "prod");
         assert!(r.actions.is_empty() && r.orphans.is_empty(), "{r:?}");
     }
 
-    #[test]
-    fn two_requests_answered_by_one_action_each_get_their_final_line() {
+    #[tokio::test]
+    async fn two_requests_answered_by_one_action_each_get_their_final_line() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("audit.jsonl");
         let log = AuditLog::open(
@@ -458,7 +520,7 @@ mod tests {
         .unwrap();
         // The service folded the second request into the first one's action.
         for id in [4, 5] {
-            log.log_request(&req(id, "m4")).unwrap();
+            log.log_request(&req(id, "m4")).await.unwrap();
             log.log_outcome(
                 &req(id, "m4"),
                 Outcome::Confirmed,
@@ -468,6 +530,7 @@ mod tests {
             )
             .unwrap();
         }
+        log.flush().await.unwrap();
         let r = recovery(&AuditLog::read_all(&path).unwrap(), "prod");
         let mut pending: Vec<(&str, u64)> = r
             .actions
@@ -479,6 +542,7 @@ mod tests {
         // One completed: only the other is still to be followed.
         log.log_recovered_outcome(&r.actions[0].1, "a4", "Succeeded")
             .unwrap();
+        log.flush().await.unwrap();
         let r2 = recovery(&AuditLog::read_all(&path).unwrap(), "prod");
         assert_eq!(r2.actions.len(), 1);
         assert_ne!(r2.actions[0].1.request_id, r.actions[0].1.request_id);
@@ -518,5 +582,93 @@ mod tests {
                 "unexpected audit field {k}"
             );
         }
+    }
+}
+
+#[cfg(test)]
+mod writer_tests {
+    use super::*;
+    use crate::api::IsolationType;
+
+    fn req(id: u64) -> WriteRequest {
+        WriteRequest {
+            request_id: id,
+            machine_id: format!("m{id}"),
+            machine_name: format!("m{id}.contoso.local"),
+            op: WriteOp::Isolate {
+                isolation_type: IsolationType::Full,
+            },
+            comment: crate::domain::Comment::parse("IR-1").expect("valid comment"),
+        }
+    }
+
+    /// Issue 10: a request line is on disk when `log_request` returns (the POST may
+    /// leave), queued outcome lines are on disk after `flush`, and many writers at
+    /// once lose no line and tear none.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn request_lines_are_durable_on_return_and_queued_lines_after_flush() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("audit.jsonl");
+        let log = AuditLog::open(
+            &path,
+            AuditContext {
+                user: "u".into(),
+                profile: "p".into(),
+                tenant: "t".into(),
+            },
+        )
+        .expect("open");
+        log.log_request(&req(1)).await.expect("request line");
+        assert_eq!(AuditLog::read_all(&path).expect("read").len(), 1);
+
+        let tasks: Vec<_> = (2..202)
+            .map(|id| {
+                let log = log.clone();
+                tokio::spawn(async move {
+                    log.log_request(&req(id)).await.expect("request line");
+                    log.log_outcome(
+                        &req(id),
+                        Outcome::Confirmed,
+                        Some("a"),
+                        Some("Pending"),
+                        None,
+                    )
+                    .expect("queued");
+                })
+            })
+            .collect();
+        for t in tasks {
+            t.await.expect("task");
+        }
+        log.flush().await.expect("flush");
+        let records = AuditLog::read_all(&path).expect("read");
+        let text = std::fs::read_to_string(&path).expect("read");
+        assert_eq!(text.lines().count(), records.len(), "no torn line");
+        assert_eq!(records.len(), 1 + 200 * 2);
+        assert_eq!(AuditLog::unfinished(&records).len(), 1, "only request 1");
+    }
+
+    /// A write the disk refuses is reported to the waiter, so nothing is sent.
+    #[cfg(target_os = "linux")]
+    #[tokio::test]
+    async fn a_failed_write_is_reported_to_the_request_that_waits_on_it() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("audit.jsonl");
+        let mut log = AuditLog::disabled(AuditContext {
+            user: "u".into(),
+            profile: "p".into(),
+            tenant: "t".into(),
+        });
+        // /dev/full refuses every write with ENOSPC.
+        let full = std::fs::OpenOptions::new()
+            .append(true)
+            .open("/dev/full")
+            .expect("/dev/full");
+        log.writer = Some(Arc::new(writer::Writer::start(full, &path).expect("start")));
+        let err = log.log_request(&req(1)).await.expect_err("disk full");
+        assert!(
+            err.to_string().contains("cannot write the audit log"),
+            "{err}"
+        );
     }
 }

@@ -192,6 +192,10 @@ async fn run<A: DefenderApi>(
             "a write was still in flight at shutdown; its request line is in the audit log"
         );
     }
+    // Outcome lines are queued to the audit writer: on disk before the process ends.
+    if let Err(e) = ctx.audit.flush().await {
+        tracing::error!(error = %e, "the audit log could not be flushed at shutdown");
+    }
 }
 
 async fn load_machines<A: DefenderApi>(ctx: Arc<Ctx<A>>, generation: u64, filter: Option<String>) {

@@ -176,7 +176,7 @@ async fn isolation<A: DefenderApi>(
     }
     let known: HashSet<String> = before.iter().map(|a| a.id.clone()).collect();
 
-    if let Err(e) = ctx.audit.log_request(&req) {
+    if let Err(e) = ctx.audit.log_request(&req).await {
         tracing::error!(error = %e, "audit write failed; not sending");
         return emit_failed(
             ctx,
@@ -384,7 +384,7 @@ fn already_message(action: &MachineAction) -> String {
 
 /// Refused before sending because an isolation action is active: audit both lines.
 fn already_active<A: DefenderApi>(ctx: &Ctx<A>, req: &WriteRequest, action: MachineAction) {
-    if ctx.audit.log_request(req).is_ok() {
+    if ctx.audit.log_unsent_request(req).is_ok() {
         report_already_active(ctx, req, action);
     } else {
         ctx.track(&action, Origin::Foreign);
@@ -435,7 +435,7 @@ async fn cancel<A: DefenderApi>(ctx: &Ctx<A>, req: WriteRequest, action_id: &str
         );
         return refuse(ctx, &req, "AlreadyFinished", msg);
     }
-    if let Err(e) = ctx.audit.log_request(&req) {
+    if let Err(e) = ctx.audit.log_request(&req).await {
         return emit_failed(
             ctx,
             &req,
@@ -490,7 +490,7 @@ fn log_outcome<A: DefenderApi>(
 
 /// Refused before sending anything: request and outcome lines, one Failed event.
 fn refuse<A: DefenderApi>(ctx: &Ctx<A>, req: &WriteRequest, code: &str, message: String) {
-    if ctx.audit.log_request(req).is_ok() {
+    if ctx.audit.log_unsent_request(req).is_ok() {
         log_outcome(ctx, req, Outcome::Refused, None, Some((code, &message)));
     }
     emit_failed(ctx, req, code, message);
@@ -499,7 +499,7 @@ fn refuse<A: DefenderApi>(ctx: &Ctx<A>, req: &WriteRequest, code: &str, message:
 /// A read before sending failed: nothing was sent.
 fn fail_unsent<A: DefenderApi>(ctx: &Ctx<A>, req: &WriteRequest, e: &ApiError) {
     let info = ErrorInfo::from(e);
-    if ctx.audit.log_request(req).is_ok() {
+    if ctx.audit.log_unsent_request(req).is_ok() {
         log_outcome(
             ctx,
             req,
