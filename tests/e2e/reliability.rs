@@ -792,3 +792,66 @@ async fn selective_isolation_is_known_after_sending_and_after_a_restart() {
     assert!(later.iter().all(selective), "{later:?}");
     stop.cancel();
 }
+
+/// Issue 10, "done when": a 40-machine bulk against `cordon simulate` failing a fifth
+/// of all calls (half of the failed writes after the service acted) ends with every
+/// machine Succeeded, exactly one accepted action each, and exit 0.
+#[test]
+fn a_bulk_of_40_against_a_service_failing_a_fifth_of_calls_ends_all_succeeded() {
+    let sim = simulate(&["--fail-rate", "0.2", "--step", "0.2"]);
+    let dir = tempfile::tempdir().unwrap();
+    let config = config_for(dir.path(), sim.1);
+    // Machines whose isolate succeeds and that are not isolated already (the demo
+    // fleet has some isolated from before): read through the faulty service, again
+    // when a listing fails all its read retries.
+    let listed = (0..5)
+        .map(|_| cordon(dir.path(), &config, &["machines", "--json"]))
+        .find(|o| o.status.success())
+        .expect("the machines can be listed");
+    let machines: Vec<serde_json::Value> = serde_json::from_slice(&listed.stdout).unwrap();
+    let free = |name: &String| {
+        machines
+            .iter()
+            .any(|m| m["computerDnsName"] == name.as_str() && m["isolationState"] == "Not isolated")
+    };
+    let names: Vec<String> = crate::common::succeeding_machine_names(80)
+        .into_iter()
+        .filter(free)
+        .take(40)
+        .collect();
+    assert_eq!(names.len(), 40);
+    let comment = "IR-40 bulk under faults";
+    let mut args: Vec<&str> = vec!["isolate"];
+    args.extend(names.iter().map(String::as_str));
+    args.extend(["--comment", comment, "--wait", "--json"]);
+    let out = cordon(dir.path(), &config, &args);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let results: Vec<serde_json::Value> = serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("{e}: {}\n{stderr}", String::from_utf8_lossy(&out.stdout)));
+    assert_eq!(out.status.code(), Some(0), "{results:#?}\n{stderr}");
+    assert_eq!(results.len(), 40);
+    for r in &results {
+        assert_eq!(r["result"], "accepted", "{r:#}");
+        assert_eq!(r["action"]["status"], "Succeeded", "{r:#}");
+    }
+    // Exactly one action each: read back through the same faulty service (a listing
+    // that fails all its read retries is read again).
+    let listing = (0..5)
+        .map(|_| {
+            cordon(
+                dir.path(),
+                &config,
+                &["actions", "--type", "Isolate", "--json"],
+            )
+        })
+        .find(|o| o.status.success())
+        .expect("the actions can be listed");
+    let actions: Vec<serde_json::Value> = serde_json::from_slice(&listing.stdout).unwrap();
+    for name in &names {
+        let n = actions
+            .iter()
+            .filter(|a| a["computerDnsName"] == name.as_str() && a["requestorComment"] == comment)
+            .count();
+        assert_eq!(n, 1, "{name} has {n} isolate actions");
+    }
+}
