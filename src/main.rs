@@ -137,7 +137,8 @@ async fn run_inner(cli: Cli) -> Result<u8, CliError> {
     match cli.command {
         None => run_console(&cli, session).await,
         Some(CommandArgs::Machines { filter, json }) => {
-            print(commands::machines(session.api.as_ref(), filter, json).await?)
+            let listing = commands::machines(session.api.as_ref(), filter, json);
+            print(recovering_beside(&session, listing).await?)
         }
         Some(CommandArgs::Actions {
             machine,
@@ -157,7 +158,8 @@ async fn run_inner(cli: Cli) -> Result<u8, CliError> {
                 statuses: status,
                 limit,
             };
-            print(commands::actions(session.api.as_ref(), query, json).await?)
+            let listing = commands::actions(session.api.as_ref(), query, json);
+            print(recovering_beside(&session, listing).await?)
         }
         Some(CommandArgs::Isolate {
             machines,
@@ -203,6 +205,51 @@ async fn run_inner(cli: Cli) -> Result<u8, CliError> {
             Ok(0)
         }
     }
+}
+
+/// Every start settles what earlier runs left unfinished, listings too: a worker does
+/// it beside the listing, which waits for it (at most `RECOVERY_WAIT`) before the
+/// process ends. What it found goes to stderr, so stdout stays the listing.
+async fn recovering_beside<T>(
+    session: &Session,
+    listing: impl std::future::Future<Output = T>,
+) -> T {
+    const RECOVERY_WAIT: Duration = Duration::from_secs(60);
+    let cancel = CancellationToken::new();
+    let mut handle = cordon_core::worker::spawn(
+        session.api.clone(),
+        session.audit.clone(),
+        session.worker_settings.clone(),
+        cancel.clone(),
+    );
+    let sent = handle
+        .commands
+        .send(cordon_core::worker::protocol::Command::Recover)
+        .await
+        .is_ok();
+    let out = listing.await;
+    if sent {
+        let report = tokio::time::timeout(RECOVERY_WAIT, async {
+            while let Some(event) = handle.events.recv().await {
+                if let cordon_core::worker::protocol::WorkerEvent::Recovered { report } = event {
+                    return Some(report);
+                }
+            }
+            None
+        })
+        .await;
+        match report {
+            Ok(Some(report)) => {
+                if let Some(sentence) = report.sentence() {
+                    eprintln!("cordon: {}", cordon_core::sanitize::clean(&sentence));
+                }
+            }
+            _ => tracing::warn!("recovery did not finish; it runs again at the next start"),
+        }
+    }
+    cancel.cancel();
+    let _ = tokio::time::timeout(Duration::from_secs(5), handle.join).await;
+    out
 }
 
 /// Generated text (completions, the man page): a reader that stops early

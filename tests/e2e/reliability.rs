@@ -855,3 +855,70 @@ fn a_bulk_of_40_against_a_service_failing_a_fifth_of_calls_ends_all_succeeded() 
         assert_eq!(n, 1, "{name} has {n} isolate actions");
     }
 }
+
+/// Issue 10: every start settles earlier runs' unfinished requests, listings too. An
+/// isolate whose process died before its POST (a request line, no outcome) is closed
+/// `not_sent` by the next `cordon machines`, which says so on stderr and keeps stdout
+/// the listing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_listing_settles_an_earlier_runs_unsent_request() {
+    let sim = simulate(&[]);
+    let dir = tempfile::tempdir().unwrap();
+    let config = config_for(dir.path(), sim.1);
+    let name = crate::common::succeeding_machine_names(1).remove(0);
+    let machine = cordon_sim::Simulator::new(SimConfig::default())
+        .machines_snapshot()
+        .into_iter()
+        .find(|m| m.computer_dns_name.as_deref() == Some(name.as_str()))
+        .unwrap();
+    let audit_path = dir.path().join("data").join("audit.jsonl");
+    let earlier = AuditLog::open(
+        &audit_path,
+        AuditContext {
+            user: "tester".into(),
+            profile: "sim".into(),
+            tenant: "00000000-0000-4000-8000-00000000c0de".into(),
+        },
+    )
+    .unwrap();
+    let request = WriteRequest {
+        request_id: 1,
+        machine_id: machine.id.clone(),
+        machine_name: name.clone(),
+        op: WriteOp::Isolate {
+            isolation_type: IsolationType::Full,
+        },
+        comment: cordon_core::domain::Comment::parse("IR-died-before-post").unwrap(),
+    };
+    let mut rec = earlier.request_record(&request);
+    // Its process has exited.
+    let mut child = Command::new("true").spawn().unwrap();
+    rec.run = format!("20260101T000000.000Z-{}", child.id());
+    child.wait().unwrap();
+    earlier.append(&rec).unwrap();
+    earlier.flush().await.unwrap();
+    drop(earlier);
+
+    let out = tokio::task::spawn_blocking(move || {
+        let out = cordon(dir.path(), &config, &["machines", "--json"]);
+        (out, dir)
+    })
+    .await
+    .unwrap();
+    let (out, _dir) = out;
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    let listed: Vec<serde_json::Value> = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(listed.len() > 100);
+    assert!(
+        stderr.contains("1 request from an earlier run: 1 never sent."),
+        "{stderr}"
+    );
+    let lines = AuditLog::read_all(&audit_path).unwrap();
+    let closing = lines
+        .iter()
+        .find(|l| l.phase == cordon_core::audit::Phase::Outcome)
+        .expect("a closing line");
+    assert_eq!(closing.outcome, Some(cordon_core::audit::Outcome::NotSent));
+    assert_eq!(closing.run, rec.run);
+}

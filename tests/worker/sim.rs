@@ -51,6 +51,14 @@ fn requests(machines: &[Machine], op: WriteOp, comment: &str) -> Vec<WriteReques
         .collect()
 }
 
+/// The run id of a cordon process that has exited: the id ends with its process id.
+fn dead_run() -> String {
+    let mut child = std::process::Command::new("true").spawn().unwrap();
+    let pid = child.id();
+    child.wait().unwrap();
+    format!("20260101T000000.000Z-{pid}")
+}
+
 fn succeeding(sim: &Simulator, n: usize) -> Vec<Machine> {
     sim.machines_snapshot()
         .into_iter()
@@ -882,13 +890,15 @@ async fn recovery_adopts_only_actions_made_after_the_request_and_closes_the_rest
         },
         comment: cordon_core::domain::Comment::parse("wrong machine").unwrap(),
     });
+    // The earlier run's process has exited (a run whose process lives is left to it).
+    let run_a = dead_run();
     for r in &reqs {
         let mut rec = earlier.request_record(r);
         rec.time = sent_at.clone();
+        rec.run = run_a.clone();
         earlier.append(&rec).unwrap();
     }
     earlier.flush().await.unwrap();
-    let run_a = earlier.request_record(&reqs[0]).run;
 
     // The next start recovers.
     let start = |log: AuditLog| {
@@ -1092,5 +1102,65 @@ async fn recovery_leaves_this_runs_requests_alone() {
             .iter()
             .all(|l| l.phase == cordon_core::audit::Phase::Request),
         "{lines:#?}"
+    );
+}
+
+/// A request another cordon still running wrote moments ago (another terminal) may be
+/// on its way: recovery leaves it to that process instead of calling it never sent. The
+/// same request from a process that has exited is settled.
+#[tokio::test(start_paused = true)]
+async fn recovery_leaves_a_live_processs_fresh_request_to_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("audit.jsonl");
+    let sim = sim(10, |_| {});
+    let other = AuditLog::open(&path, ctx()).unwrap();
+    let targets = succeeding(&sim, 2);
+    let reqs = requests(
+        &targets,
+        WriteOp::Isolate {
+            isolation_type: IsolationType::Full,
+        },
+        "IR-two-terminals",
+    );
+    // Request 1: from a live process (this test's own pid stands for it).
+    let mut live = other.request_record(&reqs[0]);
+    live.run = format!("20260101T000000.000Z-{}", std::process::id());
+    other.append(&live).unwrap();
+    // Request 2: from a process that has exited.
+    let mut gone = other.request_record(&reqs[1]);
+    gone.run = dead_run();
+    other.append(&gone).unwrap();
+    other.flush().await.unwrap();
+
+    let cancel = CancellationToken::new();
+    let mut w = spawn(
+        Arc::new(InProcess(sim.clone())),
+        AuditLog::open(&path, ctx()).unwrap(),
+        WorkerSettings {
+            profile_name: "sim".into(),
+            ..WorkerSettings::default()
+        },
+        cancel.clone(),
+    );
+    w.commands.send(Command::Recover).await.unwrap();
+    let report = loop {
+        match w.events.recv().await.expect("worker alive") {
+            WorkerEvent::Recovered { report } => break report,
+            _ => continue,
+        }
+    };
+    assert_eq!((report.elsewhere, report.not_sent), (1, 1), "{report:?}");
+    cancel.cancel();
+    w.join.await.unwrap();
+    let closed: Vec<u64> = AuditLog::read_all(&path)
+        .unwrap()
+        .iter()
+        .filter(|l| l.phase == cordon_core::audit::Phase::Outcome)
+        .map(|l| l.request_id)
+        .collect();
+    assert_eq!(
+        closed,
+        [reqs[1].request_id],
+        "only the exited run's request"
     );
 }

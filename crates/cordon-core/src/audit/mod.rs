@@ -392,6 +392,34 @@ fn line_of(rec: &AuditRecord, path: &Path) -> Result<Vec<u8>, AuditError> {
     Ok(line)
 }
 
+/// Whether the cordon process that wrote `run` may still be running on this host: its
+/// requests may be in flight right now, so another process must not settle them. The
+/// run id ends with the process id; a process that no longer exists settles it. A
+/// live process with that id may be another program that reused it: callers also
+/// settle requests older than anything a live cordon could still be sending.
+pub fn run_may_be_alive(run: &str) -> bool {
+    let Some(pid) = run
+        .rsplit_once('-')
+        .and_then(|(_, pid)| pid.parse::<i32>().ok())
+        .filter(|&p| p > 0)
+    else {
+        return false;
+    };
+    #[cfg(unix)]
+    {
+        // Signal 0 checks existence only; EPERM means it exists under another user.
+        !matches!(
+            nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), None),
+            Err(nix::errno::Errno::ESRCH)
+        )
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = pid;
+        false
+    }
+}
+
 fn new_run_id() -> String {
     format!(
         "{}-{}",

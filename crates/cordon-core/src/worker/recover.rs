@@ -48,6 +48,9 @@ pub struct RecoveryReport {
     pub not_sent: usize,
     /// Could not be read now; tried again at the next start.
     pub unreadable: usize,
+    /// Written moments ago by a cordon process that is still running (another
+    /// terminal): it may be sending them now, so they are left to it.
+    pub elsewhere: usize,
 }
 
 impl RecoveryReport {
@@ -64,6 +67,7 @@ impl RecoveryReport {
             + self.in_flight
             + self.not_sent
             + self.unreadable
+            + self.elsewhere
     }
 
     /// "2 requests from an earlier run: 1 Succeeded, 1 never sent." None when there
@@ -88,6 +92,12 @@ impl RecoveryReport {
             parts.push(format!(
                 "{} could not be read now (tried again at the next start)",
                 self.unreadable
+            ));
+        }
+        if self.elsewhere > 0 {
+            parts.push(format!(
+                "{} being sent by another cordon still running (left to it)",
+                self.elsewhere
             ));
         }
         Some(format!(
@@ -122,7 +132,25 @@ pub(crate) async fn recover<A: DefenderApi>(ctx: &Arc<Ctx<A>>) -> RecoveryReport
     // beside the first writes) and are settled by the code that sent them.
     let this_run = ctx.audit.run().to_string();
     let records: Vec<_> = records.into_iter().filter(|r| r.run != this_run).collect();
-    let plan = recovery(&records, &ctx.settings.profile_name);
+    let mut plan = recovery(&records, &ctx.settings.profile_name);
+    // A request with no outcome whose process still runs may be on its way right now:
+    // calling it "never sent" could be false a moment later. Leave it to that process,
+    // unless it is older than any write a live cordon could still be sending.
+    let now = Utc::now();
+    let settle_after = chrono::Duration::from_std(
+        ctx.settings.write_deadline.saturating_mul(2) + Duration::from_secs(600),
+    )
+    .unwrap_or(chrono::Duration::MAX);
+    plan.orphans.retain(|rec| {
+        let young = DateTime::parse_from_rfc3339(&rec.time)
+            .map(|t| now - t.with_timezone(&Utc) < settle_after)
+            .unwrap_or(false);
+        let leave = young && crate::audit::run_may_be_alive(&rec.run);
+        if leave {
+            report.elsewhere += 1;
+        }
+        !leave
+    });
     if plan.orphans.is_empty() && plan.actions.is_empty() {
         return report;
     }
