@@ -547,3 +547,36 @@ fn a_failed_load_is_readable_whole_at_80x24() {
     assert!(flat.contains("check the network"), "{t}");
     insta::assert_snapshot!(t);
 }
+
+/// Issue 16: the failures of the last bulk, each with its whole reason, at 80x24.
+#[test]
+fn bulk_failures_80x24() {
+    use cordon::tui::state::{BulkOutcome, FailedTarget};
+    let mut s = main_state(80, 24);
+    s.last_bulk = Some(BulkOutcome {
+        verb: "Isolate",
+        total: 32,
+        line: "Isolate 32/32 done · 3 failed".into(),
+        failed: vec![
+            FailedTarget {
+                machine_id: "m000004".into(),
+                name: "ws-04.contoso.local".into(),
+                why: "ended TimeOut".into(),
+            },
+            FailedTarget {
+                machine_id: "m000005".into(),
+                name: "mob-hr-00047.contoso.local".into(),
+                why: "Isolation is not supported on iOS devices; use Intune to wipe or lock it instead (OsPlatformNotSupported)".into(),
+            },
+            FailedTarget {
+                machine_id: "m000006".into(),
+                name: "ws-06.contoso.local".into(),
+                why: "ended Failed (error 0x80070005)".into(),
+            },
+        ],
+    });
+    user(&mut s, UserAction::BulkFailures);
+    let t = screen(&s, 80, 24);
+    assert!(t.contains("Intune to wipe or lock it instead"), "{t}");
+    insta::assert_snapshot!(t);
+}

@@ -307,8 +307,8 @@ fn quit(frame: &mut Frame, area: Rect, state: &State, theme: &Theme) {
     );
 }
 
-/// The last bulk's failures, one machine a line with why, scrolled when the terminal is
-/// too short for all of them.
+/// The last bulk's failures: each machine with why, wrapped whole (a reason is never cut
+/// before its advice), scrolled when the terminal is too short for all of them.
 fn failures(
     frame: &mut Frame,
     area: Rect,
@@ -319,42 +319,38 @@ fn failures(
 ) {
     let Some(bulk) = &state.last_bulk else { return };
     let width = area.width.saturating_sub(4).min(100);
-    let inner_w = usize::from(width.saturating_sub(2));
-    let ell = theme.ellipsis();
-    let name_w = bulk
+    let inner_w = width.saturating_sub(2);
+    let mut lines: Vec<Line> = bulk
         .failed
         .iter()
-        .map(|f| f.name.width())
-        .max()
-        .unwrap_or(0)
-        .min(inner_w / 2);
-    let room = usize::from(area.height.saturating_sub(6)).max(1);
-    let first = scroll.min(bulk.failed.len().saturating_sub(room));
-    let mut lines: Vec<Line> = bulk.failed[first..]
-        .iter()
-        .take(room)
         .map(|f| {
-            let name = fit(&f.name, name_w, ell);
-            let pad = " ".repeat(name_w.saturating_sub(name.width()));
             Line::from(vec![
-                Span::raw(format!("{name}{pad}  ")),
-                Span::styled(
-                    fit(&f.why, inner_w.saturating_sub(name_w + 2), ell),
-                    theme.error,
-                ),
+                Span::styled(format!("{}: ", f.name), theme.title),
+                Span::styled(f.why.clone(), theme.error),
             ])
         })
         .collect();
-    lines.push(Line::from(""));
-    lines.push(Line::from(vec![
-        Span::styled(keymap.primary(UserAction::MarkVisible), theme.key),
-        Span::raw(" mark these (and only these) to retry   "),
-        Span::styled("Esc", theme.key),
-        Span::raw(" close"),
-    ]));
-    let height = u16::try_from(lines.len())
-        .unwrap_or(u16::MAX)
-        .saturating_add(2);
+    let footer = vec![
+        Line::from(""),
+        Line::from(vec![
+            Span::styled(keymap.primary(UserAction::MarkVisible), theme.key),
+            Span::raw(" mark these (and only these) to retry   "),
+            Span::styled("Esc", theme.key),
+            Span::raw(" close   ↑↓ scroll"),
+        ]),
+    ];
+    // Skip whole entries from the top when scrolled; the footer always shows.
+    let first = scroll.min(lines.len().saturating_sub(1));
+    lines.drain(..first);
+    let room = area.height.saturating_sub(4);
+    let footer_rows = wrapped_rows(&footer, inner_w);
+    let mut body_rows = wrapped_rows(&lines, inner_w);
+    while body_rows + footer_rows > room && lines.len() > 1 {
+        lines.pop();
+        body_rows = wrapped_rows(&lines, inner_w);
+    }
+    lines.extend(footer);
+    let height = (body_rows + footer_rows + 2).min(area.height);
     let rect = centered(area, width, height.max(5));
     frame.render_widget(Clear, rect);
     let title = format!(
@@ -364,7 +360,9 @@ fn failures(
         group_thousands(bulk.total)
     );
     frame.render_widget(
-        Paragraph::new(lines).block(modal_block(&title, theme)),
+        Paragraph::new(lines)
+            .block(modal_block(&title, theme))
+            .wrap(Wrap { trim: false }),
         rect,
     );
 }
