@@ -65,6 +65,9 @@ pub async fn machines<A: DefenderApi>(
                 let mut v = serde_json::to_value(m).unwrap_or_default();
                 if let Some(obj) = v.as_object_mut() {
                     obj.insert("isolationState".into(), json!(state.label()));
+                    if let Some(scope) = state.scope() {
+                        obj.insert("isolationScope".into(), json!(scope.as_str()));
+                    }
                 }
                 v
             })

@@ -52,7 +52,7 @@ pub fn machines_table(machines: &[(Machine, IsolationState)]) -> String {
                 cell(m.health_status.as_deref(), 20),
                 cell(m.risk_score.as_deref(), 14),
                 cell(m.exposure_level.as_deref(), 10),
-                state.label().to_string(),
+                state.describe(),
                 cell(m.last_seen.as_deref(), 20),
                 clean_truncated(&m.id, 40),
             ]
@@ -79,7 +79,10 @@ pub fn actions_table(actions: &[MachineAction]) -> String {
         .map(|a| {
             vec![
                 cell(a.creation_date_time_utc.as_deref(), 24),
-                clean_truncated(a.action_type.as_str(), 28),
+                match a.isolation_scope() {
+                    Some(t) => format!("Isolate ({})", t.as_str()),
+                    None => clean_truncated(a.action_type.as_str(), 28),
+                },
                 clean_truncated(a.status.as_str(), 12),
                 cell(a.computer_dns_name.as_deref(), 40),
                 cell(a.requestor.as_deref(), 32),
