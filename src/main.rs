@@ -201,6 +201,16 @@ async fn run_inner(cli: Cli) -> Result<u8, CliError> {
             let request = commands::plan_cancel(session.api.as_ref(), &action_id, &comment).await?;
             write(session, vec![request], Vec::new(), false, json, interrupt).await
         }
+        Some(CommandArgs::Login) => {
+            let client = session.api.inner();
+            print(cordon::cli::signin::login(client, &session.profile, &interrupt).await?)
+        }
+        Some(CommandArgs::Logout) => {
+            print(cordon::cli::signin::logout(session.api.inner(), &session.profile).await?)
+        }
+        Some(CommandArgs::Whoami { json }) => {
+            print(cordon::cli::signin::whoami(session.api.inner(), &session.profile, json).await?)
+        }
         Some(CommandArgs::Simulate(_) | CommandArgs::Completions { .. } | CommandArgs::Man) => {
             Ok(0)
         }
@@ -330,7 +340,7 @@ async fn open_session(cli: &Cli) -> Result<Session, CliError> {
     };
     tracing::info!(ms = since_start_ms(), "start-up: profile loaded");
     // A missing secret variable is a set-up error (exit 2), found before any network.
-    if let config::SecretSource::Env(var) = &profile.secret
+    if let config::Auth::ClientSecret(config::SecretSource::Env(var)) = &profile.auth
         && std::env::var_os(var).is_none_or(|v| v.is_empty())
     {
         return Err(CliError::Usage(
@@ -362,7 +372,8 @@ async fn open_session(cli: &Cli) -> Result<Session, CliError> {
             tenant: profile.tenant_id.clone(),
         },
     )
-    .map_err(|e| CliError::Failed(format!("{e}; set CORDON_DATA_DIR to a writable directory")))?;
+    .map_err(|e| CliError::Failed(format!("{e}; set CORDON_DATA_DIR to a writable directory")))?
+    .with_principal(client.token_provider().principal_slot());
     let limits = RateLimits::default();
     let worker_settings = WorkerSettings {
         poll_interval: Duration::from_secs(u64::from(ui.poll_interval_secs.max(1))),
@@ -467,6 +478,7 @@ async fn simulate(args: &SimulateArgs) -> Result<u8, CliError> {
         enforce_rate_limits: !args.no_rate_limits,
         hostile_names: args.hostile,
         forbid_writes: args.forbid_writes,
+        auto_approve_user: args.auto_approve.clone(),
         ..SimConfig::default()
     };
     for (name, rate) in [
@@ -488,7 +500,18 @@ async fn simulate(args: &SimulateArgs) -> Result<u8, CliError> {
     )
     .await
     .map_err(|e| CliError::Usage(format!("cannot listen on {}: {e}", args.listen)))?;
-    println!("{}", sim::profile_snippet(&running, &cfg));
+    // The demo app's certificate, for a `certificate` profile: private to this user.
+    let certificate = config::data_dir().join("sim-app-cert.pem");
+    let certificate = cordon_core::private_fs::write_private(
+        &certificate,
+        sim::identity::DEMO_CERTIFICATE_PEM.as_bytes(),
+    )
+    .ok()
+    .map(|()| certificate);
+    println!(
+        "{}",
+        sim::profile_snippet(&running, &cfg, certificate.as_deref())
+    );
     println!(
         "Simulator listening on {} — Ctrl-C stops it.",
         running.base_url

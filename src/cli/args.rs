@@ -149,6 +149,18 @@ pub enum CommandArgs {
         #[arg(long)]
         json: bool,
     },
+    /// Sign in as yourself for a device-code profile: prints a URL and a code (on
+    /// stderr) to enter on any device, waits, and keeps the sign-in for later commands.
+    Login,
+    /// Forget the profile's stored sign-in.
+    Logout,
+    /// Who the profile acts as: the user or app, tenant, method, token expiry and the
+    /// rights granted; exit 1 when Machine.Isolate is missing.
+    Whoami {
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
     /// Run the Defender simulator on its own and print a profile that points at it.
     /// The global options do not apply to it.
     Simulate(SimulateArgs),
@@ -206,6 +218,10 @@ pub struct SimulateArgs {
     /// Seed of the fleet and the fault dice (the same seed, the same fleet).
     #[arg(long, default_value_t = 42)]
     pub seed: u64,
+    /// Approve every device-code sign-in at once as this user (otherwise the code is
+    /// entered at the simulator's /devicelogin page).
+    #[arg(long, value_name = "UPN")]
+    pub auto_approve: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

@@ -5,7 +5,7 @@
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
-use cordon_core::config::{self, Cloud, ConfigError, SecretSource};
+use cordon_core::config::{self, Auth, Cloud, ConfigError, SecretSource};
 
 fn fixture(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -90,7 +90,7 @@ fn default_profile_and_explicit_choice() {
     let s = config::load_with(Some(&fixture("two_profiles.toml")), None, &no_env).unwrap();
     assert_eq!(s.profile.name, "prod");
     assert_eq!(s.profile.color.as_deref(), Some("red"));
-    assert!(matches!(&s.profile.secret, SecretSource::Env(v) if v == "P"));
+    assert!(matches!(&s.profile.auth, Auth::ClientSecret(SecretSource::Env(v)) if v == "P"));
 
     // CORDON_PROFILE picks when --profile is absent; --profile wins over it.
     let env = env_of(&[("CORDON_PROFILE", "test")]);

@@ -8,3 +8,4 @@ mod client_support;
 mod auth;
 mod client;
 mod config;
+mod signin;

@@ -13,7 +13,7 @@ use axum::body::Body;
 use axum::extract::Request;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use cordon_core::config::{Cloud, Profile, SecretSource};
+use cordon_core::config::{Auth, Cloud, Profile, SecretSource};
 use secrecy::SecretString;
 use serde_json::{Value, json};
 
@@ -167,7 +167,9 @@ pub fn profile_for(base: &str, secret: SecretSource) -> Profile {
         name: "test".to_string(),
         tenant_id: TENANT.to_string(),
         client_id: CLIENT_ID.to_string(),
-        secret,
+        auth: Auth::ClientSecret(secret),
+        ca_file: None,
+        proxy: None,
         cloud: Cloud::Commercial,
         api_base: base.to_string(),
         authority: base.to_string(),

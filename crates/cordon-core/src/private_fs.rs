@@ -84,6 +84,84 @@ fn explain_open_error(_path: &Path, e: io::Error) -> io::Error {
     e
 }
 
+/// Replace `path` with `bytes`, private to this user: written to a fresh 0600 file
+/// beside it (never through a link) and renamed over it, so a reader sees the old
+/// content or the new, never half.
+pub fn write_private(path: &Path, bytes: &[u8]) -> io::Result<()> {
+    use std::io::Write;
+    let dir = path.parent().unwrap_or(Path::new("."));
+    create_private_dir(dir)?;
+    let tmp = dir.join(format!(
+        ".{}.{}.tmp",
+        path.file_name().and_then(|n| n.to_str()).unwrap_or("file"),
+        std::process::id()
+    ));
+    let mut options = OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+        options.custom_flags(nix::fcntl::OFlag::O_NOFOLLOW.bits());
+    }
+    let _ = std::fs::remove_file(&tmp);
+    let mut file = options
+        .open(&tmp)
+        .map_err(|e| explain_open_error(&tmp, e))?;
+    let written = file
+        .write_all(bytes)
+        .and_then(|()| file.sync_all())
+        .and_then(|()| std::fs::rename(&tmp, path));
+    if written.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    written
+}
+
+/// Read a private file: refused (PermissionDenied) when it is a link, not a regular
+/// file, another user's, or readable by group or others (a token cache someone else
+/// could have read must not be trusted or extended). None when it does not exist.
+pub fn read_private(path: &Path) -> io::Result<Option<Vec<u8>>> {
+    use std::io::Read;
+    let mut options = OpenOptions::new();
+    options.read(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.custom_flags(nix::fcntl::OFlag::O_NOFOLLOW.bits());
+    }
+    let mut file = match options.open(path) {
+        Ok(f) => f,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(explain_open_error(path, e)),
+    };
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::{MetadataExt, PermissionsExt};
+        let meta = file.metadata()?;
+        let refuse = |why: String| io::Error::new(io::ErrorKind::PermissionDenied, why);
+        if !meta.file_type().is_file() {
+            return Err(refuse(format!("{} is not a regular file", path.display())));
+        }
+        if meta.uid() != nix::unistd::getuid().as_raw() {
+            return Err(refuse(format!(
+                "{} belongs to another user",
+                path.display()
+            )));
+        }
+        if meta.permissions().mode() & 0o077 != 0 {
+            return Err(refuse(format!(
+                "{} is readable by other users (mode {:04o}); delete it and sign in again",
+                path.display(),
+                meta.permissions().mode() & 0o777
+            )));
+        }
+    }
+    let mut bytes = Vec::new();
+    file.read_to_end(&mut bytes)?;
+    Ok(Some(bytes))
+}
+
 /// Keep secrets out of core dumps: no core file, and (Linux) not dumpable or
 /// ptrace-attachable by other processes of the same user. Call before any secret or
 /// token is held. Failures are returned for the debug log; they do not stop cordon.

@@ -7,6 +7,11 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use rand::rngs::StdRng;
+
+use crate::identity::{
+    DeviceCode, DeviceState, EntraError, Identity, Principal, access_token, check_assertion,
+    random_token,
+};
 use rand::{Rng, SeedableRng};
 use tokio::time::Instant;
 
@@ -14,6 +19,7 @@ use super::SimConfig;
 use super::fleet::{Fate, fate_of, generate, id_hash};
 use super::odata::{self, Entity, Val};
 use cordon_core::api::models::{ActionStatus, ActionType, IsolationType, Machine, MachineAction};
+use cordon_core::config::Cloud;
 
 pub const MACHINE_FIELDS: &[&str] = &[
     "id",
@@ -108,7 +114,8 @@ struct State {
     by_name: HashMap<String, usize>,
     actions: Vec<SimAction>,
     action_index: HashMap<String, usize>,
-    tokens: HashMap<String, (String, Instant)>,
+    tokens: HashMap<String, (Principal, Instant)>,
+    identity: Identity,
     windows: HashMap<(String, RouteKind), VecDeque<Instant>>,
     rng: StdRng,
     stats: SimStats,
@@ -303,6 +310,7 @@ impl Simulator {
                 actions,
                 action_index,
                 tokens: HashMap::new(),
+                identity: Identity::default(),
                 windows: HashMap::new(),
                 rng,
                 stats: SimStats::default(),
@@ -362,14 +370,219 @@ impl Simulator {
 
     // ---- tokens ------------------------------------------------------------------
 
-    /// The token endpoint. Errors are Entra's shape: (status, error, AADSTS code, text).
+    /// Client credentials with the secret. Errors are Entra's shape.
     pub fn issue_token(
         &self,
         tenant: &str,
         client_id: &str,
         client_secret: &str,
         scope: &str,
-    ) -> Result<(String, u64), (u16, &'static str, u32, String)> {
+    ) -> Result<(String, u64), EntraError> {
+        self.check_app(tenant, client_id, scope)?;
+        if client_secret != self.cfg.client_secret {
+            return Err((401, "invalid_client", 7000215, "Invalid client secret provided. Ensure the secret being sent in the request is the client secret value, not the client secret ID.".into()));
+        }
+        Ok(self.mint(
+            Principal::App {
+                client_id: client_id.to_string(),
+            },
+            tenant,
+            scope,
+        ))
+    }
+
+    /// Client credentials with an assertion: a certificate's signed JWT, or the
+    /// federated token of a workload identity.
+    pub fn issue_for_assertion(
+        &self,
+        tenant: &str,
+        client_id: &str,
+        assertion: &str,
+        scope: &str,
+    ) -> Result<(String, u64), EntraError> {
+        self.check_app(tenant, client_id, scope)?;
+        let federated = assertion == self.cfg.federated_token;
+        if !federated {
+            let path = format!("/{tenant}/oauth2/v2.0/token");
+            let mut st = self.lock();
+            check_assertion(
+                assertion,
+                client_id,
+                &path,
+                &self.cfg.registered_certificate,
+                &mut st.identity.seen_jti,
+            )?;
+        }
+        Ok(self.mint(
+            Principal::App {
+                client_id: client_id.to_string(),
+            },
+            tenant,
+            scope,
+        ))
+    }
+
+    /// Start a device-code sign-in: (device_code, user_code).
+    pub fn start_device_code(
+        &self,
+        tenant: &str,
+        client_id: &str,
+        scope: &str,
+    ) -> Result<(String, String), EntraError> {
+        let resource_scope = scope
+            .split_whitespace()
+            .find(|s| s.ends_with("/.default"))
+            .unwrap_or_default()
+            .to_string();
+        self.check_app(tenant, client_id, &resource_scope)?;
+        let mut st = self.lock();
+        let device_code = random_token(&mut st.rng, 40);
+        let user_code: String = random_token(&mut st.rng, 8).to_uppercase();
+        let state = match &self.cfg.auto_approve_user {
+            Some(user) => DeviceState::Approved(user.clone()),
+            None => DeviceState::Pending,
+        };
+        st.identity.device_codes.insert(
+            device_code.clone(),
+            DeviceCode {
+                user_code: user_code.clone(),
+                state,
+                expires: Instant::now() + self.cfg.device_code_ttl,
+                polls: 0,
+            },
+        );
+        Ok((device_code, user_code))
+    }
+
+    /// The person at `/devicelogin` approved (or declined) a code. False when no such
+    /// code is waiting.
+    pub fn decide_device_code(&self, user_code: &str, user: Option<&str>) -> bool {
+        let mut st = self.lock();
+        let code = user_code.trim().to_uppercase();
+        match st
+            .identity
+            .device_codes
+            .values_mut()
+            .find(|d| d.user_code == code && d.state == DeviceState::Pending)
+        {
+            Some(d) => {
+                d.state = match user {
+                    Some(u) => DeviceState::Approved(u.to_string()),
+                    None => DeviceState::Declined,
+                };
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// A poll of the token endpoint with a device code: tokens once approved.
+    pub fn poll_device_code(
+        &self,
+        tenant: &str,
+        client_id: &str,
+        device_code: &str,
+    ) -> Result<(String, u64, String), EntraError> {
+        let pending = |e: &'static str, code: u32, text: &str| (400, e, code, text.to_string());
+        let user = {
+            let mut st = self.lock();
+            let Some(d) = st.identity.device_codes.get_mut(device_code) else {
+                return Err(pending(
+                    "invalid_grant",
+                    70000,
+                    "The device code is not valid.",
+                ));
+            };
+            d.polls += 1;
+            if Instant::now() >= d.expires {
+                return Err(pending(
+                    "expired_token",
+                    70020,
+                    "The device code has expired.",
+                ));
+            }
+            match d.state.clone() {
+                DeviceState::Pending => {
+                    return Err(pending(
+                        "authorization_pending",
+                        70016,
+                        "OAuth 2.0 device flow error. Authorization is pending.",
+                    ));
+                }
+                DeviceState::Declined => {
+                    st.identity.device_codes.remove(device_code);
+                    return Err(pending(
+                        "authorization_declined",
+                        70019,
+                        "The user declined the sign-in.",
+                    ));
+                }
+                DeviceState::Approved(user) => {
+                    st.identity.device_codes.remove(device_code);
+                    user
+                }
+            }
+        };
+        self.check_app(tenant, client_id, "x/.default")?;
+        Ok(self.sign_in_user(&user, tenant))
+    }
+
+    /// A refresh-token grant: new tokens, the old refresh token spent (rotation).
+    pub fn redeem_refresh_token(
+        &self,
+        tenant: &str,
+        client_id: &str,
+        refresh_token: &str,
+    ) -> Result<(String, u64, String), EntraError> {
+        self.check_app(tenant, client_id, "x/.default")?;
+        let user = self
+            .lock()
+            .identity
+            .refresh_tokens
+            .remove(refresh_token)
+            .ok_or((
+                400,
+                "invalid_grant",
+                700082,
+                "The refresh token has expired or was revoked.".to_string(),
+            ))?;
+        Ok(self.sign_in_user(&user, tenant))
+    }
+
+    /// Revoke every refresh token (an admin's "revoke sessions").
+    pub fn revoke_refresh_tokens(&self) {
+        self.lock().identity.refresh_tokens.clear();
+    }
+
+    fn sign_in_user(&self, user: &str, tenant: &str) -> (String, u64, String) {
+        let (access, ttl) = self.mint(
+            Principal::User {
+                upn: user.to_string(),
+            },
+            tenant,
+            Cloud::Commercial.preset().scope,
+        );
+        let mut st = self.lock();
+        let refresh = random_token(&mut st.rng, 64);
+        st.identity
+            .refresh_tokens
+            .insert(refresh.clone(), user.to_string());
+        (access, ttl, refresh)
+    }
+
+    /// A managed-identity token (the host's identity needs no other proof).
+    pub fn issue_managed_identity(&self, client_id: Option<&str>) -> (String, u64) {
+        let id = client_id.unwrap_or("00000000-0000-4000-8000-00000000a1d0");
+        self.mint(
+            Principal::ManagedIdentity {
+                client_id: id.to_string(),
+            },
+            &self.cfg.tenant_id.clone(),
+            Cloud::Commercial.preset().scope,
+        )
+    }
+
+    fn check_app(&self, tenant: &str, client_id: &str, scope: &str) -> Result<(), EntraError> {
         if tenant != self.cfg.tenant_id {
             return Err((
                 400,
@@ -390,9 +603,6 @@ impl Simulator {
                 ),
             ));
         }
-        if client_secret != self.cfg.client_secret {
-            return Err((401, "invalid_client", 7000215, "Invalid client secret provided. Ensure the secret being sent in the request is the client secret value, not the client secret ID.".into()));
-        }
         if !scope.ends_with("/.default") {
             return Err((
                 400,
@@ -403,23 +613,26 @@ impl Simulator {
                 ),
             ));
         }
-        let mut st = self.lock();
-        let token: String = (0..48)
-            .map(|_| char::from_digit(st.rng.random_range(0..36), 36).unwrap_or('x'))
-            .collect();
-        let expiry = Instant::now() + self.cfg.token_ttl;
-        st.tokens
-            .insert(token.clone(), (client_id.to_string(), expiry));
-        Ok((token, self.cfg.token_ttl.as_secs()))
+        Ok(())
     }
 
-    /// The client id behind a valid, unexpired bearer token.
-    pub fn check_token(&self, token: &str) -> Option<String> {
+    fn mint(&self, principal: Principal, tenant: &str, scope: &str) -> (String, u64) {
+        let resource = scope.trim_end_matches("/.default");
+        let mut st = self.lock();
+        let nonce = random_token(&mut st.rng, 16);
+        let token = access_token(&principal, tenant, resource, self.cfg.token_ttl, &nonce);
+        let expiry = Instant::now() + self.cfg.token_ttl;
+        st.tokens.insert(token.clone(), (principal, expiry));
+        (token, self.cfg.token_ttl.as_secs())
+    }
+
+    /// Who a valid, unexpired bearer token was issued to.
+    pub fn check_token(&self, token: &str) -> Option<Principal> {
         let st = self.lock();
         st.tokens
             .get(token)
             .filter(|(_, exp)| *exp > Instant::now())
-            .map(|(client, _)| client.clone())
+            .map(|(principal, _)| principal.clone())
     }
 
     // ---- rate limits and faults -----------------------------------------------------

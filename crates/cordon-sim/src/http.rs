@@ -13,6 +13,7 @@ use axum::routing::{get, post};
 use tokio_util::sync::CancellationToken;
 
 use super::engine::{Fault, RouteKind, SimError, Simulator};
+use super::identity::{DEVICE_LOGIN_PAGE, EntraError, Principal};
 use cordon_core::api::models::{ErrorBody, ErrorEnvelope, IsolationType, ODataPage};
 
 /// A simulator listening on loopback.
@@ -34,6 +35,10 @@ pub async fn serve(
     let addr = listener.local_addr()?;
     let app = Router::new()
         .route("/{tenant}/oauth2/v2.0/token", post(token))
+        .route("/{tenant}/oauth2/v2.0/devicecode", post(device_code))
+        .route("/devicelogin", get(device_login_page).post(device_login))
+        .route("/metadata/identity/oauth2/token", get(imds_token))
+        .route("/msi/token", get(app_service_token))
         .route("/api/machines", get(list_machines))
         .route("/api/machines/{id}", get(get_machine))
         .route("/api/machines/{id}/isolate", post(isolate))
@@ -130,8 +135,12 @@ fn fault_response(fault: Fault) -> Option<Response> {
     }
 }
 
-/// Latency, bearer token and quota: the client id on success.
-async fn guard(sim: &Simulator, headers: &HeaderMap, kind: RouteKind) -> Result<String, Response> {
+/// Latency, bearer token and quota: who the token names, on success.
+async fn guard(
+    sim: &Simulator,
+    headers: &HeaderMap,
+    kind: RouteKind,
+) -> Result<Principal, Response> {
     let latency = sim.config().latency;
     if !latency.is_zero() {
         tokio::time::sleep(latency).await;
@@ -141,7 +150,7 @@ async fn guard(sim: &Simulator, headers: &HeaderMap, kind: RouteKind) -> Result<
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Bearer "))
         .unwrap_or("");
-    let Some(client) = sim.check_token(token) else {
+    let Some(principal) = sim.check_token(token) else {
         return Err(envelope(&SimError {
             status: 401,
             code: "Unauthorized",
@@ -149,8 +158,9 @@ async fn guard(sim: &Simulator, headers: &HeaderMap, kind: RouteKind) -> Result<
             retry_after: None,
         }));
     };
-    sim.admit(&client, kind).map_err(|e| envelope(&e))?;
-    Ok(client)
+    sim.admit(&principal.quota_key(), kind)
+        .map_err(|e| envelope(&e))?;
+    Ok(principal)
 }
 
 #[derive(serde::Deserialize)]
@@ -162,8 +172,18 @@ struct TokenForm {
     #[serde(default)]
     client_secret: String,
     #[serde(default)]
+    client_assertion_type: String,
+    #[serde(default)]
+    client_assertion: String,
+    #[serde(default)]
+    device_code: String,
+    #[serde(default)]
+    refresh_token: String,
+    #[serde(default)]
     scope: String,
 }
+
+const JWT_BEARER: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
 
 async fn token(
     State(sim): State<Shared>,
@@ -174,21 +194,175 @@ async fn token(
     if !latency.is_zero() {
         tokio::time::sleep(latency).await;
     }
-    if form.grant_type != "client_credentials" {
-        return entra_error(
-            400,
-            "unsupported_grant_type",
-            70003,
-            "The app requested an unsupported grant type.".into(),
-        );
-    }
-    match sim.issue_token(&tenant, &form.client_id, &form.client_secret, &form.scope) {
+    let app_only = |r: Result<(String, u64), EntraError>| match r {
         Ok((token, ttl)) => json_response(
             StatusCode::OK,
             &serde_json::json!({"token_type": "Bearer", "expires_in": ttl, "ext_expires_in": ttl, "access_token": token}),
         ),
         Err((status, error, code, text)) => entra_error(status, error, code, text),
+    };
+    let delegated = |r: Result<(String, u64, String), EntraError>| match r {
+        Ok((token, ttl, refresh)) => json_response(
+            StatusCode::OK,
+            &serde_json::json!({"token_type": "Bearer", "scope": "https://api.securitycenter.microsoft.com/Machine.Isolate https://api.securitycenter.microsoft.com/Machine.Read", "expires_in": ttl, "ext_expires_in": ttl, "access_token": token, "refresh_token": refresh}),
+        ),
+        Err((status, error, code, text)) => entra_error(status, error, code, text),
+    };
+    match form.grant_type.as_str() {
+        "client_credentials" if form.client_assertion_type == JWT_BEARER => {
+            app_only(sim.issue_for_assertion(
+                &tenant,
+                &form.client_id,
+                &form.client_assertion,
+                &form.scope,
+            ))
+        }
+        "client_credentials" => {
+            app_only(sim.issue_token(&tenant, &form.client_id, &form.client_secret, &form.scope))
+        }
+        "urn:ietf:params:oauth:grant-type:device_code" => {
+            delegated(sim.poll_device_code(&tenant, &form.client_id, &form.device_code))
+        }
+        "refresh_token" => {
+            delegated(sim.redeem_refresh_token(&tenant, &form.client_id, &form.refresh_token))
+        }
+        _ => entra_error(
+            400,
+            "unsupported_grant_type",
+            70003,
+            "The app requested an unsupported grant type.".into(),
+        ),
     }
+}
+
+#[derive(serde::Deserialize)]
+struct DeviceCodeForm {
+    #[serde(default)]
+    client_id: String,
+    #[serde(default)]
+    scope: String,
+}
+
+async fn device_code(
+    State(sim): State<Shared>,
+    Path(tenant): Path<String>,
+    headers: HeaderMap,
+    Form(form): Form<DeviceCodeForm>,
+) -> Response {
+    match sim.start_device_code(&tenant, &form.client_id, &form.scope) {
+        Ok((device_code, user_code)) => {
+            let host = headers
+                .get(header::HOST)
+                .and_then(|h| h.to_str().ok())
+                .unwrap_or("127.0.0.1");
+            let uri = format!("http://{host}/devicelogin");
+            json_response(
+                StatusCode::OK,
+                &serde_json::json!({
+                    "device_code": device_code,
+                    "user_code": user_code,
+                    "verification_uri": uri,
+                    "expires_in": sim.config().device_code_ttl.as_secs(),
+                    "interval": 1,
+                    "message": format!("To sign in, use a web browser to open the page {uri} and enter the code {user_code} to authenticate."),
+                }),
+            )
+        }
+        Err((status, error, code, text)) => entra_error(status, error, code, text),
+    }
+}
+
+async fn device_login_page() -> Response {
+    (
+        [(header::CONTENT_TYPE, "text/html; charset=utf-8")],
+        DEVICE_LOGIN_PAGE,
+    )
+        .into_response()
+}
+
+#[derive(serde::Deserialize)]
+struct DeviceLoginForm {
+    #[serde(default)]
+    code: String,
+    #[serde(default)]
+    user: String,
+    #[serde(default)]
+    decision: String,
+}
+
+/// The person's answer at the sign-in page: approve as `user`, or decline.
+async fn device_login(State(sim): State<Shared>, Form(form): Form<DeviceLoginForm>) -> Response {
+    let user = (form.decision != "decline")
+        .then_some(form.user.trim())
+        .filter(|u| !u.is_empty());
+    if sim.decide_device_code(&form.code, user) {
+        (StatusCode::OK, "Done: you can close this page.").into_response()
+    } else {
+        (
+            StatusCode::BAD_REQUEST,
+            "No sign-in is waiting for that code.",
+        )
+            .into_response()
+    }
+}
+
+#[derive(serde::Deserialize)]
+struct ManagedIdentityQuery {
+    #[serde(default)]
+    resource: String,
+    #[serde(default)]
+    client_id: Option<String>,
+}
+
+fn managed_identity_answer(sim: &Simulator, q: &ManagedIdentityQuery) -> Response {
+    if q.resource.is_empty() {
+        return json_response(
+            StatusCode::BAD_REQUEST,
+            &serde_json::json!({"error": "invalid_request", "error_description": "Required query variable 'resource' is missing"}),
+        );
+    }
+    let (token, ttl) = sim.issue_managed_identity(q.client_id.as_deref());
+    let on = chrono::Utc::now().timestamp() + i64::try_from(ttl).unwrap_or(3600);
+    // As IMDS answers: numbers as strings.
+    json_response(
+        StatusCode::OK,
+        &serde_json::json!({"access_token": token, "expires_in": ttl.to_string(), "expires_on": on.to_string(), "resource": q.resource, "token_type": "Bearer"}),
+    )
+}
+
+/// IMDS (`AZURE_POD_IDENTITY_AUTHORITY_HOST` points here): needs `Metadata: true`.
+async fn imds_token(
+    State(sim): State<Shared>,
+    headers: HeaderMap,
+    Query(q): Query<ManagedIdentityQuery>,
+) -> Response {
+    if headers.get("Metadata").and_then(|v| v.to_str().ok()) != Some("true") {
+        return json_response(
+            StatusCode::BAD_REQUEST,
+            &serde_json::json!({"error": "invalid_request", "error_description": "Required metadata header not specified"}),
+        );
+    }
+    managed_identity_answer(&sim, &q)
+}
+
+/// App Service / Container Apps (`IDENTITY_ENDPOINT` points here): needs the
+/// `X-IDENTITY-HEADER` secret.
+async fn app_service_token(
+    State(sim): State<Shared>,
+    headers: HeaderMap,
+    Query(q): Query<ManagedIdentityQuery>,
+) -> Response {
+    let secret = headers
+        .get("X-IDENTITY-HEADER")
+        .and_then(|v| v.to_str().ok());
+    if secret != Some(sim.config().identity_header.as_str()) {
+        return (
+            StatusCode::UNAUTHORIZED,
+            "X-IDENTITY-HEADER is missing or wrong",
+        )
+            .into_response();
+    }
+    managed_identity_answer(&sim, &q)
 }
 
 fn entra_error(status: u16, error: &str, code: u32, text: String) -> Response {
@@ -305,24 +479,23 @@ fn faulted_write(
     }
 }
 
-const REQUESTOR: &str = "cordon-demo-app";
-
 async fn isolate(
     State(sim): State<Shared>,
     headers: HeaderMap,
     Path(id): Path<String>,
     body: Bytes,
 ) -> Response {
-    if let Err(r) = guard(&sim, &headers, RouteKind::Isolate).await {
-        return r;
-    }
+    let requestor = match guard(&sim, &headers, RouteKind::Isolate).await {
+        Ok(principal) => principal.requestor(),
+        Err(r) => return r,
+    };
     let (comment, kind): (String, IsolationType) =
         match parse_body(&body).and_then(|v| Simulator::parse_isolate_body(&v)) {
             Ok(x) => x,
             Err(e) => return envelope(&e),
         };
     let answer = faulted_write(&sim, StatusCode::CREATED, || {
-        sim.isolation(&id, &comment, Some(kind), REQUESTOR)
+        sim.isolation(&id, &comment, Some(kind), &requestor)
     });
     held(&sim, answer).await
 }
@@ -342,15 +515,16 @@ async fn unisolate(
     Path(id): Path<String>,
     body: Bytes,
 ) -> Response {
-    if let Err(r) = guard(&sim, &headers, RouteKind::Unisolate).await {
-        return r;
-    }
+    let requestor = match guard(&sim, &headers, RouteKind::Unisolate).await {
+        Ok(principal) => principal.requestor(),
+        Err(r) => return r,
+    };
     let comment = match parse_body(&body).and_then(|v| Simulator::parse_comment(&v)) {
         Ok(c) => c,
         Err(e) => return envelope(&e),
     };
     let answer = faulted_write(&sim, StatusCode::CREATED, || {
-        sim.isolation(&id, &comment, None, REQUESTOR)
+        sim.isolation(&id, &comment, None, &requestor)
     });
     held(&sim, answer).await
 }
@@ -408,14 +582,15 @@ async fn cancel_action(
     Path(id): Path<String>,
     body: Bytes,
 ) -> Response {
-    if let Err(r) = guard(&sim, &headers, RouteKind::Cancel).await {
-        return r;
-    }
+    let requestor = match guard(&sim, &headers, RouteKind::Cancel).await {
+        Ok(principal) => principal.requestor(),
+        Err(r) => return r,
+    };
     let comment = match parse_body(&body).and_then(|v| Simulator::parse_comment(&v)) {
         Ok(c) => c,
         Err(e) => return envelope(&e),
     };
     faulted_write(&sim, StatusCode::OK, || {
-        sim.cancel(&id, &comment, REQUESTOR)
+        sim.cancel(&id, &comment, &requestor)
     })
 }

@@ -17,6 +17,7 @@
 mod engine;
 mod fleet;
 mod http;
+pub mod identity;
 mod inprocess;
 pub mod odata;
 
@@ -27,7 +28,7 @@ pub use fleet::{Fate, fate_of, id_hash, pick_machine};
 pub use http::{RunningSim, serve};
 pub use inprocess::InProcess;
 
-use cordon_core::config::{Cloud, Profile, SecretSource};
+use cordon_core::config::{Auth, Cloud, Profile, SecretSource};
 
 #[derive(Debug, Clone)]
 pub struct SimConfig {
@@ -56,6 +57,16 @@ pub struct SimConfig {
     pub tenant_id: String,
     pub client_id: String,
     pub client_secret: String,
+    /// The app's registered certificate (PEM); assertions must be signed by its key.
+    pub registered_certificate: String,
+    /// The federated token (workload identity) the app trusts.
+    pub federated_token: String,
+    /// Device codes are approved at once as this user (the demo); otherwise they wait
+    /// for `/devicelogin`.
+    pub auto_approve_user: Option<String>,
+    pub device_code_ttl: Duration,
+    /// The secret App Service puts in IDENTITY_HEADER.
+    pub identity_header: String,
 }
 
 impl Default for SimConfig {
@@ -76,6 +87,11 @@ impl Default for SimConfig {
             tenant_id: "00000000-0000-4000-8000-00000000c0de".into(),
             client_id: "00000000-0000-4000-8000-0000000000de".into(),
             client_secret: "cordon-demo-secret".into(),
+            registered_certificate: identity::DEMO_CERTIFICATE_PEM.into(),
+            federated_token: identity::DEMO_FEDERATED_TOKEN.into(),
+            auto_approve_user: None,
+            device_code_ttl: Duration::from_secs(900),
+            identity_header: "cordon-sim-identity-header".into(),
         }
     }
 }
@@ -86,7 +102,11 @@ pub fn demo_profile(running: &RunningSim, cfg: &SimConfig) -> Profile {
         name: "demo".into(),
         tenant_id: cfg.tenant_id.clone(),
         client_id: cfg.client_id.clone(),
-        secret: SecretSource::Value(secrecy::SecretString::from(cfg.client_secret.clone())),
+        auth: Auth::ClientSecret(SecretSource::Value(secrecy::SecretString::from(
+            cfg.client_secret.clone(),
+        ))),
+        ca_file: None,
+        proxy: None,
         cloud: Cloud::Commercial,
         api_base: running.base_url.clone(),
         authority: running.base_url.clone(),
@@ -97,9 +117,13 @@ pub fn demo_profile(running: &RunningSim, cfg: &SimConfig) -> Profile {
 }
 
 /// The TOML a user pastes into their config to use `cordon simulate`.
-pub fn profile_snippet(running: &RunningSim, cfg: &SimConfig) -> String {
-    format!(
-        "# Add this profile to your config (see config.example.toml), then:\n\
+pub fn profile_snippet(
+    running: &RunningSim,
+    cfg: &SimConfig,
+    certificate: Option<&std::path::Path>,
+) -> String {
+    let mut out = format!(
+        "# Add these profiles to your config (see config.example.toml), then:\n\
          #   export CORDON_SIM_SECRET='{secret}'\n\
          #   cordon --profile sim\n\
          [profiles.sim]\n\
@@ -108,10 +132,43 @@ pub fn profile_snippet(running: &RunningSim, cfg: &SimConfig) -> String {
          client_secret_env = \"CORDON_SIM_SECRET\"\n\
          api_base = \"{base}\"\n\
          authority = \"{base}\"\n\
-         color = \"green\"\n",
+         color = \"green\"\n\
+         \n\
+         # As yourself: `cordon --profile sim-analyst login`, then enter the code at\n\
+         # {base}/devicelogin (or start the simulator with --auto-approve alice@contoso.com).\n\
+         [profiles.sim-analyst]\n\
+         auth = \"device-code\"\n\
+         tenant_id = \"{tenant}\"\n\
+         client_id = \"{client}\"\n\
+         api_base = \"{base}\"\n\
+         authority = \"{base}\"\n\
+         \n\
+         # A managed identity: export AZURE_POD_IDENTITY_AUTHORITY_HOST={base}\n\
+         [profiles.sim-mi]\n\
+         auth = \"managed-identity\"\n\
+         tenant_id = \"{tenant}\"\n\
+         api_base = \"{base}\"\n\
+         authority = \"{base}\"\n",
         secret = cfg.client_secret,
         tenant = cfg.tenant_id,
         client = cfg.client_id,
         base = running.base_url,
-    )
+    );
+    if let Some(path) = certificate {
+        out.push_str(&format!(
+            "\n# The app's registered certificate (key and certificate, written for you):\n\
+             [profiles.sim-cert]\n\
+             auth = \"certificate\"\n\
+             certificate_file = \"{path}\"\n\
+             tenant_id = \"{tenant}\"\n\
+             client_id = \"{client}\"\n\
+             api_base = \"{base}\"\n\
+             authority = \"{base}\"\n",
+            path = path.display(),
+            tenant = cfg.tenant_id,
+            client = cfg.client_id,
+            base = running.base_url,
+        ));
+    }
+    out
 }

@@ -194,6 +194,19 @@ impl MdeClient {
         &self.inner.tokens
     }
 
+    /// Keep a delegated profile's sign-in in `dir` instead of the data dir (tests).
+    pub fn with_token_cache_dir(self, dir: &std::path::Path, profile: &Profile) -> Self {
+        match Arc::try_unwrap(self.inner) {
+            Ok(mut inner) => {
+                inner.tokens = inner.tokens.with_token_cache_dir(dir, profile);
+                Self {
+                    inner: Arc::new(inner),
+                }
+            }
+            Err(inner) => Self { inner },
+        }
+    }
+
     pub fn api_base(&self) -> &Url {
         &self.inner.api_base
     }

@@ -60,6 +60,10 @@ pub struct AuditRecord {
     pub context: AuditContext,
     /// One id per cordon process: request ids restart at each run.
     pub run: String,
+    /// Who the service records as acting (the analyst's UPN, or `app <name>`), beside
+    /// the local OS `user`; from the sign-in's token.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub principal: Option<String>,
     pub request_id: u64,
     pub machine_id: String,
     pub machine_name: String,
@@ -97,6 +101,7 @@ pub struct AuditLog {
     path: PathBuf,
     context: AuditContext,
     run: String,
+    principal: crate::auth::PrincipalSlot,
 }
 
 impl AuditLog {
@@ -117,6 +122,7 @@ impl AuditLog {
             path: path.to_path_buf(),
             context,
             run: new_run_id(),
+            principal: Default::default(),
         })
     }
 
@@ -127,7 +133,15 @@ impl AuditLog {
             path: PathBuf::new(),
             context,
             run: new_run_id(),
+            principal: Default::default(),
         }
+    }
+
+    /// Name in each record who the service will record as acting: the signed-in
+    /// analyst (delegated) or the app, as the latest token says.
+    pub fn with_principal(mut self, slot: crate::auth::PrincipalSlot) -> Self {
+        self.principal = slot;
+        self
     }
 
     pub fn path(&self) -> &Path {
@@ -157,6 +171,7 @@ impl AuditLog {
             phase: Phase::Request,
             context: self.context.clone(),
             run: self.run.clone(),
+            principal: self.principal.get(),
             request_id: req.request_id,
             machine_id: req.machine_id.clone(),
             machine_name: req.machine_name.clone(),
@@ -599,6 +614,7 @@ mod tests {
                     "profile",
                     "tenant",
                     "run",
+                    "principal",
                     "request_id",
                     "machine_id",
                     "machine_name",

@@ -119,6 +119,46 @@ pub enum AuthError {
     #[error("refusing the sign-in authority {url}: {reason}")]
     InsecureAuthority { url: String, reason: String },
 
+    /// The certificate file could not be used.
+    #[error(
+        "cannot use the certificate file {path}: {reason}; give certificate_file a PEM file holding the RSA private key and the certificate registered with the app"
+    )]
+    Certificate { path: String, reason: String },
+
+    /// AADSTS700027 and kin: the assertion's certificate is not the app's.
+    #[error(
+        "Entra did not accept the certificate (AADSTS{code}); upload the certificate (not the key) to the app registration's Certificates & secrets, or point certificate_file at the one registered"
+    )]
+    CertificateRejected { code: i64 },
+
+    /// The workload identity's federated token file is missing or empty.
+    #[error(
+        "cannot read the federated token {path}: {reason}; set AZURE_FEDERATED_TOKEN_FILE (or federated_token_file) to the projected service-account token"
+    )]
+    FederatedToken { path: String, reason: String },
+
+    /// `az account get-access-token` failed.
+    #[error("the Azure CLI gave no token: {reason}")]
+    AzureCli { reason: String },
+
+    /// The managed-identity endpoint failed.
+    #[error("the managed identity gave no token: {reason}")]
+    ManagedIdentity { reason: String },
+
+    /// A delegated profile with no cached sign-in (or one that has expired).
+    #[error(
+        "profile {profile} signs in as you and has no valid sign-in{why}; run: cordon --profile {profile} login"
+    )]
+    SignInRequired { profile: String, why: String },
+
+    /// The device-code sign-in ended without a token.
+    #[error("the sign-in did not complete: {reason}")]
+    DeviceCode { reason: String },
+
+    /// The token cache could not be read or written.
+    #[error("cannot use the token cache {path}: {reason}")]
+    TokenCache { path: String, reason: String },
+
     /// The Defender API refused a token that was fetched just before (two 401s in a row).
     #[error(
         "the Defender API at {api_host} refused a freshly issued token; grant the app the WindowsDefenderATP permissions (with admin consent) and check that the profile's scope matches the API host"
@@ -168,6 +208,8 @@ impl AuthError {
             Some(90002) => Self::TenantNotFound {
                 tenant_id: clean_truncated(tenant_id, 80),
             },
+            // The assertion's signature or certificate, or its time window.
+            Some(c @ (700027 | 700024 | 700023)) => Self::CertificateRejected { code: c },
             Some(70011) => Self::InvalidScope {
                 scope: clean_truncated(scope, 200),
             },

@@ -1,5 +1,6 @@
-//! The bearer token: fetched with client credentials, cached, refreshed before expiry,
-//! one token request at a time.
+//! The bearer token: fetched by the profile's sign-in method (`config::Auth`), cached,
+//! refreshed before expiry, one token request at a time. Every method ends in the same
+//! answer shape, checked and cached by one code path.
 
 use std::fmt;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -11,9 +12,15 @@ use tokio::sync::Mutex;
 use tokio::time::Instant;
 use url::Url;
 
+use super::assertion::{Credential, unverified_claims};
+use super::cache::TokenCache;
+use super::sources::{AzureCli, ManagedIdentity};
 use super::{AuthError, ensure_secure_transport, resolve_secret};
 use crate::bounded::{ReadError, instant_after, read_capped};
-use crate::config::{Profile, SecretSource};
+use crate::config::{Auth, Profile, SecretSource};
+
+/// `client_assertion_type` for a signed JWT (certificate, workload identity).
+const JWT_BEARER: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
 
 /// Used when the token answer has no usable `expires_in` (Entra always sends one).
 const DEFAULT_TTL: Duration = Duration::from_secs(3600);
@@ -67,31 +74,75 @@ struct Cached {
     expires_at: Instant,
 }
 
-/// Client-credentials token source for one profile.
+/// Where tokens come from.
+#[derive(Debug)]
+enum Source {
+    Secret(SecretSource),
+    /// The PEM file, read at each token request (a renewed certificate is picked up).
+    Certificate(std::path::PathBuf),
+    /// The federated token file, read at each request (it is rotated under us).
+    Federated(Result<std::path::PathBuf, String>),
+    DeviceCode(TokenCache),
+    AzureCli(AzureCli),
+    ManagedIdentity(ManagedIdentity),
+}
+
+/// The token source of one profile.
 ///
 /// `get_token` returns the cached token until it is near expiry. The cache sits behind
 /// a tokio `Mutex` held across the refresh, so N concurrent callers cause one token
-/// request (single-flight). The secret is resolved at each token request.
+/// request (single-flight). Secrets, certificates and federated tokens are read at
+/// each token request.
 pub struct TokenProvider {
     http: reqwest::Client,
+    /// No proxy, ever: the managed-identity endpoint is on the host or link-local.
+    direct: reqwest::Client,
     token_url: Url,
     tenant_id: String,
     client_id: String,
+    profile_name: String,
     scope: String,
-    secret: SecretSource,
+    source: Source,
     cache: Mutex<Option<Cached>>,
     generation: AtomicU64,
     token_requests: AtomicU64,
+    principal: PrincipalSlot,
+}
+
+/// Who the latest token names, shared with the audit log so each record says who
+/// acted (the analyst for a delegated sign-in, the app otherwise).
+#[derive(Debug, Clone, Default)]
+pub struct PrincipalSlot(std::sync::Arc<std::sync::RwLock<Option<String>>>);
+
+impl PrincipalSlot {
+    pub fn get(&self) -> Option<String> {
+        self.0
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
+    }
+
+    fn set(&self, principal: Option<String>) {
+        *self
+            .0
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = principal;
+    }
 }
 
 impl fmt::Debug for TokenProvider {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let secret = match &self.secret {
-            SecretSource::Env(var) => format!("env:{var}"),
-            SecretSource::Command(argv) => {
+        let secret = match &self.source {
+            Source::Secret(SecretSource::Env(var)) => format!("env:{var}"),
+            Source::Secret(SecretSource::Command(argv)) => {
                 format!("command:{}", argv.first().map(String::as_str).unwrap_or(""))
             }
-            SecretSource::Value(_) => "[REDACTED]".to_string(),
+            Source::Secret(SecretSource::Value(_)) => "[REDACTED]".to_string(),
+            Source::Certificate(p) => format!("certificate:{}", p.display()),
+            Source::Federated(_) => "workload-identity".to_string(),
+            Source::DeviceCode(_) => "device-code".to_string(),
+            Source::AzureCli(_) => "azure-cli".to_string(),
+            Source::ManagedIdentity(_) => "managed-identity".to_string(),
         };
         f.debug_struct("TokenProvider")
             .field("token_url", &self.token_url.as_str())
@@ -106,6 +157,9 @@ impl fmt::Debug for TokenProvider {
 #[derive(Deserialize)]
 struct TokenAnswer {
     access_token: String,
+    /// Delegated grants only: kept in the token cache, never anywhere else.
+    #[serde(default)]
+    refresh_token: Option<String>,
     /// Whole seconds, already bounded into `[0, MAX_TOKEN_TTL]`.
     #[serde(default, deserialize_with = "seconds_string_or_number")]
     expires_in: Option<u64>,
@@ -201,17 +255,134 @@ impl TokenProvider {
             url: crate::sanitize::clean_truncated(&profile.authority, 200),
             reason,
         })?;
+        let source = match &profile.auth {
+            Auth::ClientSecret(secret) => Source::Secret(secret.clone()),
+            Auth::Certificate { file } => Source::Certificate(file.clone()),
+            Auth::WorkloadIdentity { token_file } => Source::Federated(
+                token_file
+                    .clone()
+                    .or_else(|| std::env::var_os("AZURE_FEDERATED_TOKEN_FILE").map(Into::into))
+                    .ok_or_else(|| "AZURE_FEDERATED_TOKEN_FILE is not set".to_string()),
+            ),
+            Auth::DeviceCode => Source::DeviceCode(TokenCache::for_profile(
+                profile,
+                &crate::config::data_dir().join("tokens"),
+            )),
+            Auth::AzureCli => Source::AzureCli(AzureCli::default()),
+            Auth::ManagedIdentity { client_id } => Source::ManagedIdentity(ManagedIdentity {
+                client_id: client_id.clone(),
+            }),
+        };
+        let direct = reqwest::Client::builder()
+            .no_proxy()
+            .timeout(TOKEN_REQUEST_DEADLINE)
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .unwrap_or_default();
         Ok(Self {
             http,
+            direct,
             token_url,
             tenant_id: profile.tenant_id.clone(),
             client_id: profile.client_id.clone(),
+            profile_name: profile.name.clone(),
             scope: profile.scope.clone(),
-            secret: profile.secret.clone(),
+            source,
             cache: Mutex::new(None),
             generation: AtomicU64::new(0),
             token_requests: AtomicU64::new(0),
+            principal: PrincipalSlot::default(),
         })
+    }
+
+    /// The slot holding who the latest token names (`AuditLog::with_principal`).
+    pub fn principal_slot(&self) -> PrincipalSlot {
+        self.principal.clone()
+    }
+
+    /// Use this Azure CLI program (tests put a stand-in in its place).
+    pub fn with_azure_cli(mut self, program: std::path::PathBuf) -> Self {
+        if let Source::AzureCli(az) = &mut self.source {
+            az.program = program;
+        }
+        self
+    }
+
+    /// Keep a delegated profile's sign-in in this cache directory.
+    pub fn with_token_cache_dir(mut self, dir: &std::path::Path, profile: &Profile) -> Self {
+        if let Source::DeviceCode(cache) = &mut self.source {
+            *cache = TokenCache::for_profile(profile, dir);
+        }
+        self
+    }
+
+    /// The token cache of a delegated profile.
+    pub fn token_cache(&self) -> Option<&TokenCache> {
+        match &self.source {
+            Source::DeviceCode(cache) => Some(cache),
+            _ => None,
+        }
+    }
+
+    /// The resource the scope names (`https://api.securitycenter.microsoft.com`): what
+    /// the Azure CLI and managed identities ask for.
+    fn resource(&self) -> &str {
+        self.scope
+            .strip_suffix("/.default")
+            .unwrap_or(&self.scope)
+            .trim_end_matches('/')
+    }
+
+    /// Who the current token names: the user (UPN) for a delegated sign-in, else the
+    /// app (its display name, or its id). Read from the token's claims, for the audit
+    /// log and `whoami`; None before the first token or for an opaque token.
+    pub async fn principal(&self) -> Option<String> {
+        let cache = self.cache.lock().await;
+        let token = cache.as_ref()?.token.secret.expose_secret().to_string();
+        drop(cache);
+        principal_of(&unverified_claims(&token)?)
+    }
+
+    /// Sign in as the analyst with the device-code flow (`cordon login`): `on_prompt`
+    /// is given the URL and code to show, `on_wait` the time left while waiting. The
+    /// refresh token goes to the cache; the next `get_token` uses it.
+    pub async fn login(
+        &self,
+        profile: &Profile,
+        cancel: &tokio_util::sync::CancellationToken,
+        on_prompt: impl FnOnce(&super::device::Prompt),
+        on_wait: impl FnMut(Duration),
+    ) -> Result<super::device::SignedIn, AuthError> {
+        let Source::DeviceCode(cache) = &self.source else {
+            return Err(AuthError::DeviceCode {
+                reason: format!(
+                    "profile {} signs in with auth = \"{}\", which needs no login; login is for auth = \"device-code\"",
+                    self.profile_name,
+                    profile.auth.name()
+                ),
+            });
+        };
+        let prompt = super::device::start(&self.http, profile).await?;
+        on_prompt(&prompt);
+        let signed_in =
+            super::device::wait(&self.http, profile, &prompt, cache, cancel, on_wait).await?;
+        self.invalidate().await;
+        Ok(signed_in)
+    }
+
+    /// Forget a delegated profile's sign-in (`cordon logout`). True when there was one.
+    pub async fn logout(&self) -> Result<bool, AuthError> {
+        self.invalidate().await;
+        match &self.source {
+            Source::DeviceCode(cache) => cache.remove(),
+            _ => Ok(false),
+        }
+    }
+
+    /// The claims of the current token (fetching one if needed), for `whoami`.
+    pub async fn claims(&self) -> Result<Option<serde_json::Value>, AuthError> {
+        let token = self.get_token().await?;
+        Ok(unverified_claims(token.secret.expose_secret()))
     }
 
     /// The authority host, for messages.
@@ -273,48 +444,91 @@ impl TokenProvider {
     }
 
     async fn fetch(&self) -> Result<Cached, AuthError> {
-        let secret = resolve_secret(&self.secret).await?;
         self.token_requests.fetch_add(1, Ordering::Relaxed);
         let started = Instant::now();
-        let form = [
-            ("grant_type", "client_credentials"),
-            ("client_id", self.client_id.as_str()),
-            ("client_secret", secret.expose_secret()),
-            ("scope", self.scope.as_str()),
-        ];
-        let request = self.http.post(self.token_url.clone()).form(&form);
-        let exchange = async {
-            let response = request.send().await.map_err(|e| self.unreachable(&e))?;
-            let status = response.status();
-            // Streamed with a cap, error answers too: they are the endpoint's bytes.
-            let body = read_capped(response, MAX_TOKEN_BODY)
-                .await
-                .map_err(|e| match e {
-                    ReadError::Transport(e) => self.unreachable(&e),
-                    ReadError::TooLarge => AuthError::OversizedAnswer {
-                        status: status.as_u16(),
-                        limit: MAX_TOKEN_BODY,
-                    },
-                })?;
-            Ok::<_, AuthError>((status, body))
+        let now_unix = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs());
+        let client_id = self.client_id.as_str();
+        let scope = self.scope.as_str();
+        let (status, body) = match &self.source {
+            Source::Secret(src) => {
+                let secret = resolve_secret(src).await?;
+                self.post_token(&[
+                    ("grant_type", "client_credentials"),
+                    ("client_id", client_id),
+                    ("client_secret", secret.expose_secret()),
+                    ("scope", scope),
+                ])
+                .await?
+            }
+            Source::Certificate(file) => {
+                let credential = Credential::load(file)?;
+                let assertion = credential.assertion(
+                    client_id,
+                    self.token_url.as_str(),
+                    i64::try_from(now_unix).unwrap_or(i64::MAX),
+                )?;
+                self.post_assertion(assertion.expose_secret()).await?
+            }
+            Source::Federated(file) => {
+                let assertion = read_federated_token(file)?;
+                self.post_assertion(assertion.expose_secret()).await?
+            }
+            Source::DeviceCode(cache) => {
+                let Some(signed_in) = cache.load()? else {
+                    return Err(AuthError::SignInRequired {
+                        profile: self.profile_name.clone(),
+                        why: String::new(),
+                    });
+                };
+                let scope = format!("{scope} offline_access");
+                let (status, body) = self
+                    .post_token(&[
+                        ("grant_type", "refresh_token"),
+                        ("client_id", client_id),
+                        ("refresh_token", signed_in.refresh_token.expose_secret()),
+                        ("scope", scope.as_str()),
+                    ])
+                    .await?;
+                // An expired or revoked refresh token: only a new sign-in helps.
+                if status.as_u16() == 400
+                    && serde_json::from_slice::<super::TokenErrorBody>(&body)
+                        .is_ok_and(|e| e.error == "invalid_grant")
+                {
+                    return Err(AuthError::SignInRequired {
+                        profile: self.profile_name.clone(),
+                        why: " (it has expired or was revoked)".into(),
+                    });
+                }
+                (status, body)
+            }
+            Source::AzureCli(az) => (
+                reqwest::StatusCode::OK,
+                az.token(self.resource(), &self.tenant_id).await?.to_vec(),
+            ),
+            Source::ManagedIdentity(mi) => self.managed_identity(mi).await?,
         };
-        let (status, body) = tokio::time::timeout(TOKEN_REQUEST_DEADLINE, exchange)
-            .await
-            .map_err(|_| AuthError::Unreachable {
-                host: self.authority_host(),
-                reason: format!(
-                    "no complete answer within {} s",
-                    TOKEN_REQUEST_DEADLINE.as_secs()
-                ),
-            })??;
         tracing::debug!(
-            method = "POST",
-            path = self.token_url.path(),
+            method = match self.source {
+                Source::AzureCli(_) => "az",
+                Source::ManagedIdentity(_) => "GET",
+                _ => "POST",
+            },
             status = status.as_u16(),
             elapsed_ms = started.elapsed().as_millis() as u64,
             "token request"
         );
         if !status.is_success() {
+            if let Source::ManagedIdentity(_) = self.source {
+                return Err(AuthError::ManagedIdentity {
+                    reason: format!(
+                        "the endpoint answered {} ({}); check that the identity exists and, for a user-assigned one, managed_identity_client_id",
+                        status.as_u16(),
+                        crate::sanitize::clean_truncated(&String::from_utf8_lossy(&body), 160)
+                    ),
+                });
+            }
             return Err(AuthError::from_token_response(
                 status.as_u16(),
                 &body,
@@ -347,10 +561,19 @@ impl TokenProvider {
                 ),
             });
         }
-        let now_unix = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0.0, |d| d.as_secs_f64());
-        let ttl = answer_lifetime(&answer, now_unix);
+        // A delegated grant hands back a (rotated) refresh token: keep it for next time.
+        if let (Source::DeviceCode(cache), Some(refresh)) = (&self.source, &answer.refresh_token) {
+            let username = unverified_claims(&answer.access_token)
+                .as_ref()
+                .and_then(principal_of);
+            cache.store(&SecretString::from(refresh.clone()), username.as_deref())?;
+        }
+        self.principal.set(
+            unverified_claims(&answer.access_token)
+                .as_ref()
+                .and_then(principal_of),
+        );
+        let ttl = answer_lifetime(&answer, now_unix as f64);
         // The token's clock starts when we asked for it, not when the answer arrived.
         let expires_at = instant_after(started, ttl, MAX_TOKEN_TTL);
         let generation = self.generation.fetch_add(1, Ordering::Relaxed) + 1;
@@ -367,12 +590,120 @@ impl TokenProvider {
         })
     }
 
-    fn unreachable(&self, e: &reqwest::Error) -> AuthError {
-        AuthError::Unreachable {
-            host: self.authority_host(),
-            reason: network_reason(e),
-        }
+    /// Client credentials with a signed assertion instead of a secret.
+    async fn post_assertion(
+        &self,
+        assertion: &str,
+    ) -> Result<(reqwest::StatusCode, Vec<u8>), AuthError> {
+        self.post_token(&[
+            ("grant_type", "client_credentials"),
+            ("client_id", self.client_id.as_str()),
+            ("client_assertion_type", JWT_BEARER),
+            ("client_assertion", assertion),
+            ("scope", self.scope.as_str()),
+        ])
+        .await
     }
+
+    /// One form POST to the token endpoint, its answer read with a cap and a deadline.
+    async fn post_token(
+        &self,
+        form: &[(&str, &str)],
+    ) -> Result<(reqwest::StatusCode, Vec<u8>), AuthError> {
+        let request = self.http.post(self.token_url.clone()).form(form);
+        self.exchange(request, &self.authority_host()).await
+    }
+
+    async fn managed_identity(
+        &self,
+        mi: &ManagedIdentity,
+    ) -> Result<(reqwest::StatusCode, Vec<u8>), AuthError> {
+        let (url, (name, value)) = mi.request(self.resource(), &|k| std::env::var(k).ok())?;
+        let host = host_and_port(&url);
+        let request = self.direct.get(url).header(name, value);
+        self.exchange(request, &host).await.map_err(|e| match e {
+            AuthError::Unreachable { host, reason } => AuthError::ManagedIdentity {
+                reason: format!(
+                    "no managed-identity endpoint answered at {host} ({reason}); is this an Azure host with a managed identity assigned?"
+                ),
+            },
+            other => other,
+        })
+    }
+
+    async fn exchange(
+        &self,
+        request: reqwest::RequestBuilder,
+        host: &str,
+    ) -> Result<(reqwest::StatusCode, Vec<u8>), AuthError> {
+        let unreachable = |e: &reqwest::Error| AuthError::Unreachable {
+            host: host.to_string(),
+            reason: network_reason(e),
+        };
+        let exchange = async {
+            let response = request.send().await.map_err(|e| unreachable(&e))?;
+            let status = response.status();
+            // Streamed with a cap, error answers too: they are the endpoint's bytes.
+            let body = read_capped(response, MAX_TOKEN_BODY)
+                .await
+                .map_err(|e| match e {
+                    ReadError::Transport(e) => unreachable(&e),
+                    ReadError::TooLarge => AuthError::OversizedAnswer {
+                        status: status.as_u16(),
+                        limit: MAX_TOKEN_BODY,
+                    },
+                })?;
+            Ok::<_, AuthError>((status, body))
+        };
+        tokio::time::timeout(TOKEN_REQUEST_DEADLINE, exchange)
+            .await
+            .map_err(|_| AuthError::Unreachable {
+                host: host.to_string(),
+                reason: format!(
+                    "no complete answer within {} s",
+                    TOKEN_REQUEST_DEADLINE.as_secs()
+                ),
+            })?
+    }
+}
+
+/// The federated token (a JWT the platform wrote to a file), trimmed.
+fn read_federated_token(
+    file: &Result<std::path::PathBuf, String>,
+) -> Result<SecretString, AuthError> {
+    let path = file.as_ref().map_err(|reason| AuthError::FederatedToken {
+        path: "(none)".into(),
+        reason: reason.clone(),
+    })?;
+    let text = std::fs::read_to_string(path).map_err(|e| AuthError::FederatedToken {
+        path: path.display().to_string(),
+        reason: e.to_string(),
+    })?;
+    let text = secrecy::zeroize::Zeroizing::new(text);
+    if text.trim().is_empty() {
+        return Err(AuthError::FederatedToken {
+            path: path.display().to_string(),
+            reason: "it is empty".into(),
+        });
+    }
+    Ok(SecretString::from(text.trim().to_string()))
+}
+
+/// The user (UPN) a delegated token names, or the app an app-only token names.
+pub fn principal_of(claims: &serde_json::Value) -> Option<String> {
+    let text = |k: &str| {
+        claims
+            .get(k)
+            .and_then(serde_json::Value::as_str)
+            .filter(|s| !s.is_empty())
+            .map(|s| crate::sanitize::clean_truncated(s, 120))
+    };
+    text("upn")
+        .or_else(|| text("preferred_username"))
+        .or_else(|| text("unique_name"))
+        .or_else(|| text("app_displayname").map(|name| format!("app {name}")))
+        .or_else(|| text("appid").map(|id| format!("app {id}")))
+        .or_else(|| text("azp").map(|id| format!("app {id}")))
 }
 
 /// `host[:port]` of a URL, for messages.

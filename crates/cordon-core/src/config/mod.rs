@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 use secrecy::SecretString;
 use serde::Deserialize;
 
-pub use profile::{Cloud, Profile, SecretSource};
+pub use profile::{AUTH_METHODS, Auth, Cloud, Profile, SecretSource};
 
 /// Settings that shape the console.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -118,9 +118,15 @@ enum OneOrMany {
 #[serde(deny_unknown_fields)]
 struct ProfileDto {
     tenant_id: String,
-    client_id: String,
+    client_id: Option<String>,
+    auth: Option<String>,
     client_secret_env: Option<String>,
     client_secret_command: Option<Vec<String>>,
+    certificate_file: Option<PathBuf>,
+    managed_identity_client_id: Option<String>,
+    federated_token_file: Option<PathBuf>,
+    ca_file: Option<PathBuf>,
+    proxy: Option<String>,
     cloud: Option<String>,
     api_base: Option<String>,
     authority: Option<String>,
@@ -353,29 +359,21 @@ fn resolve_profile(name: &str, dto: &ProfileDto) -> Result<Profile, String> {
             "tenant_id may hold only letters, digits, '-' and '.' (a GUID or a domain)".into(),
         );
     }
-    if dto.client_id.trim().is_empty() {
-        return Err("client_id is empty; set it to the app registration's client id".into());
+    let auth = resolve_auth(dto)?;
+    let client_id = dto.client_id.as_deref().map(str::trim).unwrap_or_default();
+    // The Azure CLI and a managed identity bring their own client.
+    let needs_client = !matches!(auth, Auth::AzureCli | Auth::ManagedIdentity { .. });
+    if needs_client && client_id.is_empty() {
+        return Err(format!(
+            "client_id is {}; set it to the app registration's client id (auth = \"{}\" needs one)",
+            if dto.client_id.is_some() {
+                "empty"
+            } else {
+                "missing"
+            },
+            auth.name()
+        ));
     }
-    let secret = match (&dto.client_secret_env, &dto.client_secret_command) {
-        (Some(var), None) if !var.trim().is_empty() => SecretSource::Env(var.trim().to_string()),
-        (Some(_), None) => {
-            return Err("client_secret_env is empty; name an environment variable".into());
-        }
-        (None, Some(argv)) if argv.first().is_some_and(|a| !a.trim().is_empty()) => {
-            SecretSource::Command(argv.clone())
-        }
-        (None, Some(_)) => {
-            return Err("client_secret_command is empty; give the command as a list, e.g. [\"pass\", \"show\", \"mde/prod\"]".into());
-        }
-        (Some(_), Some(_)) => {
-            return Err(
-                "both client_secret_env and client_secret_command are set; keep one".into(),
-            );
-        }
-        (None, None) => {
-            return Err("no secret source: set client_secret_env = \"VAR\" or client_secret_command = [\"pass\", \"show\", \"...\"]".into());
-        }
-    };
     let cloud = match dto.cloud.as_deref() {
         None => Cloud::Commercial,
         Some("commercial") => Cloud::Commercial,
@@ -415,8 +413,13 @@ fn resolve_profile(name: &str, dto: &ProfileDto) -> Result<Profile, String> {
     Ok(Profile {
         name: name.to_string(),
         tenant_id: dto.tenant_id.trim().to_string(),
-        client_id: dto.client_id.trim().to_string(),
-        secret,
+        client_id: client_id.to_string(),
+        auth,
+        ca_file: dto.ca_file.clone(),
+        proxy: match &dto.proxy {
+            Some(p) => Some(proxy_url(p)?),
+            None => None,
+        },
         cloud,
         api_base,
         authority,
@@ -424,6 +427,104 @@ fn resolve_profile(name: &str, dto: &ProfileDto) -> Result<Profile, String> {
         readonly: dto.readonly,
         color: dto.color.clone(),
     })
+}
+
+/// The `auth` key and the keys each method needs. Without `auth`, a secret source
+/// means client-secret (the profiles written before the key existed).
+fn resolve_auth(dto: &ProfileDto) -> Result<Auth, String> {
+    let has_secret = dto.client_secret_env.is_some() || dto.client_secret_command.is_some();
+    let method = match dto.auth.as_deref().map(str::trim) {
+        Some(m) => m.to_string(),
+        None if has_secret => "client-secret".to_string(),
+        None => {
+            return Err(format!(
+                "no sign-in method: set auth = one of {AUTH_METHODS} (client-secret also needs client_secret_env or client_secret_command)"
+            ));
+        }
+    };
+    // A key that belongs to another method is a mistake worth naming.
+    let stray = |key: &str, set: bool| -> Result<(), String> {
+        if set {
+            Err(format!(
+                "{key} does not apply to auth = \"{method}\"; remove it"
+            ))
+        } else {
+            Ok(())
+        }
+    };
+    if method != "client-secret" {
+        stray("client_secret_env", dto.client_secret_env.is_some())?;
+        stray("client_secret_command", dto.client_secret_command.is_some())?;
+    }
+    if method != "certificate" {
+        stray("certificate_file", dto.certificate_file.is_some())?;
+    }
+    if method != "managed-identity" {
+        stray(
+            "managed_identity_client_id",
+            dto.managed_identity_client_id.is_some(),
+        )?;
+    }
+    if method != "workload-identity" {
+        stray("federated_token_file", dto.federated_token_file.is_some())?;
+    }
+    Ok(match method.as_str() {
+        "client-secret" => Auth::ClientSecret(secret_source(dto)?),
+        "certificate" => {
+            match &dto.certificate_file {
+                Some(f) if !f.as_os_str().is_empty() => Auth::Certificate { file: f.clone() },
+                _ => {
+                    return Err("auth = \"certificate\" needs certificate_file = \"path/to/key-and-cert.pem\"".into());
+                }
+            }
+        }
+        "device-code" => Auth::DeviceCode,
+        "azure-cli" => Auth::AzureCli,
+        "managed-identity" => Auth::ManagedIdentity {
+            client_id: dto
+                .managed_identity_client_id
+                .as_deref()
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+                .map(str::to_string),
+        },
+        "workload-identity" => Auth::WorkloadIdentity {
+            token_file: dto.federated_token_file.clone(),
+        },
+        other => {
+            return Err(format!(
+                "auth '{}' is not one of: {AUTH_METHODS}",
+                crate::sanitize::clean(other)
+            ));
+        }
+    })
+}
+
+fn secret_source(dto: &ProfileDto) -> Result<SecretSource, String> {
+    match (&dto.client_secret_env, &dto.client_secret_command) {
+        (Some(var), None) if !var.trim().is_empty() => Ok(SecretSource::Env(var.trim().to_string())),
+        (Some(_), None) => Err("client_secret_env is empty; name an environment variable".into()),
+        (None, Some(argv)) if argv.first().is_some_and(|a| !a.trim().is_empty()) => {
+            Ok(SecretSource::Command(argv.clone()))
+        }
+        (None, Some(_)) => Err("client_secret_command is empty; give the command as a list, e.g. [\"pass\", \"show\", \"mde/prod\"]".into()),
+        (Some(_), Some(_)) => {
+            Err("both client_secret_env and client_secret_command are set; keep one".into())
+        }
+        (None, None) => Err("auth = \"client-secret\" needs a secret source: set client_secret_env = \"VAR\" or client_secret_command = [\"pass\", \"show\", \"...\"]".into()),
+    }
+}
+
+/// A proxy URL: http(s) with a host. Credentials in it are allowed (corporate proxies
+/// ask for them) and never printed.
+fn proxy_url(value: &str) -> Result<String, String> {
+    let url = url::Url::parse(value.trim())
+        .map_err(|e| format!("proxy is not a URL ({e}); use e.g. http://proxy.corp:3128"))?;
+    if !matches!(url.scheme(), "http" | "https" | "socks5" | "socks5h") || url.host_str().is_none()
+    {
+        return Err("proxy must be an http://, https:// or socks5:// URL with a host".into());
+    }
+    Ok(value.trim().to_string())
 }
 
 /// Parse an endpoint URL and apply the one transport rule (https, or http to
@@ -469,7 +570,9 @@ fn env_profile(
             name: "env".into(),
             tenant_id: tenant,
             client_id: client,
-            secret: SecretSource::Value(SecretString::from(secret)),
+            auth: Auth::ClientSecret(SecretSource::Value(SecretString::from(secret))),
+            ca_file: None,
+            proxy: None,
             cloud: Cloud::Commercial,
             api_base: preset.api_base.into(),
             authority: preset.authority.into(),
@@ -491,7 +594,8 @@ fn permission_warning(path: &Path, profile: &Profile) -> Option<String> {
     {
         use std::os::unix::fs::PermissionsExt;
         let mode = std::fs::metadata(path).ok()?.permissions().mode();
-        if mode & 0o077 != 0 && matches!(profile.secret, SecretSource::Command(_)) {
+        if mode & 0o077 != 0 && matches!(profile.auth, Auth::ClientSecret(SecretSource::Command(_)))
+        {
             return Some(format!(
                 "{} is readable by other users and names a secret command; run chmod 600 {}",
                 path.display(),

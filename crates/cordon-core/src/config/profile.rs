@@ -1,5 +1,7 @@
 //! The runtime profile: one tenant in one cloud, with everything resolved.
 
+use std::path::PathBuf;
+
 use secrecy::SecretString;
 use serde::{Deserialize, Serialize};
 
@@ -69,13 +71,63 @@ pub enum SecretSource {
     Value(SecretString),
 }
 
+/// How a profile signs in (the `auth` key). Each is a token source behind
+/// `auth::TokenProvider`; nothing above it changes with the method.
+#[derive(Debug, Clone)]
+pub enum Auth {
+    /// App-only: client credentials with a client secret.
+    ClientSecret(SecretSource),
+    /// App-only: client credentials with an assertion signed by the certificate's key
+    /// (a PEM file holding the private key and the certificate).
+    Certificate { file: PathBuf },
+    /// As the analyst (delegated): the device-code flow once, then the cached refresh
+    /// token (`cordon login`).
+    DeviceCode,
+    /// The Azure CLI's signed-in account (`az account get-access-token`).
+    AzureCli,
+    /// The host's managed identity (App Service/Container Apps/Arc endpoint, or IMDS);
+    /// `client_id` picks a user-assigned identity.
+    ManagedIdentity { client_id: Option<String> },
+    /// App-only: a federated token from a file (`AZURE_FEDERATED_TOKEN_FILE`) as the
+    /// client assertion (Kubernetes workload identity, CI pipelines).
+    WorkloadIdentity { token_file: Option<PathBuf> },
+}
+
+impl Auth {
+    /// The `auth` value naming this method.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Self::ClientSecret(_) => "client-secret",
+            Self::Certificate { .. } => "certificate",
+            Self::DeviceCode => "device-code",
+            Self::AzureCli => "azure-cli",
+            Self::ManagedIdentity { .. } => "managed-identity",
+            Self::WorkloadIdentity { .. } => "workload-identity",
+        }
+    }
+
+    /// Signs in as a person (delegated) rather than as the app.
+    pub fn is_delegated(&self) -> bool {
+        matches!(self, Self::DeviceCode | Self::AzureCli)
+    }
+}
+
+/// Every `auth` value, for messages.
+pub const AUTH_METHODS: &str =
+    "client-secret, certificate, device-code, azure-cli, managed-identity, workload-identity";
+
 /// A fully resolved profile. `Debug` shows no secret: `SecretString` redacts itself.
 #[derive(Debug, Clone)]
 pub struct Profile {
     pub name: String,
     pub tenant_id: String,
     pub client_id: String,
-    pub secret: SecretSource,
+    pub auth: Auth,
+    /// PEM bundle of extra CA certificates trusted for this profile's endpoints (a
+    /// TLS-inspecting proxy's CA), added to the system roots.
+    pub ca_file: Option<PathBuf>,
+    /// A proxy URL for this profile, instead of HTTPS_PROXY.
+    pub proxy: Option<String>,
     pub cloud: Cloud,
     /// e.g. `https://api.securitycenter.microsoft.com` (no trailing slash).
     pub api_base: String,
