@@ -10,5 +10,7 @@ mod common;
 mod console;
 mod hostile;
 mod reliability;
+mod signin;
+mod sim_process;
 mod simulate;
 mod ssh;

@@ -218,65 +218,7 @@ async fn a_403_names_the_missing_permission() {
 
 // ---- the binary, end to end ------------------------------------------------------
 
-struct Sim(std::process::Child, u16);
-
-impl Drop for Sim {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn simulate(extra: &[&str]) -> Sim {
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let mut args = vec![
-        "simulate".to_string(),
-        "--listen".into(),
-        format!("127.0.0.1:{port}"),
-    ];
-    args.extend(extra.iter().map(|s| s.to_string()));
-    let child = Command::new(crate::common::BIN)
-        .args(&args)
-        .stdout(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
-    let deadline = std::time::Instant::now() + Duration::from_secs(20);
-    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(std::time::Instant::now() < deadline);
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    Sim(child, port)
-}
-
-fn config_for(dir: &std::path::Path, port: u16) -> std::path::PathBuf {
-    let path = dir.join("config.toml");
-    std::fs::write(
-        &path,
-        format!(
-            "[profiles.sim]\ntenant_id = \"00000000-0000-4000-8000-00000000c0de\"\n\
-             client_id = \"00000000-0000-4000-8000-0000000000de\"\nclient_secret_env = \"CORDON_SIM_SECRET\"\n\
-             api_base = \"http://127.0.0.1:{port}\"\nauthority = \"http://127.0.0.1:{port}\"\n"
-        ),
-    )
-    .unwrap();
-    path
-}
-
-fn cordon(dir: &std::path::Path, config: &std::path::Path, args: &[&str]) -> std::process::Output {
-    Command::new(crate::common::BIN)
-        .arg("--config")
-        .arg(config)
-        .args(args)
-        .env("CORDON_SIM_SECRET", "cordon-demo-secret")
-        .env("CORDON_DATA_DIR", dir.join("data"))
-        .env("CORDON_LOG", "trace")
-        .output()
-        .unwrap()
-}
+use crate::sim_process::{config_for, cordon, simulate};
 
 #[test]
 fn a_server_answering_garbage_gets_a_clear_error_and_no_panic() {
