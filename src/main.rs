@@ -493,12 +493,12 @@ async fn simulate(args: &SimulateArgs) -> Result<u8, CliError> {
         }
     }
     let cancel = CancellationToken::new();
-    let running = sim::serve(
-        sim::Simulator::new(cfg.clone()),
-        args.listen,
-        cancel.clone(),
-    )
-    .await
+    let simulator = sim::Simulator::new(cfg.clone());
+    let running = if args.tls {
+        sim::serve_tls(simulator, args.listen, cancel.clone()).await
+    } else {
+        sim::serve(simulator, args.listen, cancel.clone()).await
+    }
     .map_err(|e| CliError::Usage(format!("cannot listen on {}: {e}", args.listen)))?;
     // The demo app's certificate, for a `certificate` profile: private to this user.
     let certificate = config::data_dir().join("sim-app-cert.pem");
@@ -508,10 +508,16 @@ async fn simulate(args: &SimulateArgs) -> Result<u8, CliError> {
     )
     .ok()
     .map(|()| certificate);
-    println!(
-        "{}",
-        sim::profile_snippet(&running, &cfg, certificate.as_deref())
-    );
+    let mut snippet = sim::profile_snippet(&running, &cfg, certificate.as_deref());
+    if args.tls {
+        // Its CA, for the profiles' ca_file: without it cordon refuses the certificate.
+        let ca = config::data_dir().join("sim-ca.pem");
+        if cordon_core::private_fs::write_private(&ca, sim::SIM_CA_PEM.as_bytes()).is_ok() {
+            let line = format!("authority = \"{}\"\n", running.base_url);
+            snippet = snippet.replace(&line, &format!("{line}ca_file = \"{}\"\n", ca.display()));
+        }
+    }
+    println!("{snippet}");
     println!(
         "Simulator listening on {} — Ctrl-C stops it.",
         running.base_url

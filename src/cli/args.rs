@@ -218,6 +218,11 @@ pub struct SimulateArgs {
     /// Seed of the fleet and the fault dice (the same seed, the same fleet).
     #[arg(long, default_value_t = 42)]
     pub seed: u64,
+    /// Serve HTTPS with a certificate signed by the simulator's own CA (written to the
+    /// data dir; the printed profiles name it in ca_file), as behind a TLS-inspecting
+    /// proxy.
+    #[arg(long)]
+    pub tls: bool,
     /// Approve every device-code sign-in at once as this user (otherwise the code is
     /// entered at the simulator's /devicelogin page).
     #[arg(long, value_name = "UPN")]

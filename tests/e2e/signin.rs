@@ -291,3 +291,113 @@ fn the_azure_cli_profile_uses_az_and_says_what_to_do_when_it_cannot() {
     );
     assert_no_token(dir.path(), &[&text(&listed), &text(&write)]);
 }
+
+/// A loopback CONNECT proxy: tunnels each connection and records where to.
+struct ConnectProxy {
+    port: u16,
+    seen: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+}
+
+impl ConnectProxy {
+    fn start() -> Self {
+        use std::io::{Read, Write};
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let log = seen.clone();
+        std::thread::spawn(move || {
+            for client in listener.incoming().flatten() {
+                let log = log.clone();
+                std::thread::spawn(move || {
+                    let mut reader = BufReader::new(client.try_clone().unwrap());
+                    let mut line = String::new();
+                    reader.read_line(&mut line).unwrap_or(0);
+                    let target = line.split_whitespace().nth(1).unwrap_or("").to_string();
+                    loop {
+                        let mut header = String::new();
+                        if reader.read_line(&mut header).unwrap_or(0) == 0 || header == "\r\n" {
+                            break;
+                        }
+                    }
+                    log.lock().unwrap().push(line.trim().to_string());
+                    let Ok(upstream) = std::net::TcpStream::connect(&target) else {
+                        return;
+                    };
+                    let mut client = client;
+                    client
+                        .write_all(b"HTTP/1.1 200 Connection Established\r\n\r\n")
+                        .unwrap();
+                    let (mut c2, mut u2) =
+                        (client.try_clone().unwrap(), upstream.try_clone().unwrap());
+                    let mut upstream = upstream;
+                    let up = std::thread::spawn(move || {
+                        let _ = std::io::copy(&mut c2, &mut u2);
+                        let _ = u2.shutdown(std::net::Shutdown::Write);
+                    });
+                    let mut buf = [0u8; 16384];
+                    while let Ok(n) = upstream.read(&mut buf) {
+                        if n == 0 || client.write_all(&buf[..n]).is_err() {
+                            break;
+                        }
+                    }
+                    let _ = client.shutdown(std::net::Shutdown::Write);
+                    let _ = up.join();
+                });
+            }
+        });
+        Self { port, seen }
+    }
+}
+
+/// Corporate TLS (issue 12): against a simulator whose certificate a private CA
+/// signed, cordon refuses it and names ca_file; with ca_file (or SSL_CERT_FILE) it
+/// works; and through a proxy named in the profile, the traffic goes through it.
+#[test]
+fn a_private_ca_is_refused_until_ca_file_names_it_and_a_profile_proxy_carries_it() {
+    let sim = simulate(&["--tls"]);
+    let dir = tempfile::tempdir().unwrap();
+    let ca = dir.path().join("corp-ca.pem");
+    std::fs::write(&ca, cordon_sim::SIM_CA_PEM).unwrap();
+    let https = |extra: &str| {
+        let path = dir.path().join("tls.toml");
+        std::fs::write(
+            &path,
+            format!(
+                "default_profile = \"corp\"\n[profiles.corp]\ntenant_id = \"{TENANT}\"\nclient_id = \"{CLIENT}\"\n\
+                 client_secret_env = \"CORDON_SIM_SECRET\"\napi_base = \"https://127.0.0.1:{port}\"\n\
+                 authority = \"https://127.0.0.1:{port}\"\n{extra}\n",
+                port = sim.1
+            ),
+        )
+        .unwrap();
+        path
+    };
+    let untrusted = cordon_env(dir.path(), &https(""), &["machines"], &[]);
+    assert_eq!(untrusted.status.code(), Some(3), "{}", text(&untrusted));
+    let said = text(&untrusted);
+    assert!(
+        said.contains("not trusted") && said.contains("ca_file") && said.contains("127.0.0.1"),
+        "{said}"
+    );
+    let with_ca = format!("ca_file = \"{}\"", ca.display());
+    let trusted = cordon_env(dir.path(), &https(&with_ca), &["machines"], &[]);
+    assert_eq!(trusted.status.code(), Some(0), "{}", text(&trusted));
+    let by_env = cordon_env(
+        dir.path(),
+        &https(""),
+        &["machines"],
+        &[("SSL_CERT_FILE", ca.to_str().unwrap())],
+    );
+    assert_eq!(by_env.status.code(), Some(0), "{}", text(&by_env));
+
+    let proxy = ConnectProxy::start();
+    let via = format!("{with_ca}\nproxy = \"http://127.0.0.1:{}\"", proxy.port);
+    let proxied = cordon_env(dir.path(), &https(&via), &["machines"], &[]);
+    assert_eq!(proxied.status.code(), Some(0), "{}", text(&proxied));
+    let seen = proxy.seen.lock().unwrap().clone();
+    assert!(
+        seen.iter()
+            .any(|l| l.starts_with(&format!("CONNECT 127.0.0.1:{}", sim.1))),
+        "{seen:?}"
+    );
+}

@@ -123,6 +123,7 @@ struct State {
 
 #[derive(Clone)]
 pub struct Simulator {
+    https: Arc<std::sync::atomic::AtomicBool>,
     cfg: Arc<SimConfig>,
     start: Instant,
     start_wall: DateTime<Utc>,
@@ -316,6 +317,20 @@ impl Simulator {
                 stats: SimStats::default(),
             })),
             cfg: Arc::new(cfg),
+            https: Arc::default(),
+        }
+    }
+
+    /// Served over HTTPS (`serve_tls`): the links it writes say so.
+    pub fn set_https(&self) {
+        self.https.store(true, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    pub fn scheme(&self) -> &'static str {
+        if self.https.load(std::sync::atomic::Ordering::Relaxed) {
+            "https"
+        } else {
+            "http"
         }
     }
 

@@ -33,20 +33,8 @@ pub async fn serve(
 ) -> std::io::Result<RunningSim> {
     let listener = tokio::net::TcpListener::bind(listen).await?;
     let addr = listener.local_addr()?;
-    let app = Router::new()
-        .route("/{tenant}/oauth2/v2.0/token", post(token))
-        .route("/{tenant}/oauth2/v2.0/devicecode", post(device_code))
-        .route("/devicelogin", get(device_login_page).post(device_login))
-        .route("/metadata/identity/oauth2/token", get(imds_token))
-        .route("/msi/token", get(app_service_token))
-        .route("/api/machines", get(list_machines))
-        .route("/api/machines/{id}", get(get_machine))
-        .route("/api/machines/{id}/isolate", post(isolate))
-        .route("/api/machines/{id}/unisolate", post(unisolate))
-        .route("/api/machineactions", get(list_actions))
-        .route("/api/machineactions/{id}", get(get_action))
-        .route("/api/machineactions/{id}/cancel", post(cancel_action))
-        .with_state(Arc::new(sim));
+    sim.set_https();
+    let app = router(sim);
     tokio::spawn(async move {
         let shutdown = async move { cancel.cancelled().await };
         if let Err(e) = axum::serve(listener, app)
@@ -60,6 +48,106 @@ pub async fn serve(
         addr,
         base_url: format!("http://{addr}"),
     })
+}
+
+/// The simulator's own CA (its key was discarded once it signed the server
+/// certificate): what a profile's `ca_file` names to trust `serve_tls`.
+pub const SIM_CA_PEM: &str = include_str!("../assets/tls/ca.pem");
+const SIM_SERVER_CERT_PEM: &str = include_str!("../assets/tls/server.pem");
+const SIM_SERVER_KEY_PEM: &str = include_str!("../assets/tls/server.key");
+
+/// As `serve`, over HTTPS with a certificate for 127.0.0.1 signed by the simulator's
+/// own CA ([`SIM_CA_PEM`]): a stand-in for a service behind a TLS-inspecting proxy.
+pub async fn serve_tls(
+    sim: Simulator,
+    listen: SocketAddr,
+    cancel: CancellationToken,
+) -> std::io::Result<RunningSim> {
+    use rustls_pki_types::pem::PemObject;
+    let certs: Vec<rustls_pki_types::CertificateDer<'static>> =
+        rustls_pki_types::CertificateDer::pem_slice_iter(SIM_SERVER_CERT_PEM.as_bytes())
+            .collect::<Result<_, _>>()
+            .map_err(std::io::Error::other)?;
+    let key = rustls_pki_types::PrivateKeyDer::from_pem_slice(SIM_SERVER_KEY_PEM.as_bytes())
+        .map_err(std::io::Error::other)?;
+    let config = rustls::ServerConfig::builder_with_provider(std::sync::Arc::new(
+        rustls::crypto::aws_lc_rs::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .map_err(std::io::Error::other)?
+    .with_no_client_auth()
+    .with_single_cert(certs, key)
+    .map_err(std::io::Error::other)?;
+    let tcp = tokio::net::TcpListener::bind(listen).await?;
+    let addr = tcp.local_addr()?;
+    let listener = TlsListener {
+        tcp,
+        acceptor: tokio_rustls::TlsAcceptor::from(std::sync::Arc::new(config)),
+    };
+    sim.set_https();
+    let app = router(sim);
+    tokio::spawn(async move {
+        let shutdown = async move { cancel.cancelled().await };
+        if let Err(e) = axum::serve(listener, app)
+            .with_graceful_shutdown(shutdown)
+            .await
+        {
+            tracing::error!(error = %e, "simulator stopped");
+        }
+    });
+    Ok(RunningSim {
+        addr,
+        base_url: format!("https://{addr}"),
+    })
+}
+
+struct TlsListener {
+    tcp: tokio::net::TcpListener,
+    acceptor: tokio_rustls::TlsAcceptor,
+}
+
+impl axum::serve::Listener for TlsListener {
+    type Io = tokio_rustls::server::TlsStream<tokio::net::TcpStream>;
+    type Addr = SocketAddr;
+
+    async fn accept(&mut self) -> (Self::Io, Self::Addr) {
+        loop {
+            let Ok((stream, addr)) = self.tcp.accept().await else {
+                continue;
+            };
+            // A client that does not trust the CA ends its handshake: wait for the next.
+            match tokio::time::timeout(
+                std::time::Duration::from_secs(10),
+                self.acceptor.accept(stream),
+            )
+            .await
+            {
+                Ok(Ok(tls)) => return (tls, addr),
+                _ => continue,
+            }
+        }
+    }
+
+    fn local_addr(&self) -> std::io::Result<Self::Addr> {
+        self.tcp.local_addr()
+    }
+}
+
+fn router(sim: Simulator) -> Router {
+    Router::new()
+        .route("/{tenant}/oauth2/v2.0/token", post(token))
+        .route("/{tenant}/oauth2/v2.0/devicecode", post(device_code))
+        .route("/devicelogin", get(device_login_page).post(device_login))
+        .route("/metadata/identity/oauth2/token", get(imds_token))
+        .route("/msi/token", get(app_service_token))
+        .route("/api/machines", get(list_machines))
+        .route("/api/machines/{id}", get(get_machine))
+        .route("/api/machines/{id}/isolate", post(isolate))
+        .route("/api/machines/{id}/unisolate", post(unisolate))
+        .route("/api/machineactions", get(list_actions))
+        .route("/api/machineactions/{id}", get(get_action))
+        .route("/api/machineactions/{id}/cancel", post(cancel_action))
+        .with_state(Arc::new(sim))
 }
 
 type Shared = Arc<Simulator>;
@@ -255,7 +343,7 @@ async fn device_code(
                 .get(header::HOST)
                 .and_then(|h| h.to_str().ok())
                 .unwrap_or("127.0.0.1");
-            let uri = format!("http://{host}/devicelogin");
+            let uri = format!("{}://{host}/devicelogin", sim.scheme());
             json_response(
                 StatusCode::OK,
                 &serde_json::json!({
@@ -380,7 +468,13 @@ fn entra_error(status: u16, error: &str, code: u32, text: String) -> Response {
     )
 }
 
-fn next_link(headers: &HeaderMap, path: &str, q: &HashMap<String, String>, skip: usize) -> String {
+fn next_link(
+    scheme: &str,
+    headers: &HeaderMap,
+    path: &str,
+    q: &HashMap<String, String>,
+    skip: usize,
+) -> String {
     let host = headers
         .get(header::HOST)
         .and_then(|h| h.to_str().ok())
@@ -395,7 +489,7 @@ fn next_link(headers: &HeaderMap, path: &str, q: &HashMap<String, String>, skip:
         query.push_str(&format!("$top={t}&"));
     }
     query.push_str(&format!("$skip={skip}"));
-    format!("http://{host}{path}?{query}")
+    format!("{scheme}://{host}{path}?{query}")
 }
 
 async fn list_machines(
@@ -425,7 +519,8 @@ async fn list_machines(
                         .unwrap_or("sim")
                 )),
                 value,
-                next_link: next.map(|skip| next_link(&headers, "/api/machines", &q, skip)),
+                next_link: next
+                    .map(|skip| next_link(sim.scheme(), &headers, "/api/machines", &q, skip)),
             },
         ),
         Err(e) => envelope(&e),
@@ -552,7 +647,8 @@ async fn list_actions(
                     "https://api.securitycenter.microsoft.com/api/$metadata#MachineActions".into(),
                 ),
                 value,
-                next_link: next.map(|skip| next_link(&headers, "/api/machineactions", &q, skip)),
+                next_link: next
+                    .map(|skip| next_link(sim.scheme(), &headers, "/api/machineactions", &q, skip)),
             },
         ),
         Err(e) => envelope(&e),

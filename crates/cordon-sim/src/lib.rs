@@ -25,7 +25,7 @@ use std::time::Duration;
 
 pub use engine::{Fault, RouteKind, SimError, SimStats, Simulator};
 pub use fleet::{Fate, fate_of, id_hash, pick_machine};
-pub use http::{RunningSim, serve};
+pub use http::{RunningSim, SIM_CA_PEM, serve, serve_tls};
 pub use inprocess::InProcess;
 
 use cordon_core::config::{Auth, Cloud, Profile, SecretSource};

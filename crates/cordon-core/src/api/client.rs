@@ -141,14 +141,41 @@ impl MdeClient {
     /// host is loopback. Nothing is sent until the first call.
     pub fn new(profile: &Profile, options: ClientOptions) -> Result<Self, ApiError> {
         let api_base = parse_api_base(&profile.api_base)?;
-        let authority_is_loopback = Url::parse(&profile.token_url())
-            .map(|u| is_loopback(&u))
-            .unwrap_or(false);
-        // One client per endpoint, each deciding about proxies for itself: a loopback
-        // endpoint (plain http is allowed only there) never goes through a proxy, so a
-        // secret or token sent in clear never leaves the machine; a remote endpoint
-        // uses HTTPS_PROXY/HTTP_PROXY/NO_PROXY as usual.
-        let build = |loopback: bool| {
+        // Extra roots for a TLS-inspecting proxy or a private CA: added to the
+        // system's (which honour SSL_CERT_FILE), never replacing them.
+        let extra_roots = match &profile.ca_file {
+            Some(path) => {
+                let pem = std::fs::read(path).map_err(|e| {
+                    ApiError::InvalidInput(format!(
+                        "cannot read ca_file {} ({e}); point it at a PEM bundle of CA certificates",
+                        path.display()
+                    ))
+                })?;
+                reqwest::Certificate::from_pem_bundle(&pem).map_err(|_| {
+                    ApiError::InvalidInput(format!(
+                        "ca_file {} holds no PEM certificate; point it at a PEM bundle of CA certificates",
+                        path.display()
+                    ))
+                })?
+            }
+            None => Vec::new(),
+        };
+        let proxy = match &profile.proxy {
+            Some(url) => Some(reqwest::Proxy::all(url).map_err(|_| {
+                ApiError::InvalidInput(
+                    "the profile's proxy is not a usable proxy URL; use e.g. http://proxy.corp:3128"
+                        .into(),
+                )
+            })?),
+            None => None,
+        };
+        // One client per endpoint, each deciding about proxies for itself: a plain-http
+        // endpoint (allowed only on loopback) never goes through a proxy, so a secret or
+        // token sent in clear never leaves the machine; an https loopback endpoint uses
+        // only the profile's own proxy; a remote one the profile's proxy, else
+        // HTTPS_PROXY/HTTP_PROXY/NO_PROXY as usual.
+        let build = |url: &Url| {
+            let loopback = is_loopback(url);
             let mut builder = reqwest::Client::builder()
                 .user_agent(options.user_agent.clone())
                 .timeout(options.request_timeout)
@@ -156,8 +183,14 @@ impl MdeClient {
                 // A redirect would carry the request (and the token) to a host we did not
                 // choose.
                 .redirect(reqwest::redirect::Policy::none());
-            if loopback {
-                builder = builder.no_proxy();
+            if !extra_roots.is_empty() {
+                builder = builder.tls_certs_merge(extra_roots.iter().cloned());
+            }
+            match (&proxy, url.scheme(), loopback) {
+                (_, "http", _) => builder = builder.no_proxy(),
+                (Some(p), _, _) => builder = builder.proxy(p.clone()),
+                (None, _, true) => builder = builder.no_proxy(),
+                (None, _, false) => {}
             }
             builder.build().map_err(|e| {
                 ApiError::InvalidInput(format!(
@@ -166,8 +199,12 @@ impl MdeClient {
                 ))
             })
         };
-        let http = build(is_loopback(&api_base))?;
-        let auth_http = build(authority_is_loopback)?;
+        let http = build(&api_base)?;
+        // An authority that is not a URL is refused by the token provider, with advice.
+        let auth_http = match Url::parse(&profile.token_url()) {
+            Ok(token_url) => build(&token_url)?,
+            Err(_) => build(&api_base)?,
+        };
         let tokens = TokenProvider::new(profile, auth_http)?;
         let scopes = options.scopes.clone();
         Ok(Self {

@@ -735,11 +735,20 @@ pub(crate) fn network_reason(e: &reqwest::Error) -> String {
         innermost = Some(cause.to_string());
         source = cause.source();
     }
-    match innermost {
+    let reason = match &innermost {
         Some(cause) if !cause.is_empty() => {
-            format!("{kind}: {}", crate::sanitize::clean_truncated(&cause, 160))
+            format!("{kind}: {}", crate::sanitize::clean_truncated(cause, 160))
         }
         _ => kind.to_string(),
+    };
+    // rustls says "invalid peer certificate: UnknownIssuer" and the like: the usual
+    // cause on a jump host is a TLS-inspecting proxy whose CA the profile lacks.
+    if innermost.is_some_and(|c| c.contains("certificate") || c.contains("UnknownIssuer")) {
+        format!(
+            "{reason}; the server's TLS certificate is not trusted: if a proxy inspects TLS, set ca_file in the profile to its CA certificate (PEM), or SSL_CERT_FILE"
+        )
+    } else {
+        reason
     }
 }
 
