@@ -262,6 +262,34 @@ async fn recovering_beside<T>(
     out
 }
 
+/// The demo profile's sign-in for `--demo-auth`: the simulator knows the demo app's
+/// certificate and federated token; they are written private to the data dir.
+fn demo_auth(
+    method: cordon::cli::args::DemoAuth,
+    profile: &Profile,
+) -> Result<config::Auth, CliError> {
+    use cordon::cli::args::DemoAuth;
+    let write = |name: &str, text: &str| {
+        let path = config::data_dir().join(name);
+        cordon_core::private_fs::write_private(&path, text.as_bytes())
+            .map(|()| path)
+            .map_err(|e| CliError::Failed(format!("cannot write the demo's {name}: {e}")))
+    };
+    Ok(match method {
+        DemoAuth::ClientSecret => profile.auth.clone(),
+        DemoAuth::Certificate => config::Auth::Certificate {
+            file: write("demo-app-cert.pem", sim::identity::DEMO_CERTIFICATE_PEM)?,
+        },
+        DemoAuth::DeviceCode => config::Auth::DeviceCode,
+        DemoAuth::WorkloadIdentity => config::Auth::WorkloadIdentity {
+            token_file: Some(write(
+                "demo-federated-token",
+                sim::identity::DEMO_FEDERATED_TOKEN,
+            )?),
+        },
+    })
+}
+
 /// Generated text (completions, the man page): a reader that stops early
 /// (`cordon man | head`) is not an error.
 fn write_stdout(bytes: &[u8]) -> Result<u8, CliError> {
@@ -323,7 +351,8 @@ async fn open_session(cli: &Cli) -> Result<Session, CliError> {
         )
         .await
         .map_err(|e| CliError::Failed(format!("cannot start the demo simulator: {e}")))?;
-        let profile = sim::demo_profile(&running, &cfg);
+        let mut profile = sim::demo_profile(&running, &cfg);
+        profile.auth = demo_auth(g.demo_auth, &profile)?;
         (
             profile,
             Default::default(),

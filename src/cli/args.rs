@@ -54,6 +54,15 @@ pub struct GlobalArgs {
         hide = true
     )]
     pub demo_step: f64,
+    /// How the demo signs in: client-secret, certificate, device-code (shows the
+    /// sign-in modal; approve at the URL it names) or workload-identity.
+    #[arg(
+        long,
+        global = true,
+        value_name = "METHOD",
+        default_value = "client-secret"
+    )]
+    pub demo_auth: DemoAuth,
     /// No colours (NO_COLOR is honoured too).
     #[arg(long, global = true)]
     pub no_color: bool,
@@ -227,6 +236,14 @@ pub struct SimulateArgs {
     /// entered at the simulator's /devicelogin page).
     #[arg(long, value_name = "UPN")]
     pub auto_approve: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum DemoAuth {
+    ClientSecret,
+    Certificate,
+    DeviceCode,
+    WorkloadIdentity,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

@@ -26,7 +26,6 @@ pub async fn login(
     let signed_in = client
         .token_provider()
         .login(
-            profile,
             cancel,
             |prompt| {
                 eprintln!("cordon: {}", clean(&prompt.message));

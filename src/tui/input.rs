@@ -57,6 +57,10 @@ pub fn map_key(state: &State, key: KeyEvent, keymap: &KeyMap) -> Option<Action> 
                 _ => None,
             },
         },
+        Some(Modal::SignIn { .. }) => match key.code {
+            KeyCode::Esc => Some(Action::Back),
+            _ => None,
+        },
         Some(Modal::Failures { .. }) => match key.code {
             KeyCode::Esc => Some(Action::Back),
             KeyCode::Enter => Some(Action::Submit),

@@ -465,6 +465,12 @@ pub enum Modal {
     Failures {
         scroll: usize,
     },
+    /// A device-code profile needs the analyst to sign in: the URL and code once the
+    /// worker has them.
+    SignIn {
+        prompt: Option<cordon_core::auth::device::PromptInfo>,
+        since: DateTime<Utc>,
+    },
 }
 
 /// Where one submitted request stands.
@@ -570,6 +576,8 @@ pub struct State {
     pub worker_gone: bool,
     /// How often the runner sends `PeriodicRefresh`.
     pub refresh_every: std::time::Duration,
+    /// A device-code sign-in is under way (the worker runs it).
+    pub signing_in: bool,
 }
 
 impl State {
@@ -592,6 +600,7 @@ impl State {
             size: (80, 24),
             worker_gone: false,
             refresh_every: std::time::Duration::from_secs(60),
+            signing_in: false,
         }
     }
 
@@ -605,6 +614,7 @@ impl State {
         self.machines.loading
             || !self.history.loading.is_empty()
             || self.history.waiting
+            || self.signing_in
             || self.in_flight() > 0
             || self.viewport_has_transition()
             || self.history.entries().iter().any(|a| a.status.is_active())

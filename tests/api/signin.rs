@@ -237,7 +237,6 @@ async fn the_device_code_flow_caches_a_refresh_token_until_it_is_revoked() {
     let signed_in = c
         .token_provider()
         .login(
-            &profile,
             &CancellationToken::new(),
             |prompt| {
                 assert!(prompt.message.contains(&prompt.user_code));
@@ -337,7 +336,6 @@ async fn a_declined_or_expired_device_code_ends_the_login_clearly() {
     let err = c
         .token_provider()
         .login(
-            &profile,
             &CancellationToken::new(),
             |p| {
                 if let Some(tx) = tx.take() {
@@ -353,7 +351,7 @@ async fn a_declined_or_expired_device_code_ends_the_login_clearly() {
     // Nobody signs in: the code expires (the simulator's lasts 2 s).
     let err = c
         .token_provider()
-        .login(&profile, &CancellationToken::new(), |_| {}, |_| {})
+        .login(&CancellationToken::new(), |_| {}, |_| {})
         .await
         .unwrap_err();
     assert!(err.to_string().contains("expired"), "{err}");

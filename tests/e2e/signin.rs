@@ -401,3 +401,52 @@ fn a_private_ca_is_refused_until_ca_file_names_it_and_a_profile_proxy_carries_it
         "{seen:?}"
     );
 }
+
+/// Issue 12, in the console: a device-code profile that has not signed in shows the
+/// URL and code in a modal; once the analyst approves on "another device", the console
+/// closes it and loads the machines by itself.
+#[test]
+fn the_console_asks_for_a_sign_in_and_continues_by_itself() {
+    let sim = simulate(&[]);
+    let home = tempfile::tempdir().unwrap();
+    let config = config(
+        home.path(),
+        sim.1,
+        "analyst",
+        &format!("auth = \"device-code\"\nclient_id = \"{CLIENT}\""),
+    );
+    let t = std::time::Duration::from_secs(30);
+    let mut term = crate::common::Term::spawn(
+        &["--config", config.to_str().unwrap()],
+        home.path(),
+        100,
+        30,
+    );
+    let screen = term.wait_until("the sign-in code", t, |s| s.contains("Code: "));
+    let code = screen
+        .split("Code: ")
+        .nth(1)
+        .and_then(|rest| rest.split_whitespace().next())
+        .unwrap()
+        .to_string();
+    assert!(screen.contains("devicelogin"), "{screen}");
+    let approved = std::net::TcpStream::connect(("127.0.0.1", sim.1)).and_then(|mut s| {
+        use std::io::{Read, Write};
+        let body = format!("code={code}&user=alice%40contoso.com&decision=approve");
+        write!(
+            s,
+            "POST /devicelogin HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+            body.len()
+        )?;
+        let mut answer = String::new();
+        s.read_to_string(&mut answer)?;
+        Ok(answer)
+    });
+    assert!(approved.unwrap().starts_with("HTTP/1.1 200"));
+    let after = term.wait_until("the list after sign-in", t, |s| {
+        s.contains(".contoso.local") && !s.contains("Code: ")
+    });
+    assert!(after.contains("Signed in as alice@contoso.com"), "{after}");
+    term.send("q");
+    term.wait_exit(t).expect("quits");
+}

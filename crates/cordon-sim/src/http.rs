@@ -33,7 +33,6 @@ pub async fn serve(
 ) -> std::io::Result<RunningSim> {
     let listener = tokio::net::TcpListener::bind(listen).await?;
     let addr = listener.local_addr()?;
-    sim.set_https();
     let app = router(sim);
     tokio::spawn(async move {
         let shutdown = async move { cancel.cancelled().await };

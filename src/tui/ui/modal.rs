@@ -34,6 +34,9 @@ pub fn draw(
         Modal::Help { scroll } => super::help::draw(frame, area, state, theme, keymap, *scroll),
         Modal::QuitConfirm => quit(frame, area, state, theme),
         Modal::Failures { scroll } => failures(frame, area, state, theme, keymap, *scroll),
+        Modal::SignIn { prompt, since } => {
+            sign_in(frame, area, state, theme, prompt.as_ref(), *since)
+        }
     }
 }
 
@@ -362,6 +365,58 @@ fn failures(
     frame.render_widget(
         Paragraph::new(lines)
             .block(modal_block(&title, theme))
+            .wrap(Wrap { trim: false }),
+        rect,
+    );
+}
+
+/// Sign in as yourself: Entra's sentence, the code large enough to read across a room,
+/// and the time left. Everything here came from the sign-in endpoint: cleaned.
+fn sign_in(
+    frame: &mut Frame,
+    area: Rect,
+    state: &State,
+    theme: &Theme,
+    prompt: Option<&cordon_core::auth::device::PromptInfo>,
+    since: chrono::DateTime<chrono::Utc>,
+) {
+    let width = area.width.saturating_sub(4).min(76);
+    let mut lines = Vec::new();
+    match prompt {
+        None => lines.push(Line::from(format!(
+            "Profile {} signs in as you. Asking Entra for a sign-in code{}",
+            clean(&state.info.profile),
+            theme.ellipsis()
+        ))),
+        Some(p) => {
+            lines.push(Line::from(clean(&p.message).into_owned()));
+            lines.push(Line::from(""));
+            lines.push(Line::from(vec![
+                Span::raw("Code: "),
+                Span::styled(clean(&p.user_code).into_owned(), theme.danger),
+                Span::raw("   at "),
+                Span::styled(clean(&p.verification_uri).into_owned(), theme.key),
+            ]));
+            let waited = (state.now - since).num_seconds().max(0) as u64;
+            let left = p.expires_in.as_secs().saturating_sub(waited);
+            lines.push(Line::from(format!(
+                "Waiting for you to sign in {} ({} min left). cordon continues by itself.",
+                theme.spinner(state.spinner),
+                left.div_ceil(60)
+            )));
+        }
+    }
+    lines.push(Line::from(""));
+    lines.push(Line::from(vec![
+        Span::styled("Esc", theme.key),
+        Span::raw(" cancel (r tries again later)"),
+    ]));
+    let height = wrapped_rows(&lines, width.saturating_sub(2)) + 2;
+    let rect = centered(area, width, height.max(5));
+    frame.render_widget(Clear, rect);
+    frame.render_widget(
+        Paragraph::new(lines)
+            .block(modal_block("Sign in", theme))
             .wrap(Wrap { trim: false }),
         rect,
     );

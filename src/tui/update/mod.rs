@@ -127,6 +127,16 @@ fn on_modal(state: &mut State, action: Action, fx: &mut Vec<Effect>) {
             }),
             _ => Some(Modal::Failures { scroll }),
         },
+        Modal::SignIn { prompt, since } => match action {
+            Action::Back => {
+                fx.push(Effect::Send(
+                    cordon_core::worker::protocol::Command::CancelSignIn,
+                ));
+                state.status.notice = Some("Sign-in cancelled.".into());
+                None
+            }
+            _ => Some(Modal::SignIn { prompt, since }),
+        },
         Modal::Comment(form) => writes::on_comment(state, form, action),
         Modal::Confirm(form) => writes::on_confirm(state, form, action, fx),
     };

@@ -6,7 +6,7 @@
 
 use crate::tui::action::Effect;
 use crate::tui::present::group_thousands;
-use crate::tui::state::{BulkOutcome, FailedTarget, RequestInfo, RequestStage, State};
+use crate::tui::state::{BulkOutcome, FailedTarget, Modal, RequestInfo, RequestStage, State};
 use cordon_core::api::models::{IsolationState, MachineAction};
 use cordon_core::domain::newest_first;
 use cordon_core::sanitize::clean;
@@ -74,6 +74,9 @@ pub(super) fn on_worker(state: &mut State, ev: WorkerEvent, fx: &mut Vec<Effect>
             if state.machines.is_stale(generation) {
                 return; // a refresh that has been replaced
             }
+            if error.code == SIGN_IN_REQUIRED {
+                start_sign_in(state, fx);
+            }
             state.machines.loading = false;
             state.machines.finish_refresh();
             // `reselect` stays: until the analyst chooses again, writes refuse.
@@ -104,6 +107,9 @@ pub(super) fn on_worker(state: &mut State, ev: WorkerEvent, fx: &mut Vec<Effect>
             sync_history(state, fx);
         }
         WorkerEvent::HistoryFailed { machine_id, error } => {
+            if error.code == SIGN_IN_REQUIRED {
+                start_sign_in(state, fx);
+            }
             state.history.loading.remove(&machine_id);
             // Only actions kept while it loaded can be cached here: not a history.
             state.history.cache.remove(&machine_id);
@@ -129,6 +135,9 @@ pub(super) fn on_worker(state: &mut State, ev: WorkerEvent, fx: &mut Vec<Effect>
             on_outcome(state, request_id, &action);
         }
         WorkerEvent::Failed { request_id, error } => {
+            if error.code == SIGN_IN_REQUIRED {
+                start_sign_in(state, fx);
+            }
             let (verb, name) = state
                 .requests
                 .get(&request_id)
@@ -194,9 +203,61 @@ pub(super) fn on_worker(state: &mut State, ev: WorkerEvent, fx: &mut Vec<Effect>
                 state.status.notice = Some(sentence);
             }
         }
+        WorkerEvent::SignInPrompt { prompt } => {
+            if matches!(state.modal, None | Some(Modal::SignIn { .. })) {
+                let since = state.now;
+                state.modal = Some(Modal::SignIn {
+                    prompt: Some(prompt),
+                    since,
+                });
+            }
+        }
+        WorkerEvent::SignedIn { user } => {
+            state.signing_in = false;
+            if matches!(state.modal, Some(Modal::SignIn { .. })) {
+                state.modal = None;
+            }
+            state.status.error = None;
+            state.status.notice = Some(match user {
+                Some(u) => format!("Signed in as {}.", clean(&u)),
+                None => "Signed in.".into(),
+            });
+            // What failed for want of a sign-in is loaded again; actions in flight were
+            // followed all along.
+            super::loading::refresh(state, fx);
+        }
+        WorkerEvent::SignInFailed { error } => {
+            state.signing_in = false;
+            if matches!(state.modal, Some(Modal::SignIn { .. })) {
+                state.modal = None;
+            }
+            state.status.error = Some(format!(
+                "Sign-in did not complete: {}; press r to try again.",
+                clean(&error.message)
+            ));
+        }
         WorkerEvent::Notice { message } => {
             state.status.notice = Some(clean(&message).into_owned());
         }
+    }
+}
+
+/// `ErrorInfo::code` of a delegated profile with no valid sign-in.
+const SIGN_IN_REQUIRED: &str = "SignInRequired";
+
+/// A device-code profile lost (or never had) its sign-in: the worker runs the flow and
+/// the console shows the URL and code; whatever the analyst was typing is kept.
+fn start_sign_in(state: &mut State, fx: &mut Vec<Effect>) {
+    if state.signing_in || state.worker_gone {
+        return;
+    }
+    state.signing_in = true;
+    fx.push(Effect::Send(Command::SignIn));
+    if state.modal.is_none() {
+        state.modal = Some(Modal::SignIn {
+            prompt: None,
+            since: state.now,
+        });
     }
 }
 
@@ -397,6 +458,12 @@ pub(super) fn on_send_failed(state: &mut State, command: Command, reason: &str) 
         Command::Recover => {
             state.status.error = Some(format!(
                 "Could not check earlier runs' requests: {reason}; they are checked at the next start."
+            ));
+        }
+        Command::SignIn | Command::CancelSignIn => {
+            state.signing_in = false;
+            state.status.error = Some(format!(
+                "Could not start the sign-in: {reason}; press r to try again."
             ));
         }
     }

@@ -466,3 +466,127 @@ fn a_finished_bulk_leaves_the_ledger_and_keeps_its_summary() {
     assert_eq!(bulk.line, "Isolate 5/5 done · 1 failed");
     assert_eq!(bulk.failed.len(), 1);
 }
+
+/// Issue 12: a device-code profile with no sign-in shows the URL and code in a modal,
+/// the worker runs the flow, and the console loads again by itself once signed in.
+#[test]
+fn a_missing_sign_in_opens_the_sign_in_modal_and_reloads_after_it() {
+    use cordon_core::auth::device::PromptInfo;
+    let mut s = cordon::tui::state::State::new(info(false), now());
+    feed(&mut s, WorkerEvent::MachinesLoading { generation: 1 });
+    let fx = feed(
+        &mut s,
+        WorkerEvent::MachinesFailed {
+            generation: 1,
+            error: ErrorInfo {
+                code: "SignInRequired".into(),
+                message: "profile analyst signs in as you and has no valid sign-in".into(),
+            },
+        },
+    );
+    assert!(
+        fx.iter()
+            .any(|e| matches!(e, Effect::Send(Command::SignIn)))
+    );
+    assert!(matches!(s.modal, Some(Modal::SignIn { prompt: None, .. })));
+    // A second failure while it runs does not start another.
+    let again = feed(
+        &mut s,
+        WorkerEvent::HistoryFailed {
+            machine_id: "m1".into(),
+            error: ErrorInfo {
+                code: "SignInRequired".into(),
+                message: "x".into(),
+            },
+        },
+    );
+    assert!(
+        !again
+            .iter()
+            .any(|e| matches!(e, Effect::Send(Command::SignIn)))
+    );
+    let prompt = PromptInfo {
+        message: "To sign in, open https://microsoft.com/devicelogin and enter ABCD1234.".into(),
+        user_code: "ABCD1234".into(),
+        verification_uri: "https://microsoft.com/devicelogin".into(),
+        expires_in: std::time::Duration::from_secs(900),
+    };
+    feed(
+        &mut s,
+        WorkerEvent::SignInPrompt {
+            prompt: prompt.clone(),
+        },
+    );
+    assert!(matches!(&s.modal, Some(Modal::SignIn { prompt: Some(p), .. }) if *p == prompt));
+    let fx = feed(
+        &mut s,
+        WorkerEvent::SignedIn {
+            user: Some("alice@contoso.com".into()),
+        },
+    );
+    assert!(s.modal.is_none() && !s.signing_in);
+    assert_eq!(
+        s.status.notice.as_deref(),
+        Some("Signed in as alice@contoso.com.")
+    );
+    assert!(
+        fx.iter()
+            .any(|e| matches!(e, Effect::Send(Command::LoadMachines { .. })))
+    );
+}
+
+#[test]
+fn esc_cancels_a_sign_in_and_r_tries_again() {
+    let mut s = cordon::tui::state::State::new(info(false), now());
+    feed(&mut s, WorkerEvent::MachinesLoading { generation: 1 });
+    let failed = WorkerEvent::MachinesFailed {
+        generation: 1,
+        error: ErrorInfo {
+            code: "SignInRequired".into(),
+            message: "no sign-in".into(),
+        },
+    };
+    feed(&mut s, failed.clone());
+    let fx = update(&mut s, Action::Back);
+    assert!(
+        fx.iter()
+            .any(|e| matches!(e, Effect::Send(Command::CancelSignIn)))
+    );
+    assert!(s.modal.is_none());
+    feed(
+        &mut s,
+        WorkerEvent::SignInFailed {
+            error: ErrorInfo {
+                code: "AuthenticationFailed".into(),
+                message: "the sign-in did not complete: cancelled".into(),
+            },
+        },
+    );
+    assert!(
+        s.status
+            .error
+            .as_deref()
+            .is_some_and(|e| e.contains("press r"))
+    );
+    // r reloads; the load fails the same way; the sign-in starts again.
+    let fx = user(&mut s, UserAction::Refresh);
+    assert!(
+        fx.iter()
+            .any(|e| matches!(e, Effect::Send(Command::LoadMachines { .. })))
+    );
+    feed(&mut s, WorkerEvent::MachinesLoading { generation: 2 });
+    let fx = feed(
+        &mut s,
+        WorkerEvent::MachinesFailed {
+            generation: 2,
+            error: ErrorInfo {
+                code: "SignInRequired".into(),
+                message: "no sign-in".into(),
+            },
+        },
+    );
+    assert!(
+        fx.iter()
+            .any(|e| matches!(e, Effect::Send(Command::SignIn)))
+    );
+}

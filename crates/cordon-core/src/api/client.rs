@@ -789,6 +789,19 @@ impl DefenderApi for MdeClient {
         self.inner.scopes.note(action_id, scope);
     }
 
+    async fn sign_in(
+        &self,
+        cancel: tokio_util::sync::CancellationToken,
+        on_prompt: impl FnOnce(crate::auth::device::PromptInfo) + Send,
+    ) -> Result<Option<String>, ApiError> {
+        let signed_in = self
+            .inner
+            .tokens
+            .login(&cancel, |prompt| on_prompt(prompt.info()), |_| {})
+            .await?;
+        Ok(signed_in.username)
+    }
+
     async fn cancel_action(
         &self,
         action_id: &str,

@@ -102,6 +102,7 @@ impl ApiError {
         match self {
             Self::Service { body, .. } => &body.code,
             Self::Throttled { .. } => "TooManyRequests",
+            Self::Auth(crate::auth::AuthError::SignInRequired { .. }) => "SignInRequired",
             Self::Auth(_) => "AuthenticationFailed",
             Self::Network(_) => "NetworkError",
             Self::Decode(_) => "InvalidResponse",

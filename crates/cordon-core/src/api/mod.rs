@@ -98,6 +98,21 @@ pub trait DefenderApi: Send + Sync + 'static {
     /// Remember that `action_id` is an Isolate of this type (one adopted by a read-back
     /// rather than created by `isolate`), so later reads show it (`ScopeBook`).
     fn note_scope(&self, _action_id: &str, _scope: IsolationType) {}
+
+    /// Sign in as the analyst (a device-code profile): `on_prompt` gets the URL and
+    /// code to show; the answer is who signed in. Other profiles have nothing to do.
+    fn sign_in(
+        &self,
+        cancel: tokio_util::sync::CancellationToken,
+        on_prompt: impl FnOnce(crate::auth::device::PromptInfo) + Send,
+    ) -> impl Future<Output = Result<Option<String>, ApiError>> + Send {
+        let _ = (cancel, on_prompt);
+        async {
+            Err(ApiError::InvalidInput(
+                "this profile does not sign in interactively".into(),
+            ))
+        }
+    }
 }
 
 /// Every page of a machine action listing, following `@odata.nextLink` to the end.

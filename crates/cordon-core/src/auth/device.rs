@@ -48,7 +48,28 @@ struct CodeAnswer {
     message: Option<String>,
 }
 
-fn endpoint(profile: &Profile, leaf: &str) -> Result<url::Url, AuthError> {
+/// Where and as whom: the parts of a profile the flow needs.
+#[derive(Debug, Clone)]
+pub struct Client {
+    pub authority: String,
+    pub tenant_id: String,
+    pub client_id: String,
+    /// The API's `.default` scope.
+    pub scope: String,
+}
+
+impl From<&Profile> for Client {
+    fn from(p: &Profile) -> Self {
+        Self {
+            authority: p.authority.clone(),
+            tenant_id: p.tenant_id.clone(),
+            client_id: p.client_id.clone(),
+            scope: p.scope.clone(),
+        }
+    }
+}
+
+fn endpoint(profile: &Client, leaf: &str) -> Result<url::Url, AuthError> {
     let raw = format!(
         "{}/{}/oauth2/v2.0/{leaf}",
         profile.authority.trim_end_matches('/'),
@@ -65,12 +86,12 @@ fn endpoint(profile: &Profile, leaf: &str) -> Result<url::Url, AuthError> {
     Ok(url)
 }
 
-fn scope(profile: &Profile) -> String {
+fn scope(profile: &Client) -> String {
     format!("{} offline_access", profile.scope)
 }
 
 /// Ask Entra for a device code.
-pub async fn start(http: &reqwest::Client, profile: &Profile) -> Result<Prompt, AuthError> {
+pub async fn start(http: &reqwest::Client, profile: &Client) -> Result<Prompt, AuthError> {
     let url = endpoint(profile, "devicecode")?;
     let host = url.host_str().unwrap_or_default().to_string();
     let scope = scope(profile);
@@ -122,6 +143,26 @@ pub async fn start(http: &reqwest::Client, profile: &Profile) -> Result<Prompt, 
     })
 }
 
+/// What the console shows while the analyst signs in (no device code in it).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PromptInfo {
+    pub message: String,
+    pub user_code: String,
+    pub verification_uri: String,
+    pub expires_in: Duration,
+}
+
+impl Prompt {
+    pub fn info(&self) -> PromptInfo {
+        PromptInfo {
+            message: self.message.clone(),
+            user_code: self.user_code.clone(),
+            verification_uri: self.verification_uri.clone(),
+            expires_in: self.expires_in,
+        }
+    }
+}
+
 /// Who signed in.
 #[derive(Debug, Clone)]
 pub struct SignedIn {
@@ -133,7 +174,7 @@ pub struct SignedIn {
 /// before each wait (the CLI shows it).
 pub async fn wait(
     http: &reqwest::Client,
-    profile: &Profile,
+    profile: &Client,
     prompt: &Prompt,
     cache: &TokenCache,
     cancel: &CancellationToken,

@@ -107,6 +107,8 @@ pub struct TokenProvider {
     generation: AtomicU64,
     token_requests: AtomicU64,
     principal: PrincipalSlot,
+    /// For `login`: where the device-code flow runs (device-code profiles only).
+    device_client: Option<super::device::Client>,
 }
 
 /// Who the latest token names, shared with the audit log so each record says who
@@ -292,6 +294,8 @@ impl TokenProvider {
             generation: AtomicU64::new(0),
             token_requests: AtomicU64::new(0),
             principal: PrincipalSlot::default(),
+            device_client: matches!(profile.auth, Auth::DeviceCode)
+                .then(|| super::device::Client::from(profile)),
         })
     }
 
@@ -348,24 +352,22 @@ impl TokenProvider {
     /// refresh token goes to the cache; the next `get_token` uses it.
     pub async fn login(
         &self,
-        profile: &Profile,
         cancel: &tokio_util::sync::CancellationToken,
         on_prompt: impl FnOnce(&super::device::Prompt),
         on_wait: impl FnMut(Duration),
     ) -> Result<super::device::SignedIn, AuthError> {
-        let Source::DeviceCode(cache) = &self.source else {
+        let (Source::DeviceCode(cache), Some(client)) = (&self.source, &self.device_client) else {
             return Err(AuthError::DeviceCode {
                 reason: format!(
-                    "profile {} signs in with auth = \"{}\", which needs no login; login is for auth = \"device-code\"",
+                    "profile {} does not sign in as you, so it needs no login; login is for auth = \"device-code\"",
                     self.profile_name,
-                    profile.auth.name()
                 ),
             });
         };
-        let prompt = super::device::start(&self.http, profile).await?;
+        let prompt = super::device::start(&self.http, client).await?;
         on_prompt(&prompt);
         let signed_in =
-            super::device::wait(&self.http, profile, &prompt, cache, cancel, on_wait).await?;
+            super::device::wait(&self.http, client, &prompt, cache, cancel, on_wait).await?;
         self.invalidate().await;
         Ok(signed_in)
     }

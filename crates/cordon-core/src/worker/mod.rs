@@ -129,6 +129,7 @@ async fn run<A: DefenderApi>(
     let mut loader: Option<JoinHandle<()>> = None;
     let mut generation = 0u64;
     let mut side_tasks: Vec<JoinHandle<()>> = Vec::new();
+    let mut sign_in: Option<(JoinHandle<()>, CancellationToken)> = None;
 
     loop {
         let command = tokio::select! {
@@ -164,6 +165,35 @@ async fn run<A: DefenderApi>(
                     poll::track(ctx, action_ids, origins).await;
                 }));
             }
+            Command::SignIn => {
+                if sign_in.as_ref().is_some_and(|(t, _)| !t.is_finished()) {
+                    continue;
+                }
+                let stop = cancel.child_token();
+                let ctx = ctx.clone();
+                let token = stop.clone();
+                let task = tokio::spawn(async move {
+                    let prompt_ctx = ctx.clone();
+                    let result = ctx
+                        .api
+                        .sign_in(token, move |prompt| {
+                            prompt_ctx.emit(WorkerEvent::SignInPrompt { prompt });
+                        })
+                        .await;
+                    ctx.emit(match result {
+                        Ok(user) => WorkerEvent::SignedIn { user },
+                        Err(e) => WorkerEvent::SignInFailed {
+                            error: ErrorInfo::from(&e),
+                        },
+                    });
+                });
+                sign_in = Some((task, stop));
+            }
+            Command::CancelSignIn => {
+                if let Some((_, stop)) = &sign_in {
+                    stop.cancel();
+                }
+            }
             Command::Recover => {
                 let ctx = ctx.clone();
                 side_tasks.push(tokio::spawn(async move {
@@ -183,6 +213,9 @@ async fn run<A: DefenderApi>(
         t.abort();
     }
     poller.abort();
+    if let Some((task, _)) = sign_in {
+        task.abort();
+    }
     drop(submit_tx);
     if tokio::time::timeout(SHUTDOWN_GRACE, submitter)
         .await

@@ -29,6 +29,11 @@ pub enum Command {
     /// Settle what earlier runs left unfinished in the audit log (see
     /// `worker::recover`). Answered by one `Recovered` event.
     Recover,
+    /// Sign in as the analyst (device code): `SignInPrompt`, then `SignedIn` or
+    /// `SignInFailed`. A second one while a sign-in runs is ignored.
+    SignIn,
+    /// Stop waiting for the sign-in (answered by `SignInFailed`).
+    CancelSignIn,
 }
 
 /// A failure a person can read: the API's code plus one sentence.
@@ -111,6 +116,17 @@ pub enum WorkerEvent {
     Budget {
         minute_left: u32,
         hour_left: u32,
+    },
+    /// The URL and code the analyst signs in with (`Command::SignIn`).
+    SignInPrompt {
+        prompt: crate::auth::device::PromptInfo,
+    },
+    /// The analyst signed in; loads can be tried again.
+    SignedIn {
+        user: Option<String>,
+    },
+    SignInFailed {
+        error: ErrorInfo,
     },
     /// Start-up recovery finished (`Command::Recover`).
     Recovered {

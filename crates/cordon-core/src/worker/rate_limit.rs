@@ -320,6 +320,14 @@ impl<A: DefenderApi> DefenderApi for RateLimited<A> {
     fn note_scope(&self, action_id: &str, scope: IsolationType) {
         self.inner.note_scope(action_id, scope);
     }
+
+    async fn sign_in(
+        &self,
+        cancel: tokio_util::sync::CancellationToken,
+        on_prompt: impl FnOnce(crate::auth::device::PromptInfo) + Send,
+    ) -> Result<Option<String>, ApiError> {
+        self.inner.sign_in(cancel, on_prompt).await
+    }
 }
 
 #[cfg(test)]
