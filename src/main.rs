@@ -279,6 +279,7 @@ fn demo_auth(
         DemoAuth::ClientSecret => profile.auth.clone(),
         DemoAuth::Certificate => config::Auth::Certificate {
             file: write("demo-app-cert.pem", sim::identity::DEMO_CERTIFICATE_PEM)?,
+            password_env: None,
         },
         DemoAuth::DeviceCode => config::Auth::DeviceCode,
         DemoAuth::WorkloadIdentity => config::Auth::WorkloadIdentity {

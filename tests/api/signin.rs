@@ -65,7 +65,14 @@ async fn a_certificate_signs_in_and_a_wrong_one_is_named() {
         "app.pem",
         cordon_sim::identity::DEMO_CERTIFICATE_PEM,
     );
-    let profile = profile_with(&running, &cfg, Auth::Certificate { file: good });
+    let profile = profile_with(
+        &running,
+        &cfg,
+        Auth::Certificate {
+            file: good,
+            password_env: None,
+        },
+    );
     let c = client(&profile, dir.path());
     assert_eq!(lists(&c).await.unwrap(), 50);
     // Each token request signs a fresh assertion (a new jti): a second one works.
@@ -76,7 +83,14 @@ async fn a_certificate_signs_in_and_a_wrong_one_is_named() {
         env!("CARGO_MANIFEST_DIR"),
         "/tests/fixtures/wrong-cert.pem"
     ));
-    let profile = profile_with(&running, &cfg, Auth::Certificate { file: wrong });
+    let profile = profile_with(
+        &running,
+        &cfg,
+        Auth::Certificate {
+            file: wrong,
+            password_env: None,
+        },
+    );
     let err = client(&profile, dir.path())
         .check_sign_in()
         .await
@@ -92,6 +106,7 @@ async fn a_certificate_signs_in_and_a_wrong_one_is_named() {
         &cfg,
         Auth::Certificate {
             file: dir.path().join("nope.pem"),
+            password_env: None,
         },
     );
     let text = client(&missing, dir.path())
@@ -102,6 +117,24 @@ async fn a_certificate_signs_in_and_a_wrong_one_is_named() {
     assert!(
         text.contains("nope.pem") && text.contains("certificate_file"),
         "{text}"
+    );
+
+    // The same certificate as PKCS#12: opened with its password, refused (naming the
+    // key to set) with a wrong one. (The binary test reads the password from the
+    // environment.)
+    let pfx = std::path::PathBuf::from(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/fixtures/demo-app-cert.pfx"
+    ));
+    use cordon_core::auth::assertion::Credential;
+    let bytes = std::fs::read(&pfx).unwrap();
+    let from_pfx = Credential::from_pkcs12(&pfx, &bytes, "cordon-demo-pfx").unwrap();
+    let from_pem = Credential::load(&dir.path().join("app.pem")).unwrap();
+    assert_eq!(from_pfx.thumbprint_s256, from_pem.thumbprint_s256);
+    let wrong = Credential::from_pkcs12(&pfx, &bytes, "nope").unwrap_err();
+    assert!(
+        wrong.to_string().contains("certificate_password_env"),
+        "{wrong}"
     );
     stop.cancel();
 }

@@ -450,3 +450,48 @@ fn the_console_asks_for_a_sign_in_and_continues_by_itself() {
     term.send("q");
     term.wait_exit(t).expect("quits");
 }
+
+/// A certificate profile through the binary, with the certificate as PKCS#12 and its
+/// password in an environment variable: lists and isolates.
+#[test]
+fn a_certificate_profile_lists_and_isolates_with_a_pfx() {
+    let sim = simulate(&["--step", "0.2"]);
+    let dir = tempfile::tempdir().unwrap();
+    let pfx = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/fixtures/demo-app-cert.pfx"
+    );
+    let config = config(
+        dir.path(),
+        sim.1,
+        "cert",
+        &format!(
+            "auth = \"certificate\"\nclient_id = \"{CLIENT}\"\ncertificate_file = \"{pfx}\"\ncertificate_password_env = \"PFX_PASS\""
+        ),
+    );
+    let env = [("PFX_PASS", "cordon-demo-pfx")];
+    let listed = cordon_env(dir.path(), &config, &["machines"], &env);
+    assert_eq!(listed.status.code(), Some(0), "{}", text(&listed));
+    let target = crate::common::succeeding_machine_names(4).remove(3);
+    let write = cordon_env(
+        dir.path(),
+        &config,
+        &[
+            "isolate",
+            &target,
+            "--comment",
+            "IR-5153 by certificate",
+            "--wait",
+        ],
+        &env,
+    );
+    assert_eq!(write.status.code(), Some(0), "{}", text(&write));
+    let wrong = cordon_env(dir.path(), &config, &["machines"], &[("PFX_PASS", "nope")]);
+    assert_eq!(wrong.status.code(), Some(3), "{}", text(&wrong));
+    assert!(
+        text(&wrong).contains("certificate_password_env"),
+        "{}",
+        text(&wrong)
+    );
+    assert_no_token(dir.path(), &[&text(&listed), &text(&write)]);
+}

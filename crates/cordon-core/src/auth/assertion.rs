@@ -43,6 +43,59 @@ pub fn thumbprint_s256(cert_der: &[u8]) -> String {
 }
 
 impl Credential {
+    /// A PEM file, or a PKCS#12 file (anything not PEM) whose password is in the
+    /// environment variable `password_env` (none: an empty password).
+    pub fn load_with_password(path: &Path, password_env: Option<&str>) -> Result<Self, AuthError> {
+        let bad = |reason: String| AuthError::Certificate {
+            path: path.display().to_string(),
+            reason,
+        };
+        let bytes = secrecy::zeroize::Zeroizing::new(
+            std::fs::read(path).map_err(|e| bad(format!("cannot read it ({e})")))?,
+        );
+        if bytes.starts_with(b"-----BEGIN") || bytes.iter().take(64).all(u8::is_ascii) {
+            return Self::load(path);
+        }
+        let password = match password_env {
+            Some(var) => secrecy::zeroize::Zeroizing::new(std::env::var(var).map_err(|_| {
+                bad(format!(
+                    "it is PKCS#12 and the variable {var} holding its password is not set"
+                ))
+            })?),
+            None => secrecy::zeroize::Zeroizing::new(String::new()),
+        };
+        Self::from_pkcs12(path, &bytes, &password)
+    }
+
+    /// A PKCS#12 file's key and certificate, opened with `password`.
+    pub fn from_pkcs12(path: &Path, bytes: &[u8], password: &str) -> Result<Self, AuthError> {
+        let bad = |reason: String| AuthError::Certificate {
+            path: path.display().to_string(),
+            reason,
+        };
+        let store = p12_keystore::KeyStore::from_pkcs12(
+            bytes,
+            password,
+            p12_keystore::Pkcs12ImportPolicy::Relaxed,
+        )
+        .map_err(|_| {
+            bad("it is not a PKCS#12 file cordon can open with that password (set certificate_password_env)".into())
+        })?;
+        let (_, chain) = store
+            .private_key_chain()
+            .ok_or_else(|| bad("the PKCS#12 file holds no private key".into()))?;
+        let cert = chain
+            .certs()
+            .first()
+            .ok_or_else(|| bad("the PKCS#12 file holds no certificate".into()))?;
+        let key = RsaKeyPair::from_pkcs8(chain.key().as_der())
+            .map_err(|e| bad(format!("its RSA key was refused ({e})")))?;
+        Ok(Self {
+            key,
+            thumbprint_s256: thumbprint_s256(cert.as_der()),
+        })
+    }
+
     /// Read the private key (PKCS#8 or PKCS#1 RSA) and the first certificate from a PEM
     /// file. Errors name the file and what is missing, never the key.
     pub fn load(path: &Path) -> Result<Self, AuthError> {

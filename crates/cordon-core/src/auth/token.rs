@@ -78,8 +78,9 @@ struct Cached {
 #[derive(Debug)]
 enum Source {
     Secret(SecretSource),
-    /// The PEM file, read at each token request (a renewed certificate is picked up).
-    Certificate(std::path::PathBuf),
+    /// The PEM or PKCS#12 file (and the variable holding a PKCS#12 password), read at
+    /// each token request: a renewed certificate is picked up.
+    Certificate(std::path::PathBuf, Option<String>),
     /// The federated token file, read at each request (it is rotated under us).
     Federated(Result<std::path::PathBuf, String>),
     DeviceCode(TokenCache),
@@ -140,7 +141,7 @@ impl fmt::Debug for TokenProvider {
                 format!("command:{}", argv.first().map(String::as_str).unwrap_or(""))
             }
             Source::Secret(SecretSource::Value(_)) => "[REDACTED]".to_string(),
-            Source::Certificate(p) => format!("certificate:{}", p.display()),
+            Source::Certificate(p, _) => format!("certificate:{}", p.display()),
             Source::Federated(_) => "workload-identity".to_string(),
             Source::DeviceCode(_) => "device-code".to_string(),
             Source::AzureCli(_) => "azure-cli".to_string(),
@@ -259,7 +260,9 @@ impl TokenProvider {
         })?;
         let source = match &profile.auth {
             Auth::ClientSecret(secret) => Source::Secret(secret.clone()),
-            Auth::Certificate { file } => Source::Certificate(file.clone()),
+            Auth::Certificate { file, password_env } => {
+                Source::Certificate(file.clone(), password_env.clone())
+            }
             Auth::WorkloadIdentity { token_file } => Source::Federated(
                 token_file
                     .clone()
@@ -464,8 +467,8 @@ impl TokenProvider {
                 ])
                 .await?
             }
-            Source::Certificate(file) => {
-                let credential = Credential::load(file)?;
+            Source::Certificate(file, password_env) => {
+                let credential = Credential::load_with_password(file, password_env.as_deref())?;
                 let assertion = credential.assertion(
                     client_id,
                     self.token_url.as_str(),

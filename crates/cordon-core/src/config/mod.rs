@@ -123,6 +123,7 @@ struct ProfileDto {
     client_secret_env: Option<String>,
     client_secret_command: Option<Vec<String>>,
     certificate_file: Option<PathBuf>,
+    certificate_password_env: Option<String>,
     managed_identity_client_id: Option<String>,
     federated_token_file: Option<PathBuf>,
     ca_file: Option<PathBuf>,
@@ -458,6 +459,10 @@ fn resolve_auth(dto: &ProfileDto) -> Result<Auth, String> {
     }
     if method != "certificate" {
         stray("certificate_file", dto.certificate_file.is_some())?;
+        stray(
+            "certificate_password_env",
+            dto.certificate_password_env.is_some(),
+        )?;
     }
     if method != "managed-identity" {
         stray(
@@ -472,7 +477,15 @@ fn resolve_auth(dto: &ProfileDto) -> Result<Auth, String> {
         "client-secret" => Auth::ClientSecret(secret_source(dto)?),
         "certificate" => {
             match &dto.certificate_file {
-                Some(f) if !f.as_os_str().is_empty() => Auth::Certificate { file: f.clone() },
+                Some(f) if !f.as_os_str().is_empty() => Auth::Certificate {
+                    file: f.clone(),
+                    password_env: dto
+                        .certificate_password_env
+                        .as_deref()
+                        .map(str::trim)
+                        .filter(|v| !v.is_empty())
+                        .map(str::to_string),
+                },
                 _ => {
                     return Err("auth = \"certificate\" needs certificate_file = \"path/to/key-and-cert.pem\"".into());
                 }

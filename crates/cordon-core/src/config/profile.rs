@@ -77,9 +77,13 @@ pub enum SecretSource {
 pub enum Auth {
     /// App-only: client credentials with a client secret.
     ClientSecret(SecretSource),
-    /// App-only: client credentials with an assertion signed by the certificate's key
-    /// (a PEM file holding the private key and the certificate).
-    Certificate { file: PathBuf },
+    /// App-only: client credentials with an assertion signed by the certificate's key:
+    /// a PEM file holding the private key and the certificate, or a PKCS#12 (.pfx)
+    /// file whose password is in the environment variable `password_env`.
+    Certificate {
+        file: PathBuf,
+        password_env: Option<String>,
+    },
     /// As the analyst (delegated): the device-code flow once, then the cached refresh
     /// token (`cordon login`).
     DeviceCode,
