@@ -51,6 +51,8 @@ fn loaded(n: usize, width: u16, height: u16) -> State {
         tenant: "contoso".into(),
         cloud: "commercial".into(),
         readonly: false,
+        protected: false,
+        protected_tags: Vec::new(),
         audit_path: None,
     };
     let mut s = State::new(info, now);

@@ -2,6 +2,7 @@
 //! `--demo`), then run the console or a subcommand, and turn every error into one
 //! sentence and a documented exit code.
 
+use std::collections::HashMap;
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
@@ -168,14 +169,18 @@ async fn run_inner(cli: Cli) -> Result<u8, CliError> {
             wait,
             force,
             json,
+            confirm,
         }) => {
+            let mut tags = HashMap::new();
             let requests = commands::plan_isolation(
                 session.api.as_ref(),
                 &machines,
                 &comment,
                 Some(isolation_type.into()),
+                &mut tags,
             )
             .await?;
+            commands::check_protection(&session.profile, &requests, &tags, confirm.as_deref())?;
             let (requests, refused) =
                 commands::refuse_no_ops(session.api.as_ref(), requests, force).await?;
             write(session, requests, refused, wait, json, interrupt).await
@@ -186,9 +191,18 @@ async fn run_inner(cli: Cli) -> Result<u8, CliError> {
             wait,
             force,
             json,
+            confirm,
         }) => {
-            let requests =
-                commands::plan_isolation(session.api.as_ref(), &machines, &comment, None).await?;
+            let mut tags = HashMap::new();
+            let requests = commands::plan_isolation(
+                session.api.as_ref(),
+                &machines,
+                &comment,
+                None,
+                &mut tags,
+            )
+            .await?;
+            commands::check_protection(&session.profile, &requests, &tags, confirm.as_deref())?;
             let (requests, refused) =
                 commands::refuse_no_ops(session.api.as_ref(), requests, force).await?;
             write(session, requests, refused, wait, json, interrupt).await
@@ -197,8 +211,24 @@ async fn run_inner(cli: Cli) -> Result<u8, CliError> {
             action_id,
             comment,
             json,
+            confirm,
         }) => {
             let request = commands::plan_cancel(session.api.as_ref(), &action_id, &comment).await?;
+            let tags = match cordon_core::api::DefenderApi::get_machine(
+                session.api.as_ref(),
+                &request.machine_id,
+            )
+            .await
+            {
+                Ok(m) => HashMap::from([(m.id.clone(), m.machine_tags)]),
+                Err(_) => HashMap::new(),
+            };
+            commands::check_protection(
+                &session.profile,
+                std::slice::from_ref(&request),
+                &tags,
+                confirm.as_deref(),
+            )?;
             write(session, vec![request], Vec::new(), false, json, interrupt).await
         }
         Some(CommandArgs::Login) => {
@@ -435,6 +465,8 @@ async fn run_console(cli: &Cli, session: Session) -> Result<u8, CliError> {
         tenant: session.profile.tenant_id.clone(),
         cloud: session.profile.cloud.as_str().to_string(),
         readonly: session.profile.readonly,
+        protected: session.profile.protected,
+        protected_tags: session.profile.protected_tags.clone(),
         color: session.profile.color.clone(),
         ascii: cli.global.ascii,
         no_color,

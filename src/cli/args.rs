@@ -101,6 +101,10 @@ pub enum CommandArgs {
         /// Send even to machines that are already isolated (otherwise refused, exit 1).
         #[arg(long)]
         force: bool,
+        /// For a protected profile or machine: the profile's name (for several
+        /// machines, their number), typed to mean it.
+        #[arg(long, value_name = "PROFILE|N")]
+        confirm: Option<String>,
         /// Print JSON: one entry per machine, the same shape whatever happened.
         #[arg(long)]
         json: bool,
@@ -120,6 +124,10 @@ pub enum CommandArgs {
         /// Send even to machines that are not isolated (otherwise refused, exit 1).
         #[arg(long)]
         force: bool,
+        /// For a protected profile or machine: the profile's name (for several
+        /// machines, their number), typed to mean it.
+        #[arg(long, value_name = "PROFILE|N")]
+        confirm: Option<String>,
         /// Print JSON: one entry per machine, the same shape whatever happened.
         #[arg(long)]
         json: bool,
@@ -157,6 +165,9 @@ pub enum CommandArgs {
         /// Print JSON: the same shape as isolate and unisolate.
         #[arg(long)]
         json: bool,
+        /// For a protected profile or machine: the profile's name, typed to mean it.
+        #[arg(long, value_name = "PROFILE")]
+        confirm: Option<String>,
     },
     /// Sign in as yourself for a device-code profile: prints a URL and a code (on
     /// stderr) to enter on any device, waits, and keeps the sign-in for later commands.

@@ -514,6 +514,7 @@ pub async fn plan_isolation<A: DefenderApi>(
     keys: &[String],
     comment: &str,
     isolation_type: Option<IsolationType>,
+    tags: &mut HashMap<String, Vec<String>>,
 ) -> Result<Vec<WriteRequest>, CliError> {
     let comment = parse_comment(comment)?;
     let mut requests = Vec::with_capacity(keys.len());
@@ -523,6 +524,7 @@ pub async fn plan_isolation<A: DefenderApi>(
         if !seen.insert(m.id.clone()) {
             continue; // the same machine named twice: one request
         }
+        tags.insert(m.id.clone(), m.machine_tags.clone());
         let op = match isolation_type {
             Some(t) => WriteOp::Isolate { isolation_type: t },
             None => WriteOp::Unisolate,
@@ -536,6 +538,48 @@ pub async fn plan_isolation<A: DefenderApi>(
         });
     }
     Ok(requests)
+}
+
+/// A protected profile or a machine with a protected tag: the write goes only with
+/// `--confirm <the profile's name>` (or, for several machines, their number), so a
+/// script cannot hit it by accident. Checked before anything is sent (exit 2).
+pub fn check_protection(
+    profile: &cordon_core::config::Profile,
+    requests: &[WriteRequest],
+    tags: &HashMap<String, Vec<String>>,
+    confirm: Option<&str>,
+) -> Result<(), CliError> {
+    use cordon_core::domain::protection::{Facts, challenge};
+    let none = Vec::new();
+    let facts: Vec<Facts> = requests
+        .iter()
+        .map(|r| Facts {
+            name: &r.machine_name,
+            tags: tags.get(&r.machine_id).unwrap_or(&none),
+        })
+        .collect();
+    let Some(challenge) = challenge(
+        &profile.name,
+        profile.protected,
+        &profile.protected_tags,
+        &facts,
+    ) else {
+        return Ok(());
+    };
+    match confirm {
+        Some(typed) if challenge.accepts(typed) => Ok(()),
+        Some(typed) => Err(CliError::Usage(format!(
+            "{}: --confirm {} does not match; nothing was sent (use --confirm {})",
+            clean(&challenge.why),
+            clean(typed),
+            clean(&challenge.answer)
+        ))),
+        None => Err(CliError::Usage(format!(
+            "{}: add --confirm {} to send this; nothing was sent",
+            clean(&challenge.why),
+            clean(&challenge.answer)
+        ))),
+    }
 }
 
 /// Writes that would change nothing are refused before anything is sent (unless

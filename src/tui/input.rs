@@ -13,6 +13,9 @@ pub fn map_event(state: &State, event: &Event, keymap: &KeyMap) -> Option<Action
         Event::Key(key) => map_key(state, *key, keymap),
         Event::Paste(text) => match &state.modal {
             Some(Modal::Comment(_)) => Some(Action::Paste(text.clone())),
+            Some(Modal::Confirm(form)) if form.challenge.is_some() => {
+                Some(Action::Paste(text.clone()))
+            }
             None if state.filter.editing => Some(Action::Paste(text.clone())),
             _ => None,
         },
@@ -37,6 +40,12 @@ pub fn map_key(state: &State, key: KeyEvent, keymap: &KeyMap) -> Option<Action> 
             KeyCode::Esc => Some(Action::Back),
             KeyCode::Enter => Some(Action::Submit),
             KeyCode::Tab | KeyCode::BackTab => Some(Action::NextField),
+            _ => to_input_request(&Event::Key(key)).map(Action::Text),
+        },
+        // A protected write: the profile name (or a count) is typed, Enter sends.
+        Some(Modal::Confirm(form)) if form.challenge.is_some() => match key.code {
+            KeyCode::Esc => Some(Action::Back),
+            KeyCode::Enter => Some(Action::Submit),
             _ => to_input_request(&Event::Key(key)).map(Action::Text),
         },
         Some(Modal::Confirm(_) | Modal::QuitConfirm) => match key.code {

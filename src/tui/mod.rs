@@ -87,6 +87,8 @@ pub struct TuiContext {
     pub refresh_interval: Option<Duration>,
     /// Shown in the help overlay.
     pub audit_path: Option<PathBuf>,
+    pub protected: bool,
+    pub protected_tags: Vec<String>,
 }
 
 /// How the console ended.
@@ -111,6 +113,8 @@ pub fn initial_state(ctx: &TuiContext) -> State {
             cloud: ctx.cloud.clone(),
             readonly: ctx.readonly,
             audit_path: ctx.audit_path.clone(),
+            protected: ctx.protected,
+            protected_tags: ctx.protected_tags.clone(),
         },
         Utc::now(),
     );

@@ -27,6 +27,9 @@ pub struct ProfileInfo {
     pub cloud: String,
     pub readonly: bool,
     pub audit_path: Option<PathBuf>,
+    /// Writes need the profile name (or a bulk's size) typed (`domain::protection`).
+    pub protected: bool,
+    pub protected_tags: Vec<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -450,6 +453,9 @@ pub struct ConfirmForm {
     /// The first `y` was given while `no_ops` is not empty.
     pub armed: bool,
     pub comment: cordon_core::domain::Comment,
+    /// A protected profile or machine: what must be typed before it counts.
+    pub challenge: Option<cordon_core::domain::protection::Challenge>,
+    pub typed: Input,
 }
 
 #[derive(Debug, Clone)]

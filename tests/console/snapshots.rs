@@ -580,3 +580,22 @@ fn bulk_failures_80x24() {
     assert!(t.contains("Intune to wipe or lock it instead"), "{t}");
     insta::assert_snapshot!(t);
 }
+
+/// Issue 13: the protected confirmation, typed half-way, at 80x24.
+#[test]
+fn protected_confirmation_80x24() {
+    let mut s = main_state(80, 24);
+    s.info.protected = true;
+    s.machines.marked.clear();
+    user(&mut s, UserAction::Isolate);
+    for c in "IR-1234".chars() {
+        update(&mut s, Action::Text(tui_input::InputRequest::InsertChar(c)));
+    }
+    update(&mut s, Action::Submit);
+    for c in "prod".chars() {
+        update(&mut s, Action::Text(tui_input::InputRequest::InsertChar(c)));
+    }
+    let t = screen(&s, 80, 24);
+    assert!(t.contains("Type prod-eu and press Enter"), "{t}");
+    insta::assert_snapshot!(t);
+}

@@ -82,6 +82,8 @@ pub fn info(readonly: bool) -> ProfileInfo {
         cloud: "commercial".into(),
         readonly,
         audit_path: Some("/var/lib/cordon/audit.jsonl".into()),
+        protected: false,
+        protected_tags: vec!["domain-controller".into()],
     }
 }
 

@@ -864,3 +864,101 @@ async fn a_listing_settles_an_earlier_runs_unsent_request() {
     assert_eq!(closing.outcome, Some(cordon_core::audit::Outcome::NotSent));
     assert_eq!(closing.run, rec.run);
 }
+
+/// Issue 13: a protected profile's writes need `--confirm <profile>` (nothing is sent
+/// without it, exit 2), and a machine with a protected tag needs it in any profile.
+#[test]
+fn protected_profiles_and_tags_need_confirm_on_the_command_line() {
+    let sim = simulate(&["--step", "0.2"]);
+    let dir = tempfile::tempdir().unwrap();
+    let plain = config_for(dir.path(), sim.1);
+    let text = std::fs::read_to_string(&plain).unwrap();
+    let protected = dir.path().join("protected.toml");
+    std::fs::write(
+        &protected,
+        text.replace("[profiles.sim]\n", "[profiles.sim]\nprotected = true\n"),
+    )
+    .unwrap();
+    let names = crate::common::succeeding_machine_names(1);
+    let isolates = |name: &str| -> usize {
+        let out = cordon(
+            dir.path(),
+            &plain,
+            &["actions", "--machine", name, "--type", "Isolate", "--json"],
+        );
+        let list: Vec<serde_json::Value> = serde_json::from_slice(&out.stdout).unwrap();
+        list.iter()
+            .filter(|a| a["requestorComment"] == "IR-protected")
+            .count()
+    };
+    let refused = cordon(
+        dir.path(),
+        &protected,
+        &["isolate", &names[0], "--comment", "IR-protected"],
+    );
+    assert_eq!(refused.status.code(), Some(2));
+    let said = String::from_utf8_lossy(&refused.stderr);
+    assert!(
+        said.contains("profile sim is protected") && said.contains("--confirm sim"),
+        "{said}"
+    );
+    assert_eq!(isolates(&names[0]), 0, "nothing was sent");
+    let wrong = cordon(
+        dir.path(),
+        &protected,
+        &[
+            "isolate",
+            &names[0],
+            "--comment",
+            "IR-protected",
+            "--confirm",
+            "prod",
+        ],
+    );
+    assert_eq!(wrong.status.code(), Some(2));
+    let sent = cordon(
+        dir.path(),
+        &protected,
+        &[
+            "isolate",
+            &names[0],
+            "--comment",
+            "IR-protected",
+            "--confirm",
+            "sim",
+        ],
+    );
+    assert_eq!(
+        sent.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&sent.stderr)
+    );
+    assert_eq!(isolates(&names[0]), 1);
+
+    // A protected tag, in a profile that is not protected: the machine's own tag.
+    let listed = cordon(dir.path(), &plain, &["machines", "--json"]);
+    let machines: Vec<serde_json::Value> = serde_json::from_slice(&listed.stdout).unwrap();
+    let (target, tag) = crate::common::succeeding_machine_names(40)
+        .into_iter()
+        .skip(1)
+        .find_map(|name| {
+            let tag = machines
+                .iter()
+                .find(|m| m["computerDnsName"] == name.as_str())?["machineTags"][0]
+                .as_str()?
+                .to_string();
+            Some((name, tag))
+        })
+        .expect("the demo fleet tags some machines");
+    let tagged = dir.path().join("tagged.toml");
+    std::fs::write(&tagged, format!("protected_tags = [\"{tag}\"]\n{text}")).unwrap();
+    let refused = cordon(
+        dir.path(),
+        &tagged,
+        &["isolate", &target, "--comment", "IR-protected"],
+    );
+    assert_eq!(refused.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&refused.stderr).contains(&format!("tagged {tag}")));
+    assert_eq!(isolates(&target), 0);
+}

@@ -175,6 +175,8 @@ pub fn profile_for(base: &str, secret: SecretSource) -> Profile {
         authority: base.to_string(),
         scope: SCOPE.to_string(),
         readonly: false,
+        protected: false,
+        protected_tags: Vec::new(),
         color: None,
     }
 }

@@ -112,6 +112,8 @@ pub fn demo_profile(running: &RunningSim, cfg: &SimConfig) -> Profile {
         authority: running.base_url.clone(),
         scope: Cloud::Commercial.preset().scope.into(),
         readonly: false,
+        protected: false,
+        protected_tags: Vec::new(),
         color: Some("green".into()),
     }
 }

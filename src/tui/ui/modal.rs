@@ -258,23 +258,61 @@ fn confirm(frame: &mut Frame, area: Rect, form: &ConfirmForm, theme: &Theme) {
         lines.push(Line::from(Span::styled(text, theme.error)));
         if form.armed {
             lines.push(Line::from(Span::styled(
-                "Press y once more to send anyway.",
+                if form.challenge.is_some() {
+                    "Press Enter once more to send anyway."
+                } else {
+                    "Press y once more to send anyway."
+                },
                 theme.danger,
             )));
         }
     }
     lines.push(Line::from(""));
-    lines.push(Line::from(vec![
-        Span::raw("Send it? "),
-        Span::styled("y", theme.key),
-        Span::raw(" yes, send   "),
-        Span::styled("n", theme.key),
-        Span::raw(" / Esc / Enter: no (default)"),
-    ]));
+    match &form.challenge {
+        Some(challenge) => {
+            lines.push(Line::from(Span::styled(
+                format!(
+                    "Protected: {}. Type {} and press Enter to send.",
+                    clean(&challenge.why),
+                    clean(&challenge.answer)
+                ),
+                theme.danger,
+            )));
+            let typed = form.typed.value();
+            let mark = match (challenge.accepts(typed), theme.ascii) {
+                (true, false) => " ✓",
+                (true, true) => " ok",
+                (false, _) => "",
+            };
+            lines.push(Line::from(vec![
+                Span::styled("> ", theme.key),
+                Span::raw(clean(typed).into_owned()),
+                Span::raw(mark),
+            ]));
+            lines.push(Line::from(vec![
+                Span::styled("Esc", theme.key),
+                Span::raw(": no, nothing is sent"),
+            ]));
+        }
+        None => lines.push(Line::from(vec![
+            Span::raw("Send it? "),
+            Span::styled("y", theme.key),
+            Span::raw(" yes, send   "),
+            Span::styled("n", theme.key),
+            Span::raw(" / Esc / Enter: no (default)"),
+        ])),
+    }
     let height = wrapped_rows(&lines, inner_w) + 2;
     let rect = centered(area, width, height.max(6));
     frame.render_widget(Clear, rect);
-    let block = modal_block("Confirm: nothing is sent until you press y", theme);
+    let title = match &form.challenge {
+        Some(c) => format!(
+            "Confirm: nothing is sent until you type {}",
+            clean(&c.answer)
+        ),
+        None => "Confirm: nothing is sent until you press y".to_string(),
+    };
+    let block = modal_block(&title, theme);
     frame.render_widget(
         Paragraph::new(lines)
             .block(block)

@@ -200,6 +200,7 @@ pub(super) fn on_comment(
                 Err(e) => form.error = Some(e.to_string()),
                 Ok(comment) => {
                     let no_ops = no_ops(state, &form.op, &form.targets);
+                    let challenge = protection(state, &form.targets);
                     return Some(Modal::Confirm(ConfirmForm {
                         comment,
                         op: form.op,
@@ -207,6 +208,8 @@ pub(super) fn on_comment(
                         not_included: form.not_included,
                         no_ops,
                         armed: false,
+                        challenge,
+                        typed: Input::default(),
                     }));
                 }
             }
@@ -214,6 +217,38 @@ pub(super) fn on_comment(
         _ => {}
     }
     Some(Modal::Comment(form))
+}
+
+/// A protected profile, or a target with a protected tag: what must be typed.
+fn protection(
+    state: &State,
+    targets: &[Target],
+) -> Option<cordon_core::domain::protection::Challenge> {
+    use cordon_core::domain::protection::{Facts, challenge};
+    let tags: Vec<Vec<String>> = targets
+        .iter()
+        .map(|t| {
+            state
+                .machines
+                .by_id(&t.id)
+                .map(|r| r.machine.machine_tags().map(str::to_string).collect())
+                .unwrap_or_default()
+        })
+        .collect();
+    let facts: Vec<Facts> = targets
+        .iter()
+        .zip(&tags)
+        .map(|(t, tags)| Facts {
+            name: &t.name,
+            tags,
+        })
+        .collect();
+    challenge(
+        &state.info.profile,
+        state.info.protected,
+        &state.info.protected_tags,
+        &facts,
+    )
 }
 
 /// "ws-1 is already isolated": targets whose known state makes this write a no-op.
@@ -243,6 +278,34 @@ pub(super) fn on_confirm(
     action: Action,
     fx: &mut Vec<Effect>,
 ) -> Option<Modal> {
+    // A protected write: the typed text is the yes; y and n are letters to type.
+    if let Some(challenge) = form.challenge.clone() {
+        let mut form = form;
+        return match action {
+            Action::Text(req) => {
+                form.typed.handle(req);
+                Some(Modal::Confirm(form))
+            }
+            Action::Paste(text) => {
+                insert_text(&mut form.typed, &text);
+                Some(Modal::Confirm(form))
+            }
+            Action::Submit if challenge.accepts(form.typed.value()) => {
+                if !form.no_ops.is_empty() && !form.armed {
+                    form.armed = true;
+                    return Some(Modal::Confirm(form));
+                }
+                submit(state, form, fx);
+                None
+            }
+            Action::Submit => Some(Modal::Confirm(form)),
+            Action::Back => {
+                state.status.notice = Some("Nothing sent.".into());
+                None
+            }
+            _ => Some(Modal::Confirm(form)),
+        };
+    }
     match action {
         // A write that changes nothing for some targets needs a second yes.
         Action::Answer(true) if !form.no_ops.is_empty() && !form.armed => {

@@ -382,3 +382,86 @@ fn a_write_that_changes_nothing_needs_a_second_yes() {
     assert!(submits(&update(&mut s, Action::Answer(false))).is_empty());
     assert!(s.modal.is_none());
 }
+
+/// Issue 13: a protected profile's write counts only once the profile name is typed
+/// (y is just a letter there); a bulk asks for the number of machines.
+#[test]
+fn a_protected_profile_needs_its_name_typed_and_a_bulk_its_size() {
+    let mut s = loaded(5, 80, 24, false);
+    s.info.protected = true;
+    user(&mut s, UserAction::Isolate);
+    type_text(&mut s, "IR-77");
+    update(&mut s, Action::Submit);
+    let Some(Modal::Confirm(form)) = &s.modal else {
+        panic!("the confirmation")
+    };
+    assert_eq!(form.challenge.as_ref().unwrap().answer, "prod-eu");
+    // y types a letter; Enter with the wrong text sends nothing.
+    type_text(&mut s, "y");
+    assert!(submits(&update(&mut s, Action::Submit)).is_empty());
+    assert!(matches!(s.modal, Some(Modal::Confirm(_))));
+    update(&mut s, Action::Text(tui_input::InputRequest::DeleteLine));
+    type_text(&mut s, "prod-eu");
+    let sent = submits(&update(&mut s, Action::Submit));
+    assert_eq!(sent.len(), 1);
+
+    // A bulk of three: the count, not the name.
+    user(&mut s, UserAction::MarkVisible);
+    user(&mut s, UserAction::Isolate);
+    type_text(&mut s, "IR-78");
+    update(&mut s, Action::Submit);
+    let Some(Modal::Confirm(form)) = &s.modal else {
+        panic!("the confirmation")
+    };
+    assert_eq!(form.challenge.as_ref().unwrap().answer, "5");
+    type_text(&mut s, "prod-eu");
+    assert!(submits(&update(&mut s, Action::Submit)).is_empty());
+    update(&mut s, Action::Text(tui_input::InputRequest::DeleteLine));
+    type_text(&mut s, "5");
+    assert_eq!(submits(&update(&mut s, Action::Submit))[0].len(), 5);
+}
+
+/// A machine carrying a protected tag (a domain controller) is protected in any
+/// profile; Esc sends nothing.
+#[test]
+fn a_machine_with_a_protected_tag_needs_the_name_typed_in_any_profile() {
+    let mut s = cordon::tui::state::State::new(info(false), now());
+    update(
+        &mut s,
+        Action::Resize {
+            width: 80,
+            height: 24,
+        },
+    );
+    let mut dc = machine(0);
+    dc.machine_tags = vec!["Domain-Controller".into()];
+    feed(&mut s, WorkerEvent::MachinesLoading { generation: 1 });
+    feed(
+        &mut s,
+        WorkerEvent::MachinesPage {
+            generation: 1,
+            machines: summaries([dc, machine(1)]),
+            first: true,
+        },
+    );
+    user(&mut s, UserAction::Isolate);
+    type_text(&mut s, "IR-79");
+    update(&mut s, Action::Submit);
+    let Some(Modal::Confirm(form)) = &s.modal else {
+        panic!("the confirmation")
+    };
+    let challenge = form.challenge.as_ref().unwrap();
+    assert!(
+        challenge.why.contains("Domain-Controller"),
+        "{}",
+        challenge.why
+    );
+    assert!(submits(&update(&mut s, Action::Back)).is_empty());
+    assert!(s.modal.is_none());
+    // The other machine is not protected: y sends.
+    user(&mut s, UserAction::MoveDown);
+    user(&mut s, UserAction::Isolate);
+    type_text(&mut s, "IR-80");
+    update(&mut s, Action::Submit);
+    assert_eq!(submits(&update(&mut s, Action::Answer(true))).len(), 1);
+}

@@ -91,6 +91,9 @@ pub enum ConfigError {
 #[serde(deny_unknown_fields)]
 struct FileDto {
     default_profile: Option<String>,
+    /// Machines with any of these tags are protected in every profile.
+    #[serde(default)]
+    protected_tags: Vec<String>,
     #[serde(default)]
     ui: UiDto,
     #[serde(default)]
@@ -134,6 +137,9 @@ struct ProfileDto {
     scope: Option<String>,
     #[serde(default)]
     readonly: bool,
+    /// Every write asks for the profile name (or a bulk's size) to be typed.
+    #[serde(default)]
+    protected: bool,
     color: Option<String>,
 }
 
@@ -321,8 +327,9 @@ pub fn parse(path: &Path, text: &str, wanted: Option<&str>) -> Result<Settings, 
     // should not wait until the incident to be noticed.
     let mut chosen = None;
     for (pname, dto) in &file.profiles {
-        let p =
+        let mut p =
             resolve_profile(pname, dto).map_err(|m| invalid(format!("profile '{pname}': {m}")))?;
+        p.protected_tags.clone_from(&file.protected_tags);
         if *pname == name {
             chosen = Some(p);
         }
@@ -426,6 +433,8 @@ fn resolve_profile(name: &str, dto: &ProfileDto) -> Result<Profile, String> {
         authority,
         scope,
         readonly: dto.readonly,
+        protected: dto.protected,
+        protected_tags: Vec::new(),
         color: dto.color.clone(),
     })
 }
@@ -591,6 +600,8 @@ fn env_profile(
             authority: preset.authority.into(),
             scope: preset.scope.into(),
             readonly: false,
+            protected: false,
+            protected_tags: Vec::new(),
             color: None,
         },
         ui: UiSettings::default(),

@@ -139,6 +139,10 @@ pub struct Profile {
     pub authority: String,
     pub scope: String,
     pub readonly: bool,
+    /// Writes need the profile name (or a bulk's size) typed to confirm.
+    pub protected: bool,
+    /// Machine tags protected in every profile (the config's `protected_tags`).
+    pub protected_tags: Vec<String>,
     /// Header tint, e.g. "red" for production.
     pub color: Option<String>,
 }

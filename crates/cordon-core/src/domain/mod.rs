@@ -10,6 +10,7 @@ pub mod comment;
 pub mod filter;
 pub mod isolation;
 pub mod models;
+pub mod protection;
 pub mod transport;
 pub mod write;
 
