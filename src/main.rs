@@ -170,6 +170,8 @@ async fn run_inner(cli: Cli) -> Result<u8, CliError> {
             force,
             json,
             confirm,
+            dry_run,
+            plan,
         }) => {
             let mut tags = HashMap::new();
             let requests = commands::plan_isolation(
@@ -180,10 +182,16 @@ async fn run_inner(cli: Cli) -> Result<u8, CliError> {
                 &mut tags,
             )
             .await?;
-            commands::check_protection(&session.profile, &requests, &tags, confirm.as_deref())?;
             let (requests, refused) =
                 commands::refuse_no_ops(session.api.as_ref(), requests, force).await?;
-            write(session, requests, refused, wait, json, interrupt).await
+            let how = WriteHow {
+                confirm,
+                dry_run,
+                plan,
+                wait,
+                json,
+            };
+            finish_write(session, requests, refused, &tags, how, interrupt).await
         }
         Some(CommandArgs::Unisolate {
             machines,
@@ -192,6 +200,8 @@ async fn run_inner(cli: Cli) -> Result<u8, CliError> {
             force,
             json,
             confirm,
+            dry_run,
+            plan,
         }) => {
             let mut tags = HashMap::new();
             let requests = commands::plan_isolation(
@@ -202,34 +212,80 @@ async fn run_inner(cli: Cli) -> Result<u8, CliError> {
                 &mut tags,
             )
             .await?;
-            commands::check_protection(&session.profile, &requests, &tags, confirm.as_deref())?;
             let (requests, refused) =
                 commands::refuse_no_ops(session.api.as_ref(), requests, force).await?;
-            write(session, requests, refused, wait, json, interrupt).await
+            let how = WriteHow {
+                confirm,
+                dry_run,
+                plan,
+                wait,
+                json,
+            };
+            finish_write(session, requests, refused, &tags, how, interrupt).await
         }
         Some(CommandArgs::Cancel {
             action_id,
             comment,
             json,
             confirm,
+            dry_run,
+            plan,
         }) => {
             let request = commands::plan_cancel(session.api.as_ref(), &action_id, &comment).await?;
-            let tags = match cordon_core::api::DefenderApi::get_machine(
-                session.api.as_ref(),
-                &request.machine_id,
-            )
-            .await
-            {
-                Ok(m) => HashMap::from([(m.id.clone(), m.machine_tags)]),
-                Err(_) => HashMap::new(),
+            let tags = machine_tags(&session, std::slice::from_ref(&request)).await;
+            let how = WriteHow {
+                confirm,
+                dry_run,
+                plan,
+                wait: false,
+                json,
             };
-            commands::check_protection(
-                &session.profile,
-                std::slice::from_ref(&request),
-                &tags,
-                confirm.as_deref(),
-            )?;
-            write(session, vec![request], Vec::new(), false, json, interrupt).await
+            finish_write(session, vec![request], Vec::new(), &tags, how, interrupt).await
+        }
+        Some(CommandArgs::Apply {
+            file,
+            yes,
+            max_age,
+            confirm,
+            wait,
+            json,
+        }) => {
+            let max_age = cordon::cli::plan::parse_max_age(&max_age)?;
+            let plan = cordon::cli::plan::load(&file, &session.profile, max_age)?;
+            let requests = cordon::cli::plan::requests(&plan)?;
+            eprint!(
+                "{}",
+                cordon::cli::commands::Output::terminal_safe_text(&cordon::cli::plan::show(&plan))
+            );
+            if requests.is_empty() {
+                eprintln!("cordon: the plan sends nothing.");
+                return Ok(0);
+            }
+            if !yes {
+                use std::io::{BufRead, IsTerminal, Write};
+                if !std::io::stdin().is_terminal() {
+                    return Err(CliError::Usage(
+                        "apply asks before sending and stdin is not a terminal; add --yes to send without asking".into(),
+                    ));
+                }
+                eprint!("Send {} request(s) now? [y/N] ", requests.len());
+                let _ = std::io::stderr().flush();
+                let mut answer = String::new();
+                let _ = std::io::stdin().lock().read_line(&mut answer);
+                if !matches!(answer.trim(), "y" | "Y" | "yes") {
+                    eprintln!("cordon: nothing was sent.");
+                    return Ok(1);
+                }
+            }
+            let tags = machine_tags(&session, &requests).await;
+            let how = WriteHow {
+                confirm,
+                dry_run: false,
+                plan: None,
+                wait,
+                json,
+            };
+            finish_write(session, requests, Vec::new(), &tags, how, interrupt).await
         }
         Some(CommandArgs::Login) => {
             let client = session.api.inner();
@@ -338,6 +394,68 @@ fn write_stdout(bytes: &[u8]) -> Result<u8, CliError> {
 fn print(out: Output) -> Result<u8, CliError> {
     print!("{}", out.terminal_safe());
     Ok(out.exit_code)
+}
+
+/// How a write command was asked to end.
+struct WriteHow {
+    confirm: Option<String>,
+    dry_run: bool,
+    plan: Option<std::path::PathBuf>,
+    wait: bool,
+    json: bool,
+}
+
+/// The tags of the machines a write targets (for `protected_tags`); a machine that
+/// cannot be read has none here, and the service answers for it when sent.
+async fn machine_tags(
+    session: &Session,
+    requests: &[cordon_core::worker::protocol::WriteRequest],
+) -> HashMap<String, Vec<String>> {
+    let mut tags = HashMap::new();
+    if session.profile.protected_tags.is_empty() {
+        return tags;
+    }
+    for r in requests {
+        if let Ok(m) =
+            cordon_core::api::DefenderApi::get_machine(session.api.as_ref(), &r.machine_id).await
+        {
+            tags.insert(m.id.clone(), m.machine_tags);
+        }
+    }
+    tags
+}
+
+/// A planned write: printed (`--dry-run`, `--plan`), or checked for protection and sent.
+async fn finish_write(
+    session: Session,
+    requests: Vec<cordon_core::worker::protocol::WriteRequest>,
+    refused: Vec<(
+        cordon_core::worker::protocol::WriteRequest,
+        commands::WriteResult,
+    )>,
+    tags: &HashMap<String, Vec<String>>,
+    how: WriteHow,
+    interrupt: CancellationToken,
+) -> Result<u8, CliError> {
+    let protection =
+        commands::check_protection(&session.profile, &requests, tags, how.confirm.as_deref());
+    if how.dry_run || how.plan.is_some() {
+        let plan = cordon::cli::plan::make(&session.profile, &requests, &refused);
+        let out = cordon::cli::plan::dry_run(&plan, how.json, how.plan.as_deref())?;
+        // What sending it would still need, on stderr: stdout stays the plan.
+        if let Err(e) = protection {
+            eprintln!("cordon: note: {e}");
+        }
+        if session.profile.readonly {
+            eprintln!(
+                "cordon: note: profile {} is read-only: every write would be refused",
+                session.profile.name
+            );
+        }
+        return print(out);
+    }
+    protection?;
+    write(session, requests, refused, how.wait, how.json, interrupt).await
 }
 
 async fn write(

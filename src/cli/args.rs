@@ -105,6 +105,13 @@ pub enum CommandArgs {
         /// machines, their number), typed to mean it.
         #[arg(long, value_name = "PROFILE|N")]
         confirm: Option<String>,
+        /// Send nothing: resolve the machines, run every pre-check and print the exact
+        /// requests (method, path, JSON body) that would be sent.
+        #[arg(long)]
+        dry_run: bool,
+        /// Save that plan as JSON to FILE (implies --dry-run); `cordon apply FILE` sends it.
+        #[arg(long, value_name = "FILE")]
+        plan: Option<PathBuf>,
         /// Print JSON: one entry per machine, the same shape whatever happened.
         #[arg(long)]
         json: bool,
@@ -128,6 +135,13 @@ pub enum CommandArgs {
         /// machines, their number), typed to mean it.
         #[arg(long, value_name = "PROFILE|N")]
         confirm: Option<String>,
+        /// Send nothing: resolve the machines, run every pre-check and print the exact
+        /// requests (method, path, JSON body) that would be sent.
+        #[arg(long)]
+        dry_run: bool,
+        /// Save that plan as JSON to FILE (implies --dry-run); `cordon apply FILE` sends it.
+        #[arg(long, value_name = "FILE")]
+        plan: Option<PathBuf>,
         /// Print JSON: one entry per machine, the same shape whatever happened.
         #[arg(long)]
         json: bool,
@@ -168,6 +182,35 @@ pub enum CommandArgs {
         /// For a protected profile or machine: the profile's name, typed to mean it.
         #[arg(long, value_name = "PROFILE")]
         confirm: Option<String>,
+        /// Send nothing: print the request that would be sent.
+        #[arg(long)]
+        dry_run: bool,
+        /// Save that plan as JSON to FILE (implies --dry-run).
+        #[arg(long, value_name = "FILE")]
+        plan: Option<PathBuf>,
+    },
+    /// Send a plan saved with --plan: shows it and asks once (or --yes); refuses a plan
+    /// made for another profile or tenant, or older than --max-age.
+    #[command(after_help = EXIT_CODES_HELP)]
+    Apply {
+        /// The plan file.
+        file: PathBuf,
+        /// Send without asking (needed when stdin is not a terminal).
+        #[arg(long)]
+        yes: bool,
+        /// Refuse a plan older than this: 30m, 2h, 1d.
+        #[arg(long, value_name = "SPAN", default_value = "1h")]
+        max_age: String,
+        /// For a protected profile or machine: the profile's name (for several
+        /// machines, their number).
+        #[arg(long, value_name = "PROFILE|N")]
+        confirm: Option<String>,
+        /// Poll until every action reaches a final state.
+        #[arg(long)]
+        wait: bool,
+        /// Print JSON: one entry per machine, as isolate does.
+        #[arg(long)]
+        json: bool,
     },
     /// Sign in as yourself for a device-code profile: prints a URL and a code (on
     /// stderr) to enter on any device, waits, and keeps the sign-in for later commands.

@@ -25,6 +25,16 @@ pub struct Output {
 }
 
 impl Output {
+    /// Cleaned text for a terminal (the rule `terminal_safe` applies to stdout).
+    pub fn terminal_safe_text(text: &str) -> String {
+        Output {
+            stdout: text.to_string(),
+            exit_code: 0,
+        }
+        .terminal_safe()
+        .into_owned()
+    }
+
     /// The text to write: the CLI's single way to stdout. Whatever was formatted into
     /// `stdout`, no escape sequence, control, bidi or invisible character from the
     /// service reaches the terminal raw (JSON keeps them as `\uXXXX` escapes).

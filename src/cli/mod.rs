@@ -5,6 +5,7 @@
 pub mod args;
 pub mod commands;
 pub mod output;
+pub mod plan;
 pub mod signin;
 
 /// How a subcommand ended, mapped to the documented exit codes.

@@ -962,3 +962,115 @@ fn protected_profiles_and_tags_need_confirm_on_the_command_line() {
     assert!(String::from_utf8_lossy(&refused.stderr).contains(&format!("tagged {tag}")));
     assert_eq!(isolates(&target), 0);
 }
+
+/// Issue 13: plans. `--dry-run` prints the exact request and sends nothing; `--plan`
+/// saves it; `apply` sends it after asking (`--yes` in a script), and refuses a plan
+/// for another profile, an old one, or one it cannot ask about.
+#[test]
+fn a_plan_is_shown_saved_and_applied_once_and_refused_elsewhere() {
+    let sim = simulate(&["--step", "0.2"]);
+    let dir = tempfile::tempdir().unwrap();
+    let config = config_for(dir.path(), sim.1);
+    let name = crate::common::succeeding_machine_names(6).remove(5);
+    let isolates = || -> usize {
+        let out = cordon(
+            dir.path(),
+            &config,
+            &["actions", "--machine", &name, "--type", "Isolate", "--json"],
+        );
+        let list: Vec<serde_json::Value> = serde_json::from_slice(&out.stdout).unwrap();
+        list.iter()
+            .filter(|a| a["requestorComment"] == "IR-plan")
+            .count()
+    };
+    let dry = cordon(
+        dir.path(),
+        &config,
+        &[
+            "isolate",
+            &name,
+            "--comment",
+            "IR-plan",
+            "--type",
+            "selective",
+            "--dry-run",
+        ],
+    );
+    assert_eq!(dry.status.code(), Some(0));
+    let shown = String::from_utf8_lossy(&dry.stdout);
+    assert!(
+        shown.contains("POST /api/machines/") && shown.contains("/isolate"),
+        "{shown}"
+    );
+    assert!(
+        shown.contains(r#"{"Comment":"IR-plan","IsolationType":"Selective"}"#),
+        "{shown}"
+    );
+    assert_eq!(isolates(), 0, "a dry run sends nothing");
+
+    let file = dir.path().join("plan.json");
+    let saved = cordon(
+        dir.path(),
+        &config,
+        &[
+            "isolate",
+            &name,
+            "--comment",
+            "IR-plan",
+            "--plan",
+            file.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(saved.status.code(), Some(0));
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        assert_eq!(
+            std::fs::metadata(&file).unwrap().permissions().mode() & 0o777,
+            0o600
+        );
+    }
+    assert_eq!(isolates(), 0);
+    // A script must say --yes: stdin here is not a terminal.
+    let unasked = cordon(dir.path(), &config, &["apply", file.to_str().unwrap()]);
+    assert_eq!(unasked.status.code(), Some(2));
+    assert_eq!(isolates(), 0);
+    let applied = cordon(
+        dir.path(),
+        &config,
+        &["apply", file.to_str().unwrap(), "--yes", "--wait"],
+    );
+    assert_eq!(
+        applied.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&applied.stderr)
+    );
+    assert_eq!(isolates(), 1);
+
+    // Another profile's plan, and an old plan, are refused.
+    let mut plan: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&file).unwrap()).unwrap();
+    plan["profile"] = "prod-eu".into();
+    std::fs::write(&file, plan.to_string()).unwrap();
+    let elsewhere = cordon(
+        dir.path(),
+        &config,
+        &["apply", file.to_str().unwrap(), "--yes"],
+    );
+    assert_eq!(elsewhere.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&elsewhere.stderr).contains("made for profile prod-eu"));
+    plan["profile"] = "sim".into();
+    plan["created"] = (chrono::Utc::now() - chrono::Duration::hours(2))
+        .to_rfc3339()
+        .into();
+    std::fs::write(&file, plan.to_string()).unwrap();
+    let old = cordon(
+        dir.path(),
+        &config,
+        &["apply", file.to_str().unwrap(), "--yes"],
+    );
+    assert_eq!(old.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&old.stderr).contains("older than --max-age"));
+    assert_eq!(isolates(), 1);
+}
