@@ -53,6 +53,7 @@ fn loaded(n: usize, width: u16, height: u16) -> State {
         readonly: false,
         protected: false,
         protected_tags: Vec::new(),
+        comment_rule: Default::default(),
         audit_path: None,
     };
     let mut s = State::new(info, now);

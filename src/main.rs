@@ -179,6 +179,7 @@ async fn run_inner(cli: Cli) -> Result<u8, CliError> {
                 &machines,
                 &comment,
                 Some(isolation_type.into()),
+                &session.profile.comment_rule,
                 &mut tags,
             )
             .await?;
@@ -209,6 +210,7 @@ async fn run_inner(cli: Cli) -> Result<u8, CliError> {
                 &machines,
                 &comment,
                 None,
+                &session.profile.comment_rule,
                 &mut tags,
             )
             .await?;
@@ -231,7 +233,13 @@ async fn run_inner(cli: Cli) -> Result<u8, CliError> {
             dry_run,
             plan,
         }) => {
-            let request = commands::plan_cancel(session.api.as_ref(), &action_id, &comment).await?;
+            let request = commands::plan_cancel(
+                session.api.as_ref(),
+                &action_id,
+                &comment,
+                &session.profile.comment_rule,
+            )
+            .await?;
             let tags = machine_tags(&session, std::slice::from_ref(&request)).await;
             let how = WriteHow {
                 confirm,
@@ -585,6 +593,7 @@ async fn run_console(cli: &Cli, session: Session) -> Result<u8, CliError> {
         readonly: session.profile.readonly,
         protected: session.profile.protected,
         protected_tags: session.profile.protected_tags.clone(),
+        comment_rule: session.profile.comment_rule.clone(),
         color: session.profile.color.clone(),
         ascii: cli.global.ascii,
         no_color,

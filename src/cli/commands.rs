@@ -524,9 +524,10 @@ pub async fn plan_isolation<A: DefenderApi>(
     keys: &[String],
     comment: &str,
     isolation_type: Option<IsolationType>,
+    rule: &cordon_core::domain::CommentRule,
     tags: &mut HashMap<String, Vec<String>>,
 ) -> Result<Vec<WriteRequest>, CliError> {
-    let comment = parse_comment(comment)?;
+    let comment = parse_comment(comment, rule)?;
     let mut requests = Vec::with_capacity(keys.len());
     let mut seen = std::collections::HashSet::new();
     for key in keys {
@@ -652,8 +653,9 @@ pub async fn plan_cancel<A: DefenderApi>(
     api: &A,
     action_id: &str,
     comment: &str,
+    rule: &cordon_core::domain::CommentRule,
 ) -> Result<WriteRequest, CliError> {
-    let comment = parse_comment(comment)?;
+    let comment = parse_comment(comment, rule)?;
     let action = match api.get_action(action_id.trim()).await {
         Ok(a) => a,
         Err(e) if e.is_not_found() => {

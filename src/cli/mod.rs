@@ -58,6 +58,10 @@ pub use cordon_core::domain::MAX_COMMENT_CHARS;
 
 /// The comment rule (one for the CLI, the console and the worker) as a usage error:
 /// nothing is sent (exit 2).
-pub fn parse_comment(comment: &str) -> Result<cordon_core::domain::Comment, CliError> {
-    cordon_core::domain::Comment::parse(comment).map_err(|e| CliError::Usage(e.to_string()))
+pub fn parse_comment(
+    comment: &str,
+    rule: &cordon_core::domain::CommentRule,
+) -> Result<cordon_core::domain::Comment, CliError> {
+    rule.parse(comment)
+        .map_err(|e| CliError::Usage(e.to_string()))
 }

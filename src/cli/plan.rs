@@ -293,6 +293,7 @@ mod tests {
             readonly: false,
             protected: false,
             protected_tags: Vec::new(),
+            comment_rule: Default::default(),
             color: None,
         };
         let reqs = vec![WriteRequest {

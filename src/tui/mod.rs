@@ -89,6 +89,7 @@ pub struct TuiContext {
     pub audit_path: Option<PathBuf>,
     pub protected: bool,
     pub protected_tags: Vec<String>,
+    pub comment_rule: cordon_core::domain::CommentRule,
 }
 
 /// How the console ended.
@@ -115,6 +116,7 @@ pub fn initial_state(ctx: &TuiContext) -> State {
             audit_path: ctx.audit_path.clone(),
             protected: ctx.protected,
             protected_tags: ctx.protected_tags.clone(),
+            comment_rule: ctx.comment_rule.clone(),
         },
         Utc::now(),
     );

@@ -30,6 +30,8 @@ pub struct ProfileInfo {
     /// Writes need the profile name (or a bulk's size) typed (`domain::protection`).
     pub protected: bool,
     pub protected_tags: Vec<String>,
+    /// The profile's `comment_pattern`, enforced as the CLI does.
+    pub comment_rule: cordon_core::domain::CommentRule,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]

@@ -321,3 +321,64 @@ fn a_user_name_or_password_in_any_url_is_refused() {
         assert!(!err.contains("hunter2") && !err.contains("alice"), "{err}");
     }
 }
+
+/// Issues 12 and 13: the new profile keys, and their mistakes named.
+#[test]
+fn auth_methods_comment_patterns_and_protection_load_or_are_refused_by_name() {
+    let dir = tempfile::tempdir().unwrap();
+    let load = |body: &str| {
+        let path = dir.path().join("c.toml");
+        std::fs::write(
+            &path,
+            format!(
+                "protected_tags = [\"domain-controller\"]\n[profiles.p]\ntenant_id = \"t\"\n{body}\n"
+            ),
+        )
+        .unwrap();
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
+        }
+        config::load_with(Some(&path), None, &no_env).map_err(|e| e.to_string())
+    };
+    let s = load(
+        "client_id = \"c\"\nauth = \"device-code\"\nprotected = true\ncomment_pattern = '^IR-\\d+'",
+    )
+    .unwrap();
+    assert!(matches!(s.profile.auth, Auth::DeviceCode));
+    assert!(s.profile.protected);
+    assert_eq!(s.profile.protected_tags, ["domain-controller"]);
+    assert!(s.profile.comment_rule.parse("IR-12 x").is_ok());
+    assert!(s.profile.comment_rule.parse("x").is_err());
+    // The Azure CLI and a managed identity need no client id.
+    assert!(load("auth = \"azure-cli\"").is_ok());
+    assert!(load("auth = \"managed-identity\"\nmanaged_identity_client_id = \"m\"").is_ok());
+    for (body, says) in [
+        ("client_id = \"c\"", "no sign-in method"),
+        (
+            "client_id = \"c\"\nauth = \"kerberos\"",
+            "auth 'kerberos' is not one of",
+        ),
+        (
+            "client_id = \"c\"\nauth = \"certificate\"",
+            "needs certificate_file",
+        ),
+        ("auth = \"device-code\"", "client_id is missing"),
+        (
+            "client_id = \"c\"\nauth = \"azure-cli\"\nclient_secret_env = \"X\"",
+            "client_secret_env does not apply",
+        ),
+        (
+            "client_id = \"c\"\nclient_secret_env = \"X\"\ncomment_pattern = '('",
+            "comment_pattern is not a valid regex",
+        ),
+        (
+            "client_id = \"c\"\nclient_secret_env = \"X\"\nproxy = \"ftp://p\"",
+            "proxy must be",
+        ),
+    ] {
+        let err = load(body).unwrap_err();
+        assert!(err.contains(says), "{body}: {err}");
+    }
+}

@@ -84,6 +84,7 @@ pub fn info(readonly: bool) -> ProfileInfo {
         audit_path: Some("/var/lib/cordon/audit.jsonl".into()),
         protected: false,
         protected_tags: vec!["domain-controller".into()],
+        comment_rule: Default::default(),
     }
 }
 

@@ -177,6 +177,7 @@ pub fn profile_for(base: &str, secret: SecretSource) -> Profile {
         readonly: false,
         protected: false,
         protected_tags: Vec::new(),
+        comment_rule: Default::default(),
         color: None,
     }
 }

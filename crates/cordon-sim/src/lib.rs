@@ -114,6 +114,7 @@ pub fn demo_profile(running: &RunningSim, cfg: &SimConfig) -> Profile {
         readonly: false,
         protected: false,
         protected_tags: Vec::new(),
+        comment_rule: Default::default(),
         color: Some("green".into()),
     }
 }

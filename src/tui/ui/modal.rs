@@ -29,7 +29,9 @@ pub fn draw(
     keymap: &KeyMap,
 ) {
     match modal {
-        Modal::Comment(form) => comment(frame, area, form, theme),
+        Modal::Comment(form) => {
+            comment(frame, area, form, theme, state.info.comment_rule.pattern())
+        }
         Modal::Confirm(form) => confirm(frame, area, form, theme),
         Modal::Help { scroll } => super::help::draw(frame, area, state, theme, keymap, *scroll),
         Modal::QuitConfirm => quit(frame, area, state, theme),
@@ -132,7 +134,13 @@ fn scope_warnings<'a>(
     lines
 }
 
-fn comment(frame: &mut Frame, area: Rect, form: &CommentForm, theme: &Theme) {
+fn comment(
+    frame: &mut Frame,
+    area: Rect,
+    form: &CommentForm,
+    theme: &Theme,
+    pattern: Option<&str>,
+) {
     let width = area.width.saturating_sub(4).min(78);
     let inner_w = width.saturating_sub(2);
     let mut lines = vec![Line::from(Span::styled(
@@ -160,6 +168,12 @@ fn comment(frame: &mut Frame, area: Rect, form: &CommentForm, theme: &Theme) {
         form.not_included.as_deref(),
         theme,
     ));
+    if let Some(p) = pattern {
+        lines.push(Line::from(Span::styled(
+            format!("The comment must match {}", clean(p)),
+            theme.dim,
+        )));
+    }
     let height = wrapped_rows(&lines, inner_w) + 7;
     let rect = centered(area, width, height);
     frame.render_widget(Clear, rect);

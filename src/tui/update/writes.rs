@@ -11,7 +11,6 @@ use crate::tui::state::{
     Batch, CommentForm, ConfirmForm, MachineRow, Modal, Pane, PendingOp, RequestInfo, RequestStage,
     State, Target,
 };
-use cordon_core::domain::Comment;
 use cordon_core::sanitize::clean;
 use cordon_core::worker::protocol::{Command, WriteRequest};
 
@@ -196,7 +195,7 @@ pub(super) fn on_comment(
         }
         Action::Submit => {
             // The one comment rule: the error is shown inside the modal.
-            match Comment::parse(form.input.value()) {
+            match state.info.comment_rule.parse(form.input.value()) {
                 Err(e) => form.error = Some(e.to_string()),
                 Ok(comment) => {
                     let no_ops = no_ops(state, &form.op, &form.targets);

@@ -465,3 +465,28 @@ fn a_machine_with_a_protected_tag_needs_the_name_typed_in_any_profile() {
     update(&mut s, Action::Submit);
     assert_eq!(submits(&update(&mut s, Action::Answer(true))).len(), 1);
 }
+
+/// Issue 13: the profile's comment_pattern, through the one rule the CLI uses too: a
+/// comment that fails it is refused inside the modal with the pattern, then passes.
+#[test]
+fn the_comment_pattern_refuses_then_accepts_in_the_modal() {
+    let mut s = loaded(3, 80, 24, false);
+    s.info.comment_rule = cordon_core::domain::CommentRule::new(Some(r"^(IR|INC)-\d+")).unwrap();
+    user(&mut s, UserAction::Isolate);
+    type_text(&mut s, "ransomware on ws-1");
+    update(&mut s, Action::Submit);
+    let Some(Modal::Comment(form)) = &s.modal else {
+        panic!("still the comment box")
+    };
+    assert!(
+        form.error
+            .as_deref()
+            .is_some_and(|e| e.contains(r"^(IR|INC)-\d+")),
+        "{:?}",
+        form.error
+    );
+    update(&mut s, Action::Text(tui_input::InputRequest::DeleteLine));
+    type_text(&mut s, "IR-4711 ransomware on ws-1");
+    update(&mut s, Action::Submit);
+    assert!(matches!(s.modal, Some(Modal::Confirm(_))));
+}

@@ -140,6 +140,8 @@ struct ProfileDto {
     /// Every write asks for the profile name (or a bulk's size) to be typed.
     #[serde(default)]
     protected: bool,
+    /// A regex every comment must match, e.g. a ticket id.
+    comment_pattern: Option<String>,
     color: Option<String>,
 }
 
@@ -435,6 +437,7 @@ fn resolve_profile(name: &str, dto: &ProfileDto) -> Result<Profile, String> {
         readonly: dto.readonly,
         protected: dto.protected,
         protected_tags: Vec::new(),
+        comment_rule: crate::domain::CommentRule::new(dto.comment_pattern.as_deref())?,
         color: dto.color.clone(),
     })
 }
@@ -602,6 +605,7 @@ fn env_profile(
             readonly: false,
             protected: false,
             protected_tags: Vec::new(),
+            comment_rule: Default::default(),
             color: None,
         },
         ui: UiSettings::default(),

@@ -143,6 +143,8 @@ pub struct Profile {
     pub protected: bool,
     /// Machine tags protected in every profile (the config's `protected_tags`).
     pub protected_tags: Vec<String>,
+    /// `comment_pattern`: what every comment must match.
+    pub comment_rule: crate::domain::CommentRule,
     /// Header tint, e.g. "red" for production.
     pub color: Option<String>,
 }

@@ -27,6 +27,44 @@ pub enum CommentError {
         "The comment contains a control or invisible character ({found}); type it as plain text on one line."
     )]
     Hidden { found: String },
+    #[error("The comment must match {pattern} (the profile's comment_pattern), e.g. a ticket id.")]
+    NoMatch { pattern: String },
+}
+
+/// A profile's own rule on top of the common one: `comment_pattern`, a regex the
+/// comment must match (e.g. `^(IR|INC)-\d+`). One type for the CLI and the console.
+#[derive(Debug, Clone, Default)]
+pub struct CommentRule {
+    pattern: Option<regex::Regex>,
+}
+
+impl CommentRule {
+    /// The rule for a `comment_pattern`; an invalid regex is a config error.
+    pub fn new(pattern: Option<&str>) -> Result<Self, String> {
+        let pattern = match pattern.map(str::trim).filter(|p| !p.is_empty()) {
+            Some(p) => Some(
+                regex::Regex::new(p)
+                    .map_err(|e| format!("comment_pattern is not a valid regex ({e})"))?,
+            ),
+            None => None,
+        };
+        Ok(Self { pattern })
+    }
+
+    pub fn pattern(&self) -> Option<&str> {
+        self.pattern.as_ref().map(regex::Regex::as_str)
+    }
+
+    /// The common rule, then the pattern.
+    pub fn parse(&self, raw: &str) -> Result<Comment, CommentError> {
+        let comment = Comment::parse(raw)?;
+        match &self.pattern {
+            Some(re) if !re.is_match(comment.as_str()) => Err(CommentError::NoMatch {
+                pattern: re.as_str().to_string(),
+            }),
+            _ => Ok(comment),
+        }
+    }
 }
 
 /// A checked comment: trimmed, 1 to [`MAX_COMMENT_CHARS`] characters, at least one

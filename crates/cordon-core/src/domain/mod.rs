@@ -14,7 +14,7 @@ pub mod protection;
 pub mod transport;
 pub mod write;
 
-pub use comment::{Comment, CommentError, MAX_COMMENT_CHARS};
+pub use comment::{Comment, CommentError, CommentRule, MAX_COMMENT_CHARS};
 pub use filter::ActionFilter;
 pub use isolation::{isolation_states, newest_first};
 pub use write::{RequestId, WriteOp, WriteRequest};
