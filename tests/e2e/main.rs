@@ -9,6 +9,7 @@ mod common;
 
 mod console;
 mod hostile;
+mod listing;
 mod reliability;
 mod simulate;
 mod ssh;
