@@ -30,7 +30,8 @@ pub struct Output {
 }
 
 impl Output {
-    /// The text to write: the CLI's single way to stdout. Whatever was formatted into
+    /// The text to write: the writes' way to stdout (listings stream through
+    /// `cli::output::Listing`, which applies the same rules). Whatever was formatted into
     /// `stdout`, no escape sequence, control, bidi or invisible character from the
     /// service reaches the terminal raw (JSON keeps them as `\uXXXX` escapes).
     pub fn terminal_safe(&self) -> std::borrow::Cow<'_, str> {
@@ -61,17 +62,8 @@ pub struct Printing {
     pub fields: Vec<String>,
 }
 
-impl Printing {
-    pub fn new(format: OutputFormat) -> Self {
-        Self {
-            format,
-            fields: Vec::new(),
-        }
-    }
-}
-
-/// Stop on Ctrl-C between pages; a write error ends the listing as the reader's choice
-/// (a closed pipe) or a failure.
+/// A write error ends a listing: the reader's choice (a closed pipe, exit 0) or a
+/// failure (exit 1).
 fn ended_by(e: WriteError, records: usize) -> Result<Ended, CliError> {
     match e {
         WriteError::Closed => Ok(Ended::ReaderGone),
