@@ -1,8 +1,12 @@
 #!/usr/bin/env bash
 # Measures cordon against the performance targets (README "Performance"):
 #   startup (first frame, --version), loading 100,000 machines, peak RSS, and a plain
-#   sequential Python client listing the same 100,000 machines from the same simulator.
+#   sequential Python client listing the same 100,000 machines from the same simulator;
+#   then the scripting section: `cordon machines --output json|jsonl|csv|table` against a
+#   ~40-line Python urllib client printing the same records, wall time and peak RSS side
+#   by side, and the time to the first jsonl record.
 # Usage: bash scripts/measure.sh            (needs python3; installs `time` and pyte)
+#        ONLY=scripting bash scripts/measure.sh   (the scripting section alone)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -12,10 +16,12 @@ PORT=${PORT:-18080}
 if ! [ -x /usr/bin/time ]; then
   apt-get update -qq && apt-get install -y -qq time >/dev/null
 fi
-python3 -c 'import pyte' 2>/dev/null || pip install -q pyte
+if [ "${ONLY:-}" != scripting ]; then
+  python3 -c 'import pyte' 2>/dev/null || pip install -q pyte
+fi
 
 cargo build --release --quiet
-BIN=$PWD/target/release/cordon
+BIN=${CARGO_TARGET_DIR:-$PWD/target}/release/cordon
 WORK=$(mktemp -d)
 trap 'kill $SIM_PID 2>/dev/null || true; rm -rf "$WORK"' EXIT
 
@@ -41,6 +47,7 @@ export CORDON_SIM_SECRET=cordon-demo-secret
 export CORDON_DATA_DIR="$WORK/data"
 export CORDON_LOG=info
 
+if [ "${ONLY:-}" != scripting ]; then
 python3 - "$BIN" "$WORK/config.toml" "$PORT" "$MACHINES" <<'PY'
 import json, os, pty, select, signal, statistics, subprocess, sys, time, urllib.parse, urllib.request
 import pyte
@@ -154,4 +161,91 @@ cli = statistics.median(cli_list_s() for _ in range(3))
 print(f"python urllib sequential list of {N:,}: {py*1000:7.1f} ms")
 print(f"cordon machines --json (incl. isolation states): {cli*1000:7.1f} ms")
 print(f"ratio python / cordon console load:       {py*1000/ld:7.2f}x")
+PY
+fi
+
+# ---- scripting: streamed listings against a plain Python client ----------------------
+# The client does what `cordon machines --output jsonl` does: one paged read of the
+# isolation actions folded into machine id -> state, then every machine page, one JSON
+# object a line with isolationState added. Both print to /dev/null.
+cat >"$WORK/client.py" <<'PY'
+import json, os, sys, urllib.parse, urllib.request
+
+BASE, TENANT, CLIENT = sys.argv[1], sys.argv[2], sys.argv[3]
+form = urllib.parse.urlencode({
+    "grant_type": "client_credentials", "client_id": CLIENT,
+    "client_secret": os.environ["CORDON_SIM_SECRET"],
+    "scope": "https://api.securitycenter.microsoft.com/.default",
+}).encode()
+token = json.load(urllib.request.urlopen(f"{BASE}/{TENANT}/oauth2/v2.0/token", form))["access_token"]
+
+def pages(url):
+    while url:
+        req = urllib.request.Request(url, headers={"Authorization": "Bearer " + token})
+        page = json.load(urllib.request.urlopen(req))
+        yield page["value"]
+        url = page.get("@odata.nextLink")
+
+# The newest Isolate/Unisolate that was not cancelled decides a machine's state.
+newest = {}
+iso = urllib.parse.quote("type eq 'Isolate' or type eq 'Unisolate'")
+for page in pages(f"{BASE}/api/machineactions?$top=10000&$filter={iso}"):
+    for a in page:
+        if a["status"] == "Cancelled" or not a.get("machineId"):
+            continue
+        seen = newest.get(a["machineId"])
+        if seen is None or a["creationDateTimeUtc"] > seen["creationDateTimeUtc"]:
+            newest[a["machineId"]] = a
+STATE = {("Isolate", "Succeeded"): "Isolated", ("Unisolate", "Succeeded"): "Not isolated",
+         ("Isolate", "Pending"): "Isolating", ("Isolate", "InProgress"): "Isolating",
+         ("Unisolate", "Pending"): "Releasing", ("Unisolate", "InProgress"): "Releasing"}
+states = {m: STATE.get((a["type"], a["status"]), "Unknown") for m, a in newest.items()}
+
+for page in pages(f"{BASE}/api/machines?$top=10000"):
+    for m in page:
+        m["isolationState"] = states.get(m["id"], "Not isolated")
+        sys.stdout.write(json.dumps(m, separators=(",", ":")) + "\n")
+    sys.stdout.flush()
+PY
+
+python3 - "$BIN" "$WORK/config.toml" "$PORT" "$MACHINES" "$WORK/client.py" <<'PY'
+import os, statistics, subprocess, sys, time
+
+BIN, CONFIG, PORT, N, CLIENT = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4]), sys.argv[5]
+WORK = os.path.dirname(CONFIG)
+RUNS = 3
+
+def timed(argv):
+    """Wall seconds and peak RSS (MB) of one run, stdout to /dev/null."""
+    rss_file = os.path.join(WORK, "rss-scripting.txt")
+    t = time.perf_counter()
+    subprocess.run(["/usr/bin/time", "-v", "-o", rss_file] + argv, stdout=subprocess.DEVNULL, check=True)
+    wall = time.perf_counter() - t
+    rss = next(int(l.split(":")[1]) for l in open(rss_file) if "Maximum resident set size" in l)
+    return wall, rss / 1024
+
+def measure(argv):
+    runs = [timed(argv) for _ in range(RUNS)]
+    return statistics.median(r[0] for r in runs), max(r[1] for r in runs)
+
+def first_record_ms():
+    t = time.perf_counter()
+    p = subprocess.Popen([BIN, "--config", CONFIG, "--profile", "sim", "machines", "--output", "jsonl"],
+                         stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+    p.stdout.readline()
+    ms = (time.perf_counter() - t) * 1000
+    p.stdout.close()  # `| head -1`: cordon ends quietly
+    assert p.wait() == 0
+    return ms
+
+python = ["python3", CLIENT, f"http://127.0.0.1:{PORT}",
+          "00000000-0000-4000-8000-00000000c0de", "00000000-0000-4000-8000-0000000000de"]
+print(f"\nscripting, {N:,} machines (median wall of {RUNS} runs, highest peak RSS), stdout to /dev/null:")
+py_wall, py_rss = measure(python)
+print(f"  {'python urllib client (jsonl)':34} {py_wall*1000:7.0f} ms  {py_rss:6.1f} MB")
+for fmt in ["json", "jsonl", "csv", "table"]:
+    wall, rss = measure([BIN, "--config", CONFIG, "--profile", "sim", "machines", "--output", fmt])
+    print(f"  {'cordon machines --output ' + fmt:34} {wall*1000:7.0f} ms  {rss:6.1f} MB   {py_wall / wall:4.2f}x faster than the client")
+firsts = [first_record_ms() for _ in range(5)]
+print(f"  first jsonl record on stdout (median of 5): {statistics.median(firsts):6.0f} ms")
 PY

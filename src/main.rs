@@ -137,9 +137,20 @@ async fn run_inner(cli: Cli) -> Result<u8, CliError> {
     }
     match cli.command {
         None => run_console(&cli, session).await,
-        Some(CommandArgs::Machines { filter, json }) => {
-            let listing = commands::machines(session.api.as_ref(), filter, json);
-            print(recovering_beside(&session, listing).await?)
+        Some(CommandArgs::Machines { filter, listing }) => {
+            let printing = commands::Printing {
+                format: listing.format(),
+                fields: listing.fields,
+            };
+            let listing = commands::machines(
+                session.api.as_ref(),
+                filter,
+                &printing,
+                stdout_for_listing(),
+                &interrupt,
+            );
+            let ended = recovering_beside(&session, listing).await?;
+            Ok(listing_exit(ended, "machines"))
         }
         Some(CommandArgs::Actions {
             machine,
@@ -147,7 +158,7 @@ async fn run_inner(cli: Cli) -> Result<u8, CliError> {
             types,
             status,
             limit,
-            json,
+            listing,
         }) => {
             let query = commands::ActionsQuery {
                 machine,
@@ -159,8 +170,19 @@ async fn run_inner(cli: Cli) -> Result<u8, CliError> {
                 statuses: status,
                 limit,
             };
-            let listing = commands::actions(session.api.as_ref(), query, json);
-            print(recovering_beside(&session, listing).await?)
+            let printing = commands::Printing {
+                format: listing.format(),
+                fields: listing.fields,
+            };
+            let listing = commands::actions(
+                session.api.as_ref(),
+                query,
+                &printing,
+                stdout_for_listing(),
+                &interrupt,
+            );
+            let ended = recovering_beside(&session, listing).await?;
+            Ok(listing_exit(ended, "actions"))
         }
         Some(CommandArgs::Isolate {
             machines,
@@ -400,7 +422,7 @@ fn write_stdout(bytes: &[u8]) -> Result<u8, CliError> {
 }
 
 fn print(out: Output) -> Result<u8, CliError> {
-    print!("{}", out.terminal_safe());
+    write_stdout(out.terminal_safe().as_bytes())?;
     Ok(out.exit_code)
 }
 
@@ -464,6 +486,26 @@ async fn finish_write(
     }
     protection?;
     write(session, requests, refused, how.wait, how.json, interrupt).await
+}
+
+/// Standard output for a streamed listing: large writes (stdout alone flushes every
+/// line), flushed by the listing after each page.
+fn stdout_for_listing() -> std::io::BufWriter<std::io::Stdout> {
+    std::io::BufWriter::with_capacity(256 * 1024, std::io::stdout())
+}
+
+/// Exit 0 for a complete listing and for a reader that stopped early (`| head`); 130,
+/// the shell's code for Ctrl-C, for an interrupted one.
+fn listing_exit(ended: commands::Ended, noun: &str) -> u8 {
+    match ended {
+        commands::Ended::Complete { .. } | commands::Ended::ReaderGone => 0,
+        commands::Ended::Interrupted { records } => {
+            eprintln!(
+                "cordon: interrupted: {records} {noun} written, each one whole; the listing is incomplete."
+            );
+            130
+        }
+    }
 }
 
 async fn write(

@@ -73,14 +73,13 @@ pub struct GlobalArgs {
 
 #[derive(Debug, Subcommand)]
 pub enum CommandArgs {
-    /// List machines as a table, or as JSON with --json.
+    /// List machines, streamed page by page: a table, JSON, JSON Lines or CSV.
     Machines {
         /// OData $filter, e.g. "healthStatus eq 'Active'".
         #[arg(long)]
         filter: Option<String>,
-        /// Print JSON (the service's Machine objects, plus isolationState).
-        #[arg(long)]
-        json: bool,
+        #[command(flatten)]
+        listing: ListingArgs,
     },
     /// Isolate machines (by device id or computer DNS name).
     #[command(after_help = EXIT_CODES_HELP)]
@@ -146,7 +145,7 @@ pub enum CommandArgs {
         #[arg(long)]
         json: bool,
     },
-    /// List machine actions, newest first.
+    /// List machine actions, streamed page by page (newest first with --limit).
     Actions {
         /// Only this machine's actions (a DNS name, short name or device id).
         #[arg(long, value_name = "MACHINE")]
@@ -161,12 +160,12 @@ pub enum CommandArgs {
         /// Only these statuses, e.g. Pending,InProgress,Failed,TimeOut.
         #[arg(long, value_name = "STATUS", value_delimiter = ',')]
         status: Vec<String>,
-        /// At most this many actions, newest first.
+        /// Only the newest N actions, newest first (every page is still read; only N
+        /// are kept). Without it, actions are streamed in the service's order.
         #[arg(long, value_name = "N")]
         limit: Option<usize>,
-        /// Print JSON (an array of the service's MachineAction objects).
-        #[arg(long)]
-        json: bool,
+        #[command(flatten)]
+        listing: ListingArgs,
     },
     /// Cancel a pending machine action.
     #[command(after_help = EXIT_CODES_HELP)]
@@ -235,6 +234,41 @@ pub enum CommandArgs {
     },
     /// Print the man page (roff), e.g. `cordon man > ~/.local/share/man/man1/cordon.1`.
     Man,
+}
+
+/// How `machines` and `actions` print: the same for both.
+#[derive(Debug, Args)]
+pub struct ListingArgs {
+    /// table (fixed-width columns), json (one array), jsonl (one object per line) or
+    /// csv (a header row, RFC 4180 quoting).
+    #[arg(long, value_enum, value_name = "FORMAT", conflicts_with = "json")]
+    pub output: Option<OutputFormat>,
+    /// The same as --output json.
+    #[arg(long)]
+    pub json: bool,
+    /// Only these fields, in this order, in every format: the API's names, e.g.
+    /// id,computerDnsName,isolationState.
+    #[arg(long, value_name = "FIELDS", value_delimiter = ',')]
+    pub fields: Vec<String>,
+}
+
+impl ListingArgs {
+    /// The format asked for (`--json` is `--output json`); a table by default.
+    pub fn format(&self) -> OutputFormat {
+        match (self.json, self.output) {
+            (true, _) => OutputFormat::Json,
+            (false, Some(f)) => f,
+            (false, None) => OutputFormat::Table,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum OutputFormat {
+    Table,
+    Json,
+    Jsonl,
+    Csv,
 }
 
 #[derive(Debug, Args)]

@@ -1,16 +1,21 @@
 //! The subcommands themselves. Each returns its standard output and exit code, so tests
 //! can run them against the simulator without spawning the binary.
 
-use std::collections::HashMap;
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, HashMap};
+use std::io::Write;
 use std::sync::Arc;
 
 use serde_json::json;
 use tokio_util::sync::CancellationToken;
 
+use super::args::OutputFormat;
+use super::output::{ACTIONS, Listing, MACHINES, MachineLine, MachineRow, WriteError};
 use super::{CliError, parse_comment};
 use cordon_core::api::models::{ActionStatus, IsolationState, Machine, MachineAction};
 use cordon_core::api::{
-    ActionFilter, DefenderApi, IsolationType, all_actions, all_machines, odata_quote,
+    ActionFilter, ActionPages, DefenderApi, IsolationType, MachinePages, all_actions, all_machines,
+    odata_quote,
 };
 use cordon_core::audit::AuditLog;
 use cordon_core::sanitize::clean;
@@ -35,7 +40,8 @@ impl Output {
         .into_owned()
     }
 
-    /// The text to write: the CLI's single way to stdout. Whatever was formatted into
+    /// The text to write: the writes' way to stdout (listings stream through
+    /// `cli::output::Listing`, which applies the same rules). Whatever was formatted into
     /// `stdout`, no escape sequence, control, bidi or invisible character from the
     /// service reaches the terminal raw (JSON keeps them as `\uXXXX` escapes).
     pub fn terminal_safe(&self) -> std::borrow::Cow<'_, str> {
@@ -48,63 +54,155 @@ impl Output {
     }
 }
 
-/// `cordon machines [--filter ODATA] [--json]`.
-pub async fn machines<A: DefenderApi>(
+/// How a streamed listing ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Ended {
+    /// Every page was read and written.
+    Complete { records: usize },
+    /// Ctrl-C: the output holds whole records up to here (a JSON array stays unclosed).
+    Interrupted { records: usize },
+    /// The reader went away (`| head`): nothing more to do.
+    ReaderGone,
+}
+
+/// How a listing is printed: `--output`, `--fields`.
+#[derive(Debug, Clone)]
+pub struct Printing {
+    pub format: OutputFormat,
+    pub fields: Vec<String>,
+}
+
+/// A write error ends a listing: the reader's choice (a closed pipe, exit 0) or a
+/// failure (exit 1).
+fn ended_by(e: WriteError, records: usize) -> Result<Ended, CliError> {
+    match e {
+        WriteError::Closed => Ok(Ended::ReaderGone),
+        other => {
+            tracing::debug!(records, error = %other, "listing stopped");
+            Err(CliError::Failed(other.to_string()))
+        }
+    }
+}
+
+/// `cordon machines [--filter ODATA] [--output FORMAT] [--fields F,…]`: the isolation
+/// states are read first (one paged read of the isolation actions, folded into a map of
+/// machine id → state), then each machine page is written as it arrives and dropped.
+pub async fn machines<A: DefenderApi, W: Write>(
     api: &A,
     filter: Option<String>,
-    json_out: bool,
-) -> Result<Output, CliError> {
-    let machines = all_machines(api, filter)
-        .await
-        .map_err(|e| CliError::from_api(&e))?;
-    let states = isolation_states(api).await?;
-    let rows: Vec<(Machine, IsolationState)> = machines
-        .into_iter()
-        .map(|m| {
-            let state = states
-                .get(&m.id)
-                .copied()
-                .unwrap_or(IsolationState::NotIsolated);
-            (m, state)
-        })
-        .collect();
-    let stdout = if json_out {
-        let values: Vec<serde_json::Value> = rows
-            .iter()
-            .map(|(m, state)| {
-                let mut v = serde_json::to_value(m).unwrap_or_default();
-                if let Some(obj) = v.as_object_mut() {
-                    obj.insert("isolationState".into(), json!(state.label()));
-                    if let Some(scope) = state.scope() {
-                        obj.insert("isolationScope".into(), json!(scope.as_str()));
-                    }
-                }
-                v
-            })
-            .collect();
-        to_json_line(&values)
-    } else {
-        let mut s = super::output::machines_table(&rows);
-        s.push_str(&format!("{} machines\n", rows.len()));
-        s
+    printing: &Printing,
+    out: W,
+    interrupt: &CancellationToken,
+) -> Result<Ended, CliError> {
+    let listing = Listing::new(out, printing.format, &MACHINES, &printing.fields)
+        .map_err(|e| CliError::Usage(e.to_string()))?;
+    let pages = MachinePages::new(filter);
+    let states = tokio::select! {
+        states = isolation_states(api) => states?,
+        () = interrupt.cancelled() => return Ok(Ended::Interrupted { records: 0 }),
     };
-    Ok(Output {
-        stdout,
-        exit_code: 0,
-    })
+    stream_machines(api, pages, &states, listing, interrupt).await
+}
+
+/// Write each machine page as it arrives, then drop it; stop between records on Ctrl-C.
+async fn stream_machines<A: DefenderApi, W: Write>(
+    api: &A,
+    mut pages: MachinePages,
+    states: &IsolationMap,
+    mut listing: Listing<W>,
+    interrupt: &CancellationToken,
+) -> Result<Ended, CliError> {
+    loop {
+        let page = tokio::select! {
+            next = pages.next::<MachineLine, _>(api) => next.map_err(|e| CliError::from_api(&e))?,
+            // Every record written so far was flushed with its page.
+            () = interrupt.cancelled() => return Ok(Ended::Interrupted { records: listing.records() }),
+        };
+        let Some(machines) = page else { break };
+        for machine in &machines {
+            if interrupt.is_cancelled() {
+                break;
+            }
+            let row = MachineRow {
+                machine,
+                state: states.get(machine.id()),
+            };
+            if let Err(e) = listing.record(&row) {
+                return ended_by(e, listing.records());
+            }
+        }
+        drop(machines);
+        if let Err(e) = listing.flush() {
+            return ended_by(e, listing.records());
+        }
+        if interrupt.is_cancelled() {
+            return Ok(Ended::Interrupted {
+                records: listing.records(),
+            });
+        }
+    }
+    match listing.finish() {
+        Ok(()) => Ok(Ended::Complete {
+            records: listing.records(),
+        }),
+        Err(e) => ended_by(e, listing.records()),
+    }
+}
+
+/// The isolation state of every machine with an Isolate/Unisolate action, folded page
+/// by page: the map holds one entry per such machine (the deciding action's time and
+/// the state), never the actions. Same rule as `IsolationState::derive`: the newest
+/// action that was not Cancelled decides (the first listed among equal times).
+#[derive(Debug, Default)]
+pub struct IsolationMap {
+    by_machine: HashMap<Box<str>, (Option<chrono::DateTime<chrono::Utc>>, IsolationState)>,
+}
+
+impl IsolationMap {
+    pub fn fold(&mut self, action: &MachineAction) {
+        if !action.is_isolation() || action.status == ActionStatus::Cancelled {
+            return;
+        }
+        let Some(id) = action.machine_id.as_deref() else {
+            return;
+        };
+        let at = cordon_core::domain::models::parse_time(action.creation_date_time_utc.as_deref());
+        let state = IsolationState::derive(std::iter::once(action));
+        match self.by_machine.get_mut(id) {
+            Some(entry) if at > entry.0 => *entry = (at, state),
+            Some(_) => {}
+            None => {
+                self.by_machine.insert(id.into(), (at, state));
+            }
+        }
+    }
+
+    /// A machine with no isolation action was never isolated.
+    pub fn get(&self, machine_id: &str) -> IsolationState {
+        self.by_machine
+            .get(machine_id)
+            .map_or(IsolationState::NotIsolated, |(_, state)| *state)
+    }
+
+    pub fn len(&self) -> usize {
+        self.by_machine.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.by_machine.is_empty()
+    }
 }
 
 /// Latest isolation state of every machine that has an Isolate/Unisolate action.
-async fn isolation_states<A: DefenderApi>(
-    api: &A,
-) -> Result<HashMap<String, IsolationState>, CliError> {
-    let filter = ActionFilter::isolation();
-    let actions = all_actions(api, &filter)
-        .await
-        .map_err(|e| CliError::from_api(&e))?;
-    Ok(cordon_core::domain::isolation_states(&actions)
-        .into_iter()
-        .collect())
+async fn isolation_states<A: DefenderApi>(api: &A) -> Result<IsolationMap, CliError> {
+    let mut pages = ActionPages::new(ActionFilter::isolation());
+    let mut map = IsolationMap::default();
+    while let Some(page) = pages.next(api).await.map_err(|e| CliError::from_api(&e))? {
+        for action in &page {
+            map.fold(action);
+        }
+    }
+    Ok(map)
 }
 
 /// What `cordon actions` asks for.
@@ -149,12 +247,20 @@ pub fn parse_since(
 }
 
 /// `cordon actions [--machine M] [--since WHEN] [--type T] [--status S] [--limit N]`:
-/// filtered by the service (OData), every page followed, newest first.
-pub async fn actions<A: DefenderApi>(
+/// filtered by the service (OData), every page followed. Without `--limit` each page is
+/// written as it arrives, in the service's order (the API documents none; the docs'
+/// example and the simulator list newest first). With `--limit N` the newest N are
+/// kept while the pages stream by (a bounded heap: memory follows N, not the tenant)
+/// and written newest first at the end.
+pub async fn actions<A: DefenderApi, W: Write>(
     api: &A,
     query: ActionsQuery,
-    json_out: bool,
-) -> Result<Output, CliError> {
+    printing: &Printing,
+    out: W,
+    interrupt: &CancellationToken,
+) -> Result<Ended, CliError> {
+    let mut listing = Listing::new(out, printing.format, &ACTIONS, &printing.fields)
+        .map_err(|e| CliError::Usage(e.to_string()))?;
     let mut filter = ActionFilter {
         types: query.types,
         statuses: query.statuses,
@@ -164,24 +270,119 @@ pub async fn actions<A: DefenderApi>(
     if let Some(key) = &query.machine {
         filter.machine_id = Some(resolve_machine(api, key).await?.id);
     }
-    let mut list = all_actions(api, &filter)
-        .await
-        .map_err(|e| CliError::from_api(&e))?;
-    cordon_core::domain::newest_first(&mut list);
-    if let Some(n) = query.limit {
-        list.truncate(n);
+    let mut pages = ActionPages::new(filter);
+    let mut newest = query.limit.map(Newest::new);
+    loop {
+        let page = tokio::select! {
+            next = pages.next(api) => next.map_err(|e| CliError::from_api(&e))?,
+            () = interrupt.cancelled() => {
+                return match listing.flush() {
+                    Ok(()) => Ok(Ended::Interrupted { records: listing.records() }),
+                    Err(e) => ended_by(e, listing.records()),
+                };
+            }
+        };
+        let Some(page) = page else { break };
+        match &mut newest {
+            Some(kept) => page.into_iter().for_each(|a| kept.offer(a)),
+            None => {
+                for action in &page {
+                    if interrupt.is_cancelled() {
+                        break;
+                    }
+                    if let Err(e) = listing.record(action) {
+                        return ended_by(e, listing.records());
+                    }
+                }
+                if let Err(e) = listing.flush() {
+                    return ended_by(e, listing.records());
+                }
+            }
+        }
     }
-    let stdout = if json_out {
-        to_json_line(&list)
-    } else {
-        let mut s = super::output::actions_table(&list);
-        s.push_str(&format!("{} actions\n", list.len()));
-        s
-    };
-    Ok(Output {
-        stdout,
-        exit_code: 0,
-    })
+    if let Some(kept) = newest {
+        for action in kept.into_newest_first() {
+            if let Err(e) = listing.record(&action) {
+                return ended_by(e, listing.records());
+            }
+        }
+    }
+    match listing.finish() {
+        Ok(()) => Ok(Ended::Complete {
+            records: listing.records(),
+        }),
+        Err(e) => ended_by(e, listing.records()),
+    }
+}
+
+/// The newest `limit` actions of a stream, in O(limit) memory: exactly what sorting
+/// everything newest first (`domain::newest_first`, stable) and keeping the first
+/// `limit` would give.
+#[derive(Debug)]
+pub struct Newest {
+    limit: usize,
+    seen: u64,
+    /// A min-heap on (creation time, earlier in the stream first).
+    heap: BinaryHeap<Reverse<Ranked>>,
+}
+
+#[derive(Debug)]
+struct Ranked {
+    at: Option<chrono::DateTime<chrono::Utc>>,
+    order: Reverse<u64>,
+    action: MachineAction,
+}
+
+impl PartialEq for Ranked {
+    fn eq(&self, other: &Self) -> bool {
+        (self.at, self.order) == (other.at, other.order)
+    }
+}
+impl Eq for Ranked {}
+impl PartialOrd for Ranked {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+impl Ord for Ranked {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        (self.at, self.order).cmp(&(other.at, other.order))
+    }
+}
+
+impl Newest {
+    pub fn new(limit: usize) -> Self {
+        Self {
+            limit,
+            seen: 0,
+            heap: BinaryHeap::with_capacity(limit.min(10_000) + 1),
+        }
+    }
+
+    pub fn offer(&mut self, action: MachineAction) {
+        self.seen += 1;
+        if self.limit == 0 {
+            return;
+        }
+        let at = cordon_core::domain::models::parse_time(action.creation_date_time_utc.as_deref());
+        self.heap.push(Reverse(Ranked {
+            at,
+            order: Reverse(self.seen),
+            action,
+        }));
+        if self.heap.len() > self.limit {
+            self.heap.pop();
+        }
+    }
+
+    pub fn into_newest_first(self) -> Vec<MachineAction> {
+        // Ascending `Reverse` is descending rank: newest first.
+        self.heap
+            .into_sorted_vec()
+            .into_iter()
+            .map(|Reverse(r)| r.action)
+            .collect()
+    }
 }
 
 /// A device id is 40 hex characters (docs/mde-api.md §4.1).
@@ -690,6 +891,83 @@ fn to_json_line<T: serde::Serialize>(value: &T) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Actions of a few machines in an awkward order: equal times, undated ones,
+    /// cancellations, unknown statuses, other types.
+    fn awkward_actions() -> Vec<MachineAction> {
+        let spec = [
+            ("m1", "Isolate", "Succeeded", Some("2026-01-01T10:00:00Z")),
+            (
+                "m1",
+                "Unisolate",
+                "Succeeded",
+                Some("2026-01-01T09:00:00.1234567Z"),
+            ),
+            ("m1", "Unisolate", "Cancelled", Some("2026-01-02T00:00:00Z")),
+            ("m2", "Isolate", "Pending", Some("2026-01-01T10:00:00Z")),
+            ("m2", "Unisolate", "Succeeded", Some("2026-01-01T10:00:00Z")),
+            ("m3", "Isolate", "Failed", None),
+            ("m3", "Unisolate", "Succeeded", None),
+            ("m4", "Isolate", "Cancelled", Some("2026-01-03T00:00:00Z")),
+            (
+                "m5",
+                "RunAntiVirusScan",
+                "Succeeded",
+                Some("2026-01-04T00:00:00Z"),
+            ),
+            ("m5", "Isolate", "Weird", Some("2026-01-01T00:00:00Z")),
+            ("m6", "Unisolate", "TimeOut", Some("2026-01-01T00:00:00Z")),
+            ("m6", "Isolate", "Succeeded", None),
+        ];
+        spec.iter()
+            .enumerate()
+            .map(|(i, (machine, kind, status, at))| {
+                serde_json::from_value(json!({
+                    "id": format!("a{i}"), "type": kind, "status": status,
+                    "machineId": machine, "creationDateTimeUtc": at,
+                }))
+                .expect("action")
+            })
+            .collect()
+    }
+
+    #[test]
+    fn the_folded_map_agrees_with_deriving_from_every_action() {
+        let actions = awkward_actions();
+        // Any page split gives the same map: the fold sees the same sequence.
+        let mut map = IsolationMap::default();
+        actions.iter().for_each(|a| map.fold(a));
+        let expected: HashMap<String, IsolationState> =
+            cordon_core::domain::isolation_states(&actions)
+                .into_iter()
+                .collect();
+        for id in ["m1", "m2", "m3", "m4", "m5", "m6", "m7"] {
+            let want = expected
+                .get(id)
+                .copied()
+                .unwrap_or(IsolationState::NotIsolated);
+            assert_eq!(map.get(id), want, "{id}");
+        }
+        assert_eq!(
+            map.len(),
+            5,
+            "only machines with a deciding action take room"
+        );
+    }
+
+    #[test]
+    fn newest_keeps_exactly_what_sorting_everything_would() {
+        let actions = awkward_actions();
+        for limit in 0..=actions.len() + 1 {
+            let mut kept = Newest::new(limit);
+            actions.iter().cloned().for_each(|a| kept.offer(a));
+            let mut all = actions.clone();
+            cordon_core::domain::newest_first(&mut all);
+            all.truncate(limit);
+            let ids = |v: &[MachineAction]| v.iter().map(|a| a.id.clone()).collect::<Vec<_>>();
+            assert_eq!(ids(&kept.into_newest_first()), ids(&all), "limit {limit}");
+        }
+    }
 
     #[test]
     fn since_reads_times_dates_and_spans() {

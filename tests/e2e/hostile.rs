@@ -32,12 +32,21 @@ async fn hostile_service() -> Mock {
         }
         let mut action = action_json("act-1", "Isolate", HOSTILE, Some("m1"));
         action["requestorComment"] = json!(HOSTILE);
+        // The name stays plain so `ws1` resolves; every other text field is hostile.
+        let mut machine = machine_json("m1", "ws1.contoso.com");
+        for field in [
+            "osPlatform",
+            "healthStatus",
+            "riskScore",
+            "lastSeen",
+            "rbacGroupName",
+        ] {
+            machine[field] = json!(HOSTILE);
+        }
+        machine["machineTags"] = json!([HOSTILE]);
         match (req.method.as_str(), req.path.as_str()) {
             ("POST", p) if p.ends_with("/isolate") => json_response(201, action),
-            ("GET", "/api/machines") => json_response(
-                200,
-                json!({"value": [machine_json("m1", "ws1.contoso.com")]}),
-            ),
+            ("GET", "/api/machines") => json_response(200, json!({ "value": [machine] })),
             ("GET", "/api/machineactions") => json_response(200, json!({"value": [action]})),
             _ => mde_error(404, "ResourceNotFound", HOSTILE),
         }
@@ -90,6 +99,35 @@ async fn a_hostile_status_never_reaches_the_terminal_raw() {
         &["actions", "--json"],
         &["machines", "--json"],
         &["cancel", "act-404", "--comment", "IR-1"],
+        // Every streamed format, and chosen fields (issue 11).
+        &["machines"],
+        &["machines", "--output", "jsonl"],
+        &["machines", "--output", "csv"],
+        &[
+            "machines",
+            "--output",
+            "table",
+            "--fields",
+            "osPlatform,machineTags,rbacGroupName",
+        ],
+        &["actions", "--output", "jsonl"],
+        &["actions", "--output", "csv"],
+        &[
+            "actions",
+            "--output",
+            "json",
+            "--fields",
+            "type,status,requestorComment",
+        ],
+        &[
+            "actions",
+            "--limit",
+            "1",
+            "--output",
+            "csv",
+            "--fields",
+            "status,requestor",
+        ],
     ] {
         let (base, home) = (mock.base.clone(), home.path().to_path_buf());
         let out = tokio::task::spawn_blocking(move || cordon(&base, &home, args))
@@ -97,9 +135,24 @@ async fn a_hostile_status_never_reaches_the_terminal_raw() {
             .unwrap();
         assert_terminal_safe(&format!("stdout of {args:?}"), &out.stdout);
         assert_terminal_safe(&format!("stderr of {args:?}"), &out.stderr);
-        if args.contains(&"--json") {
+        assert!(
+            out.status.success() || args[0] != "machines" && args[0] != "actions",
+            "{args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        if args.contains(&"--json") || args.contains(&"json") {
             let _: serde_json::Value = serde_json::from_slice(&out.stdout)
                 .unwrap_or_else(|e| panic!("{args:?} printed invalid JSON ({e})"));
+        }
+        if args.contains(&"jsonl") {
+            for line in String::from_utf8_lossy(&out.stdout).lines() {
+                let _: serde_json::Value = serde_json::from_str(line)
+                    .unwrap_or_else(|e| panic!("{args:?} printed an invalid line ({e})"));
+            }
+        }
+        if args.contains(&"csv") {
+            let text = String::from_utf8_lossy(&out.stdout);
+            assert!(text.lines().count() >= 2, "{args:?}: {text}");
         }
     }
     // The isolate itself was sent: the status was shown cleaned, not dropped.

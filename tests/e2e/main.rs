@@ -9,6 +9,7 @@ mod common;
 
 mod console;
 mod hostile;
+mod listing;
 mod reliability;
 mod signin;
 mod sim_process;

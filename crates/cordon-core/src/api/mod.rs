@@ -121,16 +121,11 @@ pub async fn all_actions<A: DefenderApi>(
     filter: &ActionFilter,
 ) -> Result<Vec<MachineAction>, ApiError> {
     let mut out = Vec::new();
-    let mut next = None;
-    let mut pages = PageGuard::new();
-    loop {
-        let page = api.actions_page(filter, next.take()).await?;
-        out.extend(page.value);
-        match page.next_link {
-            Some(link) => next = Some(pages.follow(link)?),
-            None => return Ok(out),
-        }
+    let mut pages = ActionPages::new(filter.clone());
+    while let Some(page) = pages.next(api).await? {
+        out.extend(page);
     }
+    Ok(out)
 }
 
 /// Every machine matching `filter`, following `@odata.nextLink` to the end.
@@ -139,18 +134,80 @@ pub async fn all_machines<A: DefenderApi>(
     filter: Option<String>,
 ) -> Result<Vec<Machine>, ApiError> {
     let mut out = Vec::new();
-    let mut request = PageRequest::First {
-        filter,
-        top: MAX_PAGE,
-    };
-    let mut pages = PageGuard::new();
-    loop {
-        let page = api.machines_page(request).await?;
-        out.extend(page.value);
-        match page.next_link {
-            Some(link) => request = PageRequest::Next(pages.follow(link)?),
-            None => return Ok(out),
+    let mut pages = MachinePages::new(filter);
+    while let Some(page) = pages.next::<Machine, _>(api).await? {
+        out.extend(page);
+    }
+    Ok(out)
+}
+
+/// A machine listing read one page at a time, so a caller can write each page and drop
+/// it before asking for the next: memory follows the page, not the tenant.
+#[derive(Debug)]
+pub struct MachinePages {
+    next: Option<PageRequest>,
+    guard: PageGuard,
+}
+
+impl MachinePages {
+    /// The listing of the machines matching `filter`, in pages of [`MAX_PAGE`].
+    pub fn new(filter: Option<String>) -> Self {
+        Self {
+            next: Some(PageRequest::First {
+                filter,
+                top: MAX_PAGE,
+            }),
+            guard: PageGuard::new(),
         }
+    }
+
+    /// The next page's records; `None` once the last page has been read.
+    pub async fn next<T: MachineRecord, A: DefenderApi>(
+        &mut self,
+        api: &A,
+    ) -> Result<Option<Vec<T>>, ApiError> {
+        let Some(request) = self.next.take() else {
+            return Ok(None);
+        };
+        let page = api.machines_page::<T>(request).await?;
+        if let Some(link) = page.next_link {
+            self.next = Some(PageRequest::Next(self.guard.follow(link)?));
+        }
+        Ok(Some(page.value))
+    }
+}
+
+/// A machine action listing read one page at a time (see [`MachinePages`]).
+#[derive(Debug)]
+pub struct ActionPages {
+    filter: ActionFilter,
+    /// `Some(None)`: the first page; `Some(Some(link))`: a next page; `None`: done.
+    next: Option<Option<String>>,
+    guard: PageGuard,
+}
+
+impl ActionPages {
+    pub fn new(filter: ActionFilter) -> Self {
+        Self {
+            filter,
+            next: Some(None),
+            guard: PageGuard::new(),
+        }
+    }
+
+    /// The next page's actions; `None` once the last page has been read.
+    pub async fn next<A: DefenderApi>(
+        &mut self,
+        api: &A,
+    ) -> Result<Option<Vec<MachineAction>>, ApiError> {
+        let Some(link) = self.next.take() else {
+            return Ok(None);
+        };
+        let page = api.actions_page(&self.filter, link).await?;
+        if let Some(link) = page.next_link {
+            self.next = Some(Some(self.guard.follow(link)?));
+        }
+        Ok(Some(page.value))
     }
 }
 
