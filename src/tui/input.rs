@@ -40,6 +40,8 @@ pub fn map_key(state: &State, key: KeyEvent, keymap: &KeyMap) -> Option<Action> 
             KeyCode::Esc => Some(Action::Back),
             KeyCode::Enter => Some(Action::Submit),
             KeyCode::Tab | KeyCode::BackTab => Some(Action::NextField),
+            KeyCode::Up => Some(Action::Move(-1)),
+            KeyCode::Down => Some(Action::Move(1)),
             _ => to_input_request(&Event::Key(key)).map(Action::Text),
         },
         // A protected write: the profile name (or a count) is typed, Enter sends.

@@ -131,6 +131,17 @@ fn batch_eta(state: &State, b: &Batch, infos: &[&RequestInfo], unsent: usize) ->
     }
 }
 
+/// "3h ago" for an age in seconds ("just now" under a minute).
+pub fn ago_secs(secs: i64) -> String {
+    match secs {
+        s if s < 60 => "just now".into(),
+        s if s < 3600 => format!("{}m ago", s / 60),
+        s if s < 86_400 => format!("{}h ago", s / 3600),
+        s if s < 86_400 * 365 => format!("{}d ago", s / 86_400),
+        s => format!("{}y ago", s / (86_400 * 365)),
+    }
+}
+
 fn short_duration(secs: f64) -> String {
     let s = secs.round().max(0.0) as u64;
     if s < 60 {

@@ -442,6 +442,8 @@ pub struct CommentForm {
     pub input: Input,
     /// Why the last Enter was refused, shown inside the modal.
     pub error: Option<String>,
+    /// Which earlier comment Up/Down has recalled (0 = the latest).
+    pub recalled: Option<usize>,
 }
 
 #[derive(Debug, Clone)]
@@ -586,6 +588,8 @@ pub struct State {
     pub refresh_every: std::time::Duration,
     /// A device-code sign-in is under way (the worker runs it).
     pub signing_in: bool,
+    /// Comments sent this session, newest first (Up/Down recall them in the box).
+    pub recent_comments: Vec<String>,
 }
 
 impl State {
@@ -609,6 +613,7 @@ impl State {
             worker_gone: false,
             refresh_every: std::time::Duration::from_secs(60),
             signing_in: false,
+            recent_comments: Vec::new(),
         }
     }
 

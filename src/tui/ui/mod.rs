@@ -63,14 +63,7 @@ pub fn ago(now: DateTime<Utc>, timestamp: Option<&str>) -> String {
     let Some(t) = cordon_core::api::models::parse_time(Some(raw)) else {
         return "?".into();
     };
-    let secs = (now - t).num_seconds();
-    match secs {
-        s if s < 60 => "just now".into(),
-        s if s < 3600 => format!("{}m ago", s / 60),
-        s if s < 86_400 => format!("{}h ago", s / 3600),
-        s if s < 86_400 * 365 => format!("{}d ago", s / 86_400),
-        s => format!("{}y ago", s / (86_400 * 365)),
-    }
+    crate::tui::present::ago_secs((now - t).num_seconds())
 }
 
 /// "05-01 10:22" (UTC) from an API timestamp.

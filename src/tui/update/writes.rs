@@ -71,13 +71,55 @@ pub(super) fn open_comment(state: &mut State, op: PendingOp) {
         return;
     }
     state.status.error = None;
+    let input = match (&op, targets.as_slice()) {
+        (PendingOp::Release, [one]) => release_prefill(state, &one.id)
+            .map(Input::new)
+            .unwrap_or_default(),
+        _ => Input::default(),
+    };
     state.modal = Some(Modal::Comment(CommentForm {
         op,
         targets,
         not_included,
-        input: Input::default(),
+        input,
         error: None,
+        recalled: None,
     }));
+}
+
+/// Releasing a machine whose isolation is in its history: the comment starts by naming
+/// that isolation ("release of IR-1234 isolation by alice, 2h ago: "), so the record
+/// says which isolation this release answers.
+fn release_prefill(state: &State, machine_id: &str) -> Option<String> {
+    use cordon_core::api::models::{ActionStatus, ActionType};
+    let isolation = state
+        .history
+        .cache
+        .get(machine_id)?
+        .iter()
+        .filter(|a| a.action_type == ActionType::Isolate)
+        .find(|a| matches!(a.status, ActionStatus::Succeeded | ActionStatus::InProgress))?;
+    let comment: String = clean(isolation.requestor_comment.as_deref()?)
+        .chars()
+        .take(60)
+        .collect();
+    let by = isolation
+        .requestor
+        .as_deref()
+        .map(|r| format!(" by {}", clean(r)))
+        .unwrap_or_default();
+    let when = cordon_core::api::models::parse_time(isolation.creation_date_time_utc.as_deref())
+        .map(|t| {
+            format!(
+                ", {}",
+                crate::tui::present::ago_secs((state.now - t).num_seconds())
+            )
+        })
+        .unwrap_or_default();
+    Some(format!(
+        "release of {} isolation{by}{when}: ",
+        comment.trim()
+    ))
 }
 
 /// After a refresh replaced the list, the highlighted row may not be the machine the
@@ -167,6 +209,7 @@ pub(super) fn open_cancel(state: &mut State) {
         not_included: None,
         input: Input::default(),
         error: None,
+        recalled: None,
     }));
 }
 
@@ -188,6 +231,22 @@ pub(super) fn on_comment(
             if let PendingOp::Isolate(t) = form.op {
                 form.op = PendingOp::Isolate(t.next());
             }
+        }
+        // Up: an earlier comment of this session; Down: a later one, then empty.
+        Action::Move(delta) if !state.recent_comments.is_empty() => {
+            let next = match (form.recalled, delta < 0) {
+                (None, true) => Some(0),
+                (None, false) => None,
+                (Some(i), true) => Some((i + 1).min(state.recent_comments.len() - 1)),
+                (Some(0), false) => None,
+                (Some(i), false) => Some(i - 1),
+            };
+            form.recalled = next;
+            form.input = Input::new(
+                next.map(|i| state.recent_comments[i].clone())
+                    .unwrap_or_default(),
+            );
+            form.error = None;
         }
         Action::Back => {
             state.status.notice = Some("Nothing sent.".into());
@@ -352,6 +411,10 @@ fn submit(state: &mut State, form: ConfirmForm, fx: &mut Vec<Effect>) {
             comment: form.comment.clone(),
         });
     }
+    let sent = form.comment.to_string();
+    state.recent_comments.retain(|c| *c != sent);
+    state.recent_comments.insert(0, sent);
+    state.recent_comments.truncate(10);
     state.batches.push(Batch {
         verb,
         request_ids: requests.iter().map(|r| r.request_id).collect(),

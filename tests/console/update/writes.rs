@@ -490,3 +490,53 @@ fn the_comment_pattern_refuses_then_accepts_in_the_modal() {
     update(&mut s, Action::Submit);
     assert!(matches!(s.modal, Some(Modal::Confirm(_))));
 }
+
+/// Issue 13: releasing a machine whose isolation is in its history pre-fills the
+/// comment with that isolation; Up/Down recall this session's earlier comments.
+#[test]
+fn a_release_names_the_isolation_it_answers_and_comments_can_be_recalled() {
+    let mut s = loaded(3, 80, 24, false);
+    feed(
+        &mut s,
+        WorkerEvent::History {
+            machine_id: "m000000".into(),
+            actions: vec![action(
+                "iso-1",
+                "m000000",
+                ActionType::Isolate,
+                ActionStatus::Succeeded,
+                120,
+                "IR-1234 ransomware",
+            )],
+        },
+    );
+    user(&mut s, UserAction::Release);
+    let Some(Modal::Comment(form)) = &s.modal else {
+        panic!("the comment box")
+    };
+    assert_eq!(
+        form.input.value(),
+        "release of IR-1234 ransomware isolation by analyst@contoso.com, 2h ago: "
+    );
+    type_text(&mut s, "cleared by EDR");
+    update(&mut s, Action::Submit);
+    update(&mut s, Action::Answer(true));
+
+    // A later isolate of another machine: Up recalls that comment, Down clears it.
+    user(&mut s, UserAction::MoveDown);
+    user(&mut s, UserAction::Isolate);
+    update(&mut s, Action::Move(-1));
+    let Some(Modal::Comment(form)) = &s.modal else {
+        panic!("the comment box")
+    };
+    assert!(
+        form.input.value().ends_with("cleared by EDR"),
+        "{}",
+        form.input.value()
+    );
+    update(&mut s, Action::Move(1));
+    let Some(Modal::Comment(form)) = &s.modal else {
+        panic!("the comment box")
+    };
+    assert_eq!(form.input.value(), "");
+}
