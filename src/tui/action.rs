@@ -21,6 +21,8 @@ pub enum UserAction {
     MarkVisible,
     ClearMarks,
     BulkFailures,
+    SortNext,
+    SortReverse,
     Isolate,
     Release,
     CancelAction,
@@ -31,7 +33,7 @@ pub enum UserAction {
 
 impl UserAction {
     /// Every bindable action, in the order the help overlay lists them.
-    pub const ALL: [UserAction; 18] = [
+    pub const ALL: [UserAction; 20] = [
         Self::MoveDown,
         Self::MoveUp,
         Self::PageDown,
@@ -44,6 +46,8 @@ impl UserAction {
         Self::MarkVisible,
         Self::ClearMarks,
         Self::BulkFailures,
+        Self::SortNext,
+        Self::SortReverse,
         Self::Isolate,
         Self::Release,
         Self::CancelAction,
@@ -67,6 +71,8 @@ impl UserAction {
             Self::MarkVisible => "mark_visible",
             Self::ClearMarks => "clear_marks",
             Self::BulkFailures => "bulk_failures",
+            Self::SortNext => "sort_next",
+            Self::SortReverse => "sort_reverse",
             Self::Isolate => "isolate",
             Self::Release => "release",
             Self::CancelAction => "cancel_action",
@@ -97,6 +103,8 @@ impl UserAction {
                 "Clear every mark, also those the filter hides; with none, the filter"
             }
             Self::BulkFailures => "List the last bulk's failed machines and why (* marks them)",
+            Self::SortNext => "Sort by the next column (name, last seen, risk, ... then none)",
+            Self::SortReverse => "Reverse the sort",
             Self::Isolate => "Isolate the marked machines, or the selected one",
             Self::Release => "Release (unisolate) the marked machines, or the selected one",
             Self::CancelAction => "Cancel the selected pending action",
@@ -121,6 +129,8 @@ impl UserAction {
             Self::MarkVisible => "mark all shown",
             Self::ClearMarks => "clear marks",
             Self::BulkFailures => "failures",
+            Self::SortNext => "sort",
+            Self::SortReverse => "reverse sort",
             Self::Isolate => "isolate",
             Self::Release => "release",
             Self::CancelAction => "cancel",

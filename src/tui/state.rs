@@ -65,8 +65,11 @@ pub struct MachineList {
     /// Isolation states of the list a refresh is replacing, handed to the new rows as
     /// they arrive, until the refresh's own states replace them.
     carried: HashMap<String, IsolationState>,
-    /// Indices into `rows` that pass the filter, in list order.
+    /// Indices into `rows` that pass the filter, in list order or `sort`'s.
     pub visible: Vec<usize>,
+    /// The column the list is sorted by, and whether descending; None: the service's
+    /// order.
+    pub sort: Option<(SortKey, bool)>,
     /// Position in `visible`.
     pub selected: usize,
     /// First visible position drawn (the list renders only the viewport).
@@ -97,12 +100,18 @@ impl MachineList {
         if self.visible.len() == self.rows.len() {
             return Vec::new(); // no filter: nothing listed is hidden
         }
-        // `visible` is in list order (ascending row numbers).
+        // `visible` is in list order (ascending row numbers) unless sorted.
+        let shown: Option<HashSet<usize>> =
+            self.sort.map(|_| self.visible.iter().copied().collect());
+        let is_shown = |i: &usize| match &shown {
+            Some(set) => set.contains(i),
+            None => self.visible.binary_search(i).is_ok(),
+        };
         let mut hidden: Vec<usize> = self
             .marked
             .iter()
             .filter_map(|id| self.index_of(id))
-            .filter(|i| self.visible.binary_search(i).is_err())
+            .filter(|i| !is_shown(i))
             .collect();
         hidden.sort_unstable();
         hidden
@@ -270,6 +279,7 @@ impl MachineList {
         let from = self.push_page(machines);
         let added = self.matching(from, query);
         self.visible.extend(added);
+        self.apply_sort();
         if let Some(pos) = self.reselect.as_deref().and_then(|id| self.position_of(id)) {
             self.selected = pos;
             self.reselect = None;
@@ -289,6 +299,7 @@ impl MachineList {
         let chosen = self.selected_id().map(str::to_string);
         self.remove_unseen();
         self.visible = self.matching(0, query);
+        self.apply_sort();
         if let Some(id) = chosen {
             match self.position_of(&id) {
                 Some(pos) => self.selected = pos,
@@ -334,11 +345,92 @@ impl MachineList {
         query.matches(&row.machine, row.isolation)
     }
 
+    /// Order `visible` by `sort` (stable: equal keys keep the service's order).
+    pub fn apply_sort(&mut self) {
+        let Some((key, descending)) = self.sort else {
+            self.visible.sort_unstable();
+            return;
+        };
+        let rows = &self.rows;
+        self.visible.sort_by(|&a, &b| {
+            let order = key.compare(&rows[a], &rows[b]).then(a.cmp(&b));
+            if descending { order.reverse() } else { order }
+        });
+    }
+
     /// The filter grew longer: only the rows still visible can match it.
     pub fn narrow_visible(&mut self, query: &Query) {
         let rows = &self.rows;
         self.visible
             .retain(|&i| query.matches(&rows[i].machine, rows[i].isolation));
+    }
+}
+
+/// What the machine list can be sorted by (`s` cycles, `S` reverses).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SortKey {
+    Name,
+    LastSeen,
+    Risk,
+    Isolation,
+    Health,
+    Os,
+    Exposure,
+}
+
+impl SortKey {
+    /// The cycle `s` walks: None, then these, then None again.
+    pub const CYCLE: [SortKey; 7] = [
+        Self::Name,
+        Self::LastSeen,
+        Self::Risk,
+        Self::Isolation,
+        Self::Health,
+        Self::Os,
+        Self::Exposure,
+    ];
+
+    pub fn title(self) -> &'static str {
+        match self {
+            Self::Name => "name",
+            Self::LastSeen => "last seen",
+            Self::Risk => "risk",
+            Self::Isolation => "isolation",
+            Self::Health => "health",
+            Self::Os => "OS",
+            Self::Exposure => "exposure",
+        }
+    }
+
+    fn compare(self, a: &MachineRow, b: &MachineRow) -> std::cmp::Ordering {
+        use cordon_core::api::models::parse_time;
+        let text = |s: Option<&str>| s.unwrap_or("").to_lowercase();
+        let (x, y) = (&a.machine, &b.machine);
+        match self {
+            Self::Name => text(Some(x.display_name())).cmp(&text(Some(y.display_name()))),
+            // Newest first when ascending would surprise: "last seen" ascends in time.
+            Self::LastSeen => parse_time(x.last_seen()).cmp(&parse_time(y.last_seen())),
+            Self::Risk => level(x.risk_score()).cmp(&level(y.risk_score())),
+            Self::Exposure => level(x.exposure_level()).cmp(&level(y.exposure_level())),
+            Self::Isolation => a
+                .isolation
+                .map(|s| s.describe())
+                .cmp(&b.isolation.map(|s| s.describe())),
+            Self::Health => text(x.health_status()).cmp(&text(y.health_status())),
+            Self::Os => text(x.os_platform()).cmp(&text(y.os_platform())),
+        }
+    }
+}
+
+/// Risk and exposure levels in their meaning's order, not the alphabet's.
+fn level(s: Option<&str>) -> u8 {
+    match s.map(str::to_ascii_lowercase).as_deref() {
+        Some("none") => 1,
+        Some("informational") => 2,
+        Some("low") => 3,
+        Some("medium") => 4,
+        Some("high") => 5,
+        _ => 0,
     }
 }
 

@@ -8,7 +8,7 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Borders, Cell, Row, Table, TableState};
 
 use super::super::present::{batch_progress, group_thousands};
-use super::super::state::{Pane, State};
+use super::super::state::{Pane, SortKey, State};
 use super::super::theme::Theme;
 use super::{ago, fit};
 use cordon_core::api::models::IsolationState;
@@ -49,12 +49,12 @@ impl Column {
             Self::Risk => 8,
             Self::Exposure => 8,
             Self::Isolation => 15,
-            Self::LastSeen => 9,
+            Self::LastSeen => 10,
         }
     }
 }
 
-const MIN_NAME: u16 = 17;
+const MIN_NAME: u16 = 16;
 /// The order columns are dropped in when the terminal is too narrow.
 const DROP_ORDER: [Column; 5] = [
     Column::Exposure,
@@ -247,7 +247,30 @@ pub fn draw(frame: &mut Frame, area: Rect, state: &State, theme: &Theme) {
             })
         })
         .collect();
-    let header = Row::new(cols.iter().map(|c| Cell::from(c.title()))).style(theme.table_header);
+    // The sorted column says so: "Risk▼".
+    let sorted = m.sort.map(|(key, desc)| {
+        let col = match key {
+            SortKey::Name => Column::Name,
+            SortKey::LastSeen => Column::LastSeen,
+            SortKey::Risk => Column::Risk,
+            SortKey::Isolation => Column::Isolation,
+            SortKey::Health => Column::Health,
+            SortKey::Os => Column::Os,
+            SortKey::Exposure => Column::Exposure,
+        };
+        let arrow = match (desc, theme.ascii) {
+            (false, false) => "▲",
+            (true, false) => "▼",
+            (false, true) => "^",
+            (true, true) => "v",
+        };
+        (col, arrow)
+    });
+    let header = Row::new(cols.iter().map(|c| match sorted {
+        Some((col, arrow)) if col == *c => Cell::from(format!("{}{arrow}", c.title())),
+        _ => Cell::from(c.title()),
+    }))
+    .style(theme.table_header);
     let table = Table::new(rows, widths)
         .header(header)
         .column_spacing(1)

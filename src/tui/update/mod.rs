@@ -68,6 +68,8 @@ fn on_user(state: &mut State, user: UserAction, fx: &mut Vec<Effect>) {
         UserAction::MarkVisible => navigation::mark_visible(state),
         UserAction::ClearMarks => navigation::clear_marks(state, fx),
         UserAction::BulkFailures => navigation::open_failures(state),
+        UserAction::SortNext => navigation::cycle_sort(state, false, fx),
+        UserAction::SortReverse => navigation::cycle_sort(state, true, fx),
         UserAction::Isolate => writes::open_comment(state, PendingOp::Isolate(IsolationType::Full)),
         UserAction::Release => writes::open_comment(state, PendingOp::Release),
         UserAction::CancelAction => writes::open_cancel(state),

@@ -130,6 +130,34 @@ pub(super) fn clear_marks(state: &mut State, fx: &mut Vec<Effect>) {
     }
 }
 
+/// `s`: sort by the next column (then the service's order again); `S`: reverse.
+pub(super) fn cycle_sort(state: &mut State, reverse: bool, fx: &mut Vec<Effect>) {
+    use crate::tui::state::SortKey;
+    let m = &mut state.machines;
+    m.sort = if reverse {
+        m.sort.map(|(k, desc)| (k, !desc))
+    } else {
+        let next = match m.sort {
+            None => Some(SortKey::CYCLE[0]),
+            Some((k, _)) => SortKey::CYCLE
+                .iter()
+                .position(|&c| c == k)
+                .and_then(|i| SortKey::CYCLE.get(i + 1).copied()),
+        };
+        next.map(|k| (k, false))
+    };
+    let keep = m.selected_id().map(str::to_string);
+    state.status.notice = Some(match m.sort {
+        Some((k, desc)) => format!(
+            "Sorted by {}, {}.",
+            k.title(),
+            if desc { "descending" } else { "ascending" }
+        ),
+        None => "In the service's order.".into(),
+    });
+    reselect_after_filter(state, keep, fx);
+}
+
 /// `F`: the machines the last bulk did not get through, with why.
 pub(super) fn open_failures(state: &mut State) {
     match &state.last_bulk {
@@ -214,6 +242,7 @@ pub fn refilter(state: &mut State, fx: &mut Vec<Effect>) {
 
 fn reselect_after_filter(state: &mut State, keep: Option<String>, fx: &mut Vec<Effect>) {
     let m = &mut state.machines;
+    m.apply_sort();
     m.selected = keep.and_then(|id| m.position_of(&id)).unwrap_or(0);
     ensure_visible(state);
     sync_history(state, fx);

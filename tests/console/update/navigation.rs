@@ -243,3 +243,79 @@ fn the_filter_understands_fields_and_isolation_states() {
     );
     assert_eq!(shown(&s), ["m000001", "m000002"]);
 }
+
+/// Issue 13: `s` sorts by the next column, `S` reverses, the selection stays on the
+/// same machine, a filter keeps the order, and hidden marks are still found.
+#[test]
+fn sorting_cycles_columns_keeps_the_selection_and_survives_the_filter() {
+    let mut s = loaded(12, 120, 40, false);
+    user(&mut s, UserAction::MoveDown); // m000001
+    let ids = |s: &cordon::tui::state::State| -> Vec<String> {
+        s.machines
+            .visible
+            .iter()
+            .map(|&i| s.machines.rows[i].machine.id().to_string())
+            .collect()
+    };
+    user(&mut s, UserAction::SortNext); // name
+    assert_eq!(s.machines.selected_id(), Some("m000001"));
+    user(&mut s, UserAction::SortNext); // last seen: oldest first
+    let order = ids(&s);
+    assert_eq!(
+        order.first().map(String::as_str),
+        Some("m000011"),
+        "{order:?}"
+    );
+    user(&mut s, UserAction::SortNext); // risk
+    user(&mut s, UserAction::SortReverse); // risk, highest first
+    let risks: Vec<String> = s
+        .machines
+        .visible
+        .iter()
+        .map(|&i| {
+            s.machines.rows[i]
+                .machine
+                .risk_score()
+                .unwrap_or("")
+                .to_string()
+        })
+        .collect();
+    assert!(risks.iter().take(3).all(|r| r == "High"), "{risks:?}");
+    assert!(risks.iter().rev().take(3).all(|r| r == "None"), "{risks:?}");
+    assert_eq!(s.machines.selected_id(), Some("m000001"));
+    assert!(
+        s.status
+            .notice
+            .as_deref()
+            .unwrap()
+            .contains("risk, descending")
+    );
+    // A filter keeps the order, and a mark it hides is still counted.
+    s.machines.marked.insert("m000000".into());
+    user(&mut s, UserAction::Filter);
+    type_text(&mut s, "os:windows");
+    let risks: Vec<String> = s
+        .machines
+        .visible
+        .iter()
+        .map(|&i| {
+            s.machines.rows[i]
+                .machine
+                .risk_score()
+                .unwrap_or("")
+                .to_string()
+        })
+        .collect();
+    assert_eq!(risks.first().map(String::as_str), Some("High"), "{risks:?}");
+    assert_eq!(s.machines.marked_hidden().len(), 1);
+    // Back to the service's order after the last column.
+    update(&mut s, Action::Submit);
+    for _ in 0..5 {
+        user(&mut s, UserAction::SortNext);
+    }
+    assert!(s.machines.sort.is_none());
+    let order = ids(&s);
+    let mut sorted = order.clone();
+    sorted.sort();
+    assert_eq!(order, sorted);
+}
