@@ -23,6 +23,7 @@ pub enum UserAction {
     BulkFailures,
     SortNext,
     SortReverse,
+    Export,
     Isolate,
     Release,
     CancelAction,
@@ -33,7 +34,7 @@ pub enum UserAction {
 
 impl UserAction {
     /// Every bindable action, in the order the help overlay lists them.
-    pub const ALL: [UserAction; 20] = [
+    pub const ALL: [UserAction; 21] = [
         Self::MoveDown,
         Self::MoveUp,
         Self::PageDown,
@@ -48,6 +49,7 @@ impl UserAction {
         Self::BulkFailures,
         Self::SortNext,
         Self::SortReverse,
+        Self::Export,
         Self::Isolate,
         Self::Release,
         Self::CancelAction,
@@ -73,6 +75,7 @@ impl UserAction {
             Self::BulkFailures => "bulk_failures",
             Self::SortNext => "sort_next",
             Self::SortReverse => "sort_reverse",
+            Self::Export => "export",
             Self::Isolate => "isolate",
             Self::Release => "release",
             Self::CancelAction => "cancel_action",
@@ -105,6 +108,7 @@ impl UserAction {
             Self::BulkFailures => "List the last bulk's failed machines and why (* marks them)",
             Self::SortNext => "Sort by the next column (name, last seen, risk, ... then none)",
             Self::SortReverse => "Reverse the sort",
+            Self::Export => "Export the shown list (or history) to CSV in this directory",
             Self::Isolate => "Isolate the marked machines, or the selected one",
             Self::Release => "Release (unisolate) the marked machines, or the selected one",
             Self::CancelAction => "Cancel the selected pending action",
@@ -131,6 +135,7 @@ impl UserAction {
             Self::BulkFailures => "failures",
             Self::SortNext => "sort",
             Self::SortReverse => "reverse sort",
+            Self::Export => "export",
             Self::Isolate => "isolate",
             Self::Release => "release",
             Self::CancelAction => "cancel",
@@ -181,11 +186,22 @@ pub enum Action {
     },
     /// The worker's event channel closed: nothing more will arrive.
     WorkerGone,
+    /// The runner wrote (or failed to write) an export: rows written, or why not.
+    Exported {
+        path: std::path::PathBuf,
+        result: Result<usize, String>,
+    },
 }
 
 /// What the runner must do after an update. `update` never does I/O itself.
 #[derive(Debug, Clone)]
 pub enum Effect {
     Send(Command),
+    /// Write `text` (CSV) to `path`, private to the user; answered by `Exported`.
+    Export {
+        path: std::path::PathBuf,
+        text: String,
+        rows: usize,
+    },
     Quit,
 }

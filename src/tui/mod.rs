@@ -296,6 +296,13 @@ fn apply_effects(
     while let Some(effect) = (!queue.is_empty()).then(|| queue.remove(0)) {
         match effect {
             Effect::Quit => quit = true,
+            Effect::Export { path, text, rows } => {
+                // A one-off write of what is on screen (a few MB at 100,000 machines).
+                let result = cordon_core::private_fs::write_private(&path, text.as_bytes())
+                    .map(|()| rows)
+                    .map_err(|e| e.to_string());
+                queue.extend(update::update(state, Action::Exported { path, result }));
+            }
             Effect::Send(command) => {
                 let failure = match commands.try_send(command) {
                     Ok(()) => None,

@@ -6,6 +6,7 @@
 //! `navigation` (moves, marks, the filter), `writes` (comment, confirmation, submit),
 //! `loading` (what to load and when) and `worker_events` (the worker's answers).
 
+mod export;
 mod loading;
 mod navigation;
 mod worker_events;
@@ -41,6 +42,21 @@ pub fn update(state: &mut State, action: Action) -> Vec<Effect> {
             worker_events::on_send_failed(state, command, &reason);
         }
         Action::WorkerGone => worker_events::on_worker_gone(state),
+        Action::Exported { path, result } => match result {
+            Ok(rows) => {
+                state.status.notice = Some(format!(
+                    "Exported {} row(s) to {}",
+                    crate::tui::present::group_thousands(rows),
+                    path.display()
+                ));
+            }
+            Err(e) => {
+                state.status.error = Some(format!(
+                    "Could not export to {}: {e}; check the directory cordon was started in.",
+                    path.display()
+                ));
+            }
+        },
         other => {
             if state.modal.is_some() {
                 on_modal(state, other, &mut fx);
@@ -70,6 +86,7 @@ fn on_user(state: &mut State, user: UserAction, fx: &mut Vec<Effect>) {
         UserAction::BulkFailures => navigation::open_failures(state),
         UserAction::SortNext => navigation::cycle_sort(state, false, fx),
         UserAction::SortReverse => navigation::cycle_sort(state, true, fx),
+        UserAction::Export => fx.push(export::export(state)),
         UserAction::Isolate => writes::open_comment(state, PendingOp::Isolate(IsolationType::Full)),
         UserAction::Release => writes::open_comment(state, PendingOp::Release),
         UserAction::CancelAction => writes::open_cancel(state),

@@ -319,3 +319,77 @@ fn sorting_cycles_columns_keeps_the_selection_and_survives_the_filter() {
     sorted.sort();
     assert_eq!(order, sorted);
 }
+
+/// Issue 13: `x` exports what the pane shows — the list as filtered and sorted, or the
+/// history — as CSV (cells cleaned and quoted, no formula), and the status bar names
+/// the file once the runner has written it.
+#[test]
+fn export_writes_what_the_pane_shows() {
+    use cordon::tui::action::Effect;
+    let mut s = loaded(12, 120, 40, false);
+    user(&mut s, UserAction::Filter);
+    type_text(&mut s, "os:linux");
+    update(&mut s, Action::Submit);
+    user(&mut s, UserAction::SortNext);
+    user(&mut s, UserAction::SortReverse); // name, descending
+    let fx = user(&mut s, UserAction::Export);
+    let [Effect::Export { path, text, rows }] = fx.as_slice() else {
+        panic!("one export: {fx:?}")
+    };
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(*rows, s.machines.visible.len());
+    assert_eq!(lines.len(), rows + 1);
+    assert!(lines[0].starts_with("computerDnsName,id,osPlatform"));
+    assert!(
+        lines[1].starts_with("ws-09.contoso.local,m000009,Linux"),
+        "{}",
+        lines[1]
+    );
+    assert!(
+        path.to_string_lossy()
+            .starts_with("cordon-prod-eu-machines-")
+    );
+    update(
+        &mut s,
+        Action::Exported {
+            path: path.clone(),
+            result: Ok(*rows),
+        },
+    );
+    assert!(
+        s.status
+            .notice
+            .as_deref()
+            .unwrap()
+            .contains("Exported 4 row(s) to cordon-prod-eu-machines-")
+    );
+
+    // The history pane exports the history; a hostile comment stays one cell.
+    let selected = s.machines.selected_id().unwrap().to_string();
+    feed(
+        &mut s,
+        WorkerEvent::History {
+            machine_id: selected.clone(),
+            actions: vec![action(
+                "a1",
+                &selected,
+                ActionType::Isolate,
+                ActionStatus::Succeeded,
+                5,
+                "=HYPERLINK(\"evil\"), then\u{1b}[2J more",
+            )],
+        },
+    );
+    user(&mut s, UserAction::SwitchPane);
+    let fx = user(&mut s, UserAction::Export);
+    let [Effect::Export { text, rows, .. }] = fx.as_slice() else {
+        panic!("one export")
+    };
+    assert_eq!(*rows, 1);
+    let row = text.lines().nth(1).unwrap();
+    assert!(
+        row.contains(r#","'=HYPERLINK(""evil""), then more","#),
+        "{row}"
+    );
+    assert!(!row.contains('\u{1b}'));
+}
