@@ -24,6 +24,7 @@ pub enum UserAction {
     SortNext,
     SortReverse,
     Export,
+    CommandLine,
     Isolate,
     Release,
     CancelAction,
@@ -34,7 +35,7 @@ pub enum UserAction {
 
 impl UserAction {
     /// Every bindable action, in the order the help overlay lists them.
-    pub const ALL: [UserAction; 21] = [
+    pub const ALL: [UserAction; 22] = [
         Self::MoveDown,
         Self::MoveUp,
         Self::PageDown,
@@ -50,6 +51,7 @@ impl UserAction {
         Self::SortNext,
         Self::SortReverse,
         Self::Export,
+        Self::CommandLine,
         Self::Isolate,
         Self::Release,
         Self::CancelAction,
@@ -76,6 +78,7 @@ impl UserAction {
             Self::SortNext => "sort_next",
             Self::SortReverse => "sort_reverse",
             Self::Export => "export",
+            Self::CommandLine => "command_line",
             Self::Isolate => "isolate",
             Self::Release => "release",
             Self::CancelAction => "cancel_action",
@@ -109,6 +112,7 @@ impl UserAction {
             Self::SortNext => "Sort by the next column (name, last seen, risk, ... then none)",
             Self::SortReverse => "Reverse the sort",
             Self::Export => "Export the shown list (or history) to CSV in this directory",
+            Self::CommandLine => "Command line: filter, sort, export, isolate, release, help, q",
             Self::Isolate => "Isolate the marked machines, or the selected one",
             Self::Release => "Release (unisolate) the marked machines, or the selected one",
             Self::CancelAction => "Cancel the selected pending action",
@@ -136,6 +140,7 @@ impl UserAction {
             Self::SortNext => "sort",
             Self::SortReverse => "reverse sort",
             Self::Export => "export",
+            Self::CommandLine => "command",
             Self::Isolate => "isolate",
             Self::Release => "release",
             Self::CancelAction => "cancel",

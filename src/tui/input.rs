@@ -16,7 +16,9 @@ pub fn map_event(state: &State, event: &Event, keymap: &KeyMap) -> Option<Action
             Some(Modal::Confirm(form)) if form.challenge.is_some() => {
                 Some(Action::Paste(text.clone()))
             }
-            None if state.filter.editing => Some(Action::Paste(text.clone())),
+            None if state.filter.editing || state.command.is_some() => {
+                Some(Action::Paste(text.clone()))
+            }
             _ => None,
         },
         Event::Resize(width, height) => Some(Action::Resize {
@@ -89,6 +91,14 @@ pub fn map_key(state: &State, key: KeyEvent, keymap: &KeyMap) -> Option<Action> 
                 Some(UserAction::MoveDown) => Some(Action::Move(1)),
                 _ => None,
             },
+        },
+        None if state.command.is_some() => match key.code {
+            KeyCode::Esc => Some(Action::Back),
+            KeyCode::Enter => Some(Action::Submit),
+            KeyCode::Tab => Some(Action::NextField),
+            KeyCode::Up => Some(Action::Move(-1)),
+            KeyCode::Down => Some(Action::Move(1)),
+            _ => to_input_request(&Event::Key(key)).map(Action::Text),
         },
         None if state.filter.editing => match key.code {
             KeyCode::Esc => Some(Action::Back),

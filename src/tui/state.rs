@@ -682,6 +682,17 @@ pub struct State {
     pub signing_in: bool,
     /// Comments sent this session, newest first (Up/Down recall them in the box).
     pub recent_comments: Vec<String>,
+    /// The `:` command line, while it is open.
+    pub command: Option<CommandLine>,
+    /// Commands run this session, newest first (Up/Down recall them).
+    pub command_history: Vec<String>,
+}
+
+/// The `:` command line: what is typed, and which earlier command Up/Down recalled.
+#[derive(Debug, Clone, Default)]
+pub struct CommandLine {
+    pub input: Input,
+    pub recalled: Option<usize>,
 }
 
 impl State {
@@ -706,6 +717,8 @@ impl State {
             refresh_every: std::time::Duration::from_secs(60),
             signing_in: false,
             recent_comments: Vec::new(),
+            command: None,
+            command_history: Vec::new(),
         }
     }
 

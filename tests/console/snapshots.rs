@@ -227,10 +227,10 @@ fn help_scrolls_to_its_last_rows_on_a_short_terminal() {
     }
     let t = screen(&s, 80, 24);
     assert!(t.contains("confirmations default to No"), "{t}");
-    assert!(t.contains("scroll: 7-24 of 24"), "{t}");
+    assert!(t.contains("scroll: 8-25 of 25"), "{t}");
     update(&mut s, Action::Move(-1));
     let t = screen(&s, 80, 24);
-    assert!(t.contains("scroll: 6-23 of 24"), "{t}");
+    assert!(t.contains("scroll: 7-24 of 25"), "{t}");
     // Tall enough for everything: no scrolling offered.
     let mut tall = main_state(120, 40);
     user(&mut tall, UserAction::Help);

@@ -85,7 +85,7 @@ pub fn draw(frame: &mut Frame, area: Rect, state: &State, theme: &Theme, keymap:
             let full = format!("API budget {m}/min {h}/h ");
             // Still says what the numbers are, when the full label does not fit.
             let short = format!("API {m}/min {h}/h ");
-            if state.filter.editing || message_w + full.width() < width {
+            if state.filter.editing || state.command.is_some() || message_w + full.width() < width {
                 full
             } else if message_w + short.width() < width {
                 short
@@ -96,9 +96,11 @@ pub fn draw(frame: &mut Frame, area: Rect, state: &State, theme: &Theme, keymap:
         .unwrap_or_default();
     let left_w = width.saturating_sub(budget.width() + 1);
 
-    if state.filter.editing {
-        let prompt = "Filter: ";
-        let input = &state.filter.input;
+    if state.filter.editing || state.command.is_some() {
+        let (prompt, input) = match &state.command {
+            Some(line) => (":", &line.input),
+            None => ("Filter: ", &state.filter.input),
+        };
         let field_w = left_w.saturating_sub(prompt.len()).max(1);
         let scroll = input.visual_scroll(field_w);
         let shown: String = skip_columns(input.value(), scroll, field_w);
@@ -138,7 +140,21 @@ pub fn draw(frame: &mut Frame, area: Rect, state: &State, theme: &Theme, keymap:
     if area.height >= 2 {
         let line2 = Rect::new(area.x, area.y + 1, area.width, 1);
         let mut spans = vec![Span::raw(" ")];
-        if state.filter.editing {
+        if state.command.is_some() {
+            for (k, label) in [
+                ("Enter", " run  "),
+                ("Tab", " complete  "),
+                ("Up/Down", " history  "),
+                ("Esc", " close   "),
+            ] {
+                spans.push(Span::styled(k, theme.key));
+                spans.push(Span::raw(label));
+            }
+            spans.push(Span::styled(
+                "filter sort export isolate release help q",
+                theme.dim,
+            ));
+        } else if state.filter.editing {
             // Filter keys are fixed (text input is not bindable).
             for (k, label) in [
                 ("Enter", " keep filter  "),

@@ -6,6 +6,7 @@
 //! `navigation` (moves, marks, the filter), `writes` (comment, confirmation, submit),
 //! `loading` (what to load and when) and `worker_events` (the worker's answers).
 
+mod command;
 mod export;
 mod loading;
 mod navigation;
@@ -60,6 +61,8 @@ pub fn update(state: &mut State, action: Action) -> Vec<Effect> {
         other => {
             if state.modal.is_some() {
                 on_modal(state, other, &mut fx);
+            } else if state.command.is_some() {
+                command::on_command(state, other, &mut fx);
             } else if state.filter.editing {
                 navigation::on_filter(state, other, &mut fx);
             } else if let Action::User(user) = other {
@@ -87,6 +90,7 @@ fn on_user(state: &mut State, user: UserAction, fx: &mut Vec<Effect>) {
         UserAction::SortNext => navigation::cycle_sort(state, false, fx),
         UserAction::SortReverse => navigation::cycle_sort(state, true, fx),
         UserAction::Export => fx.push(export::export(state)),
+        UserAction::CommandLine => command::open(state),
         UserAction::Isolate => writes::open_comment(state, PendingOp::Isolate(IsolationType::Full)),
         UserAction::Release => writes::open_comment(state, PendingOp::Release),
         UserAction::CancelAction => writes::open_cancel(state),

@@ -393,3 +393,62 @@ fn export_writes_what_the_pane_shows() {
     );
     assert!(!row.contains('\u{1b}'));
 }
+
+/// Issue 13: the `:` command line — completion, filter, sort, export to a named file,
+/// isolate Selective, history, and a clear word for what it does not know.
+#[test]
+fn the_command_line_runs_completes_and_remembers() {
+    use cordon::tui::action::Effect;
+    use cordon::tui::state::{Modal, PendingOp, SortKey};
+    use cordon_core::api::models::IsolationType;
+    let mut s = loaded(12, 120, 40, false);
+    let run = |s: &mut cordon::tui::state::State, text: &str| {
+        user(s, UserAction::CommandLine);
+        type_text(s, text);
+        update(s, Action::Submit)
+    };
+    // Tab completes a command and a sort column.
+    user(&mut s, UserAction::CommandLine);
+    type_text(&mut s, "so");
+    update(&mut s, Action::NextField);
+    type_text(&mut s, "ri");
+    update(&mut s, Action::NextField);
+    assert_eq!(s.command.as_ref().unwrap().input.value(), "sort risk");
+    type_text(&mut s, " desc");
+    update(&mut s, Action::Submit);
+    assert!(s.command.is_none());
+    assert_eq!(s.machines.sort, Some((SortKey::Risk, true)));
+
+    run(&mut s, "filter os:linux");
+    assert_eq!(s.machines.visible.len(), 4);
+    let fx = run(&mut s, "export /tmp/cordon-test-export.csv");
+    assert!(matches!(
+        fx.as_slice(),
+        [Effect::Export { path, rows: 4, .. }] if path.to_str() == Some("/tmp/cordon-test-export.csv")
+    ));
+    run(&mut s, "isolate selective");
+    assert!(matches!(
+        &s.modal,
+        Some(Modal::Comment(f)) if f.op == PendingOp::Isolate(IsolationType::Selective)
+    ));
+    update(&mut s, Action::Back);
+    run(&mut s, "frobnicate");
+    assert!(
+        s.status
+            .error
+            .as_deref()
+            .unwrap()
+            .contains("No command 'frobnicate'")
+    );
+    // Up recalls the last command, then the one before.
+    user(&mut s, UserAction::CommandLine);
+    update(&mut s, Action::Move(-1));
+    assert_eq!(s.command.as_ref().unwrap().input.value(), "frobnicate");
+    update(&mut s, Action::Move(-1));
+    assert_eq!(
+        s.command.as_ref().unwrap().input.value(),
+        "isolate selective"
+    );
+    update(&mut s, Action::Back);
+    assert!(s.command.is_none());
+}
