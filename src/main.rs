@@ -94,6 +94,8 @@ struct Session {
     worker_settings: WorkerSettings,
     keys: std::collections::BTreeMap<String, Vec<String>>,
     refresh_interval: Option<Duration>,
+    /// `[ui] mouse`.
+    mouse: bool,
     /// Keeps the demo simulator alive for the session.
     _demo: Option<(sim::RunningSim, CancellationToken)>,
 }
@@ -619,6 +621,7 @@ async fn open_session(cli: &Cli) -> Result<Session, CliError> {
         worker_settings,
         keys,
         refresh_interval,
+        mouse: ui.mouse,
         _demo: demo,
     })
 }
@@ -640,6 +643,7 @@ async fn run_console(cli: &Cli, session: Session) -> Result<u8, CliError> {
         ascii: cli.global.ascii,
         no_color,
         refresh_interval: session.refresh_interval,
+        mouse: session.mouse && !cli.global.no_mouse,
         audit_path: Some(session.audit.path().to_path_buf()),
     };
     let cancel = CancellationToken::new();

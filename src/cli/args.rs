@@ -66,6 +66,10 @@ pub struct GlobalArgs {
     /// No colours (NO_COLOR is honoured too).
     #[arg(long, global = true)]
     pub no_color: bool,
+    /// No mouse in the console (clicks select, the wheel scrolls, a header click
+    /// sorts); terminal text selection then works without Shift. Also `[ui] mouse`.
+    #[arg(long, global = true)]
+    pub no_mouse: bool,
     /// ASCII-only borders and glyphs.
     #[arg(long, global = true)]
     pub ascii: bool,

@@ -191,6 +191,10 @@ pub enum Action {
     },
     /// The worker's event channel closed: nothing more will arrive.
     WorkerGone,
+    /// A click on the machine list's row at this position of `visible`.
+    SelectRow(usize),
+    /// A click on a column header.
+    SortBy(crate::tui::state::SortKey),
     /// The runner wrote (or failed to write) an export: rows written, or why not.
     Exported {
         path: std::path::PathBuf,

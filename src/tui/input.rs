@@ -25,6 +25,7 @@ pub fn map_event(state: &State, event: &Event, keymap: &KeyMap) -> Option<Action
             width: *width,
             height: *height,
         }),
+        Event::Mouse(mouse) => map_mouse(state, mouse),
         _ => None,
     }
 }
@@ -109,4 +110,63 @@ pub fn map_key(state: &State, key: KeyEvent, keymap: &KeyMap) -> Option<Action> 
         },
         None => keymap.lookup(&key).map(Action::User),
     }
+}
+
+/// The wheel moves like j/k (and scrolls the help); a click on a machine selects it, a
+/// click on the list's header sorts by that column (again: reverse). Clicks inside a
+/// modal or text field do nothing: only keys confirm anything.
+fn map_mouse(state: &State, mouse: &crossterm::event::MouseEvent) -> Option<Action> {
+    use crossterm::event::{MouseButton, MouseEventKind};
+    let wheel = match mouse.kind {
+        MouseEventKind::ScrollDown => Some(1),
+        MouseEventKind::ScrollUp => Some(-1),
+        _ => None,
+    };
+    if let Some(delta) = wheel {
+        return match &state.modal {
+            Some(Modal::Help { .. } | Modal::Failures { .. }) => Some(Action::Move(delta)),
+            Some(_) => None,
+            None if state.command.is_some() || state.filter.editing => Some(Action::Move(delta)),
+            None => Some(Action::User(if delta > 0 {
+                UserAction::MoveDown
+            } else {
+                UserAction::MoveUp
+            })),
+        };
+    }
+    if mouse.kind != MouseEventKind::Down(MouseButton::Left)
+        || state.modal.is_some()
+        || state.command.is_some()
+    {
+        return None;
+    }
+    let (w, h) = state.size;
+    let list = super::layout::screen_layout(ratatui::layout::Rect::new(0, 0, w, h)).machines;
+    let inner_x = list.x + 1;
+    let header_y = list.y + 1;
+    if mouse.column < inner_x || mouse.column >= list.right().saturating_sub(1) {
+        return None;
+    }
+    if mouse.row == header_y {
+        let (cols, name_w) = super::ui::columns_for(list.width.saturating_sub(2));
+        let mut x = inner_x;
+        for col in cols {
+            let width = if col == super::ui::Column::Name {
+                name_w
+            } else {
+                col.width()
+            };
+            if mouse.column < x + width {
+                return col.sort_key().map(Action::SortBy);
+            }
+            x += width + 1;
+        }
+        return None;
+    }
+    let first_row = header_y + 1;
+    if mouse.row < first_row || mouse.row >= list.bottom().saturating_sub(1) {
+        return None;
+    }
+    let pos = state.machines.scroll + usize::from(mouse.row - first_row);
+    (pos < state.machines.visible.len()).then_some(Action::SelectRow(pos))
 }

@@ -90,6 +90,8 @@ pub struct TuiContext {
     pub protected: bool,
     pub protected_tags: Vec<String>,
     pub comment_rule: cordon_core::domain::CommentRule,
+    /// Clicks select, the wheel scrolls, a header click sorts (`--no-mouse` turns off).
+    pub mouse: bool,
 }
 
 /// How the console ended.
@@ -139,7 +141,7 @@ pub async fn run(
     let stop = cancel.child_token();
     let signals = tokio::spawn(wait_for_signal(stop.clone())?);
 
-    let mut guard = terminal::TerminalGuard::enter()?;
+    let mut guard = terminal::TerminalGuard::enter(ctx.mouse)?;
     let result = run_loop(
         &mut guard.terminal,
         EventStream::new(),

@@ -6,7 +6,9 @@ use std::io::{self, Stdout, stdout};
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use crossterm::cursor::{Hide, Show};
-use crossterm::event::{DisableBracketedPaste, EnableBracketedPaste};
+use crossterm::event::{
+    DisableBracketedPaste, DisableMouseCapture, EnableBracketedPaste, EnableMouseCapture,
+};
 use crossterm::execute;
 use crossterm::terminal::{
     EnterAlternateScreen, LeaveAlternateScreen, disable_raw_mode, enable_raw_mode,
@@ -28,11 +30,17 @@ pub struct TerminalGuard {
 }
 
 impl TerminalGuard {
-    pub fn enter() -> io::Result<Self> {
+    /// Take the terminal; `mouse`: also receive clicks and the wheel (holding Shift
+    /// still selects text in most terminals).
+    pub fn enter(mouse: bool) -> io::Result<Self> {
         ENTERED.store(true, Ordering::SeqCst);
         enable_raw_mode()?;
         let mut out = stdout();
         if let Err(e) = execute!(out, EnterAlternateScreen, EnableBracketedPaste, Hide) {
+            restore();
+            return Err(e);
+        }
+        if mouse && let Err(e) = execute!(out, EnableMouseCapture) {
             restore();
             return Err(e);
         }
@@ -57,7 +65,15 @@ impl Drop for TerminalGuard {
 pub fn restore() {
     ENTERED.store(false, Ordering::SeqCst);
     let _ = disable_raw_mode();
-    let _ = execute!(stdout(), DisableBracketedPaste, LeaveAlternateScreen, Show);
+    // Mouse capture off whether or not it was on: a terminal left reporting clicks
+    // would type escape codes into the shell.
+    let _ = execute!(
+        stdout(),
+        DisableMouseCapture,
+        DisableBracketedPaste,
+        LeaveAlternateScreen,
+        Show
+    );
 }
 
 /// Restore the terminal if the console entered it; a no-op otherwise. For the panic

@@ -40,7 +40,21 @@ impl Column {
         }
     }
 
-    fn width(self) -> u16 {
+    /// What a click on this column's header sorts by.
+    pub fn sort_key(self) -> Option<SortKey> {
+        Some(match self {
+            Self::Mark => return None,
+            Self::Name => SortKey::Name,
+            Self::Os => SortKey::Os,
+            Self::Health => SortKey::Health,
+            Self::Risk => SortKey::Risk,
+            Self::Exposure => SortKey::Exposure,
+            Self::Isolation => SortKey::Isolation,
+            Self::LastSeen => SortKey::LastSeen,
+        })
+    }
+
+    pub fn width(self) -> u16 {
         match self {
             Self::Mark => 1,
             Self::Name => MIN_NAME,

@@ -43,6 +43,17 @@ pub fn update(state: &mut State, action: Action) -> Vec<Effect> {
             worker_events::on_send_failed(state, command, &reason);
         }
         Action::WorkerGone => worker_events::on_worker_gone(state),
+        Action::SelectRow(pos) if state.modal.is_none() => {
+            let delta = pos as i64 - state.machines.selected as i64;
+            state.focus = crate::tui::state::Pane::Machines;
+            navigation::move_by(state, delta, &mut fx);
+        }
+        Action::SortBy(key) if state.modal.is_none() => {
+            let desc = matches!(state.machines.sort, Some((k, false)) if k == key);
+            state.machines.sort = Some((key, desc));
+            navigation::cycle_sort_to(state, &mut fx);
+        }
+        Action::SelectRow(_) | Action::SortBy(_) => {}
         Action::Exported { path, result } => match result {
             Ok(rows) => {
                 state.status.notice = Some(format!(

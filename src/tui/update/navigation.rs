@@ -158,6 +158,19 @@ pub(super) fn cycle_sort(state: &mut State, reverse: bool, fx: &mut Vec<Effect>)
     reselect_after_filter(state, keep, fx);
 }
 
+/// The sort was set directly (a header click): re-order, keep the selection, say so.
+pub(super) fn cycle_sort_to(state: &mut State, fx: &mut Vec<Effect>) {
+    let keep = state.machines.selected_id().map(str::to_string);
+    if let Some((k, desc)) = state.machines.sort {
+        state.status.notice = Some(format!(
+            "Sorted by {}, {}.",
+            k.title(),
+            if desc { "descending" } else { "ascending" }
+        ));
+    }
+    reselect_after_filter(state, keep, fx);
+}
+
 /// `F`: the machines the last bulk did not get through, with why.
 pub(super) fn open_failures(state: &mut State) {
     match &state.last_bulk {

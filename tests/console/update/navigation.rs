@@ -452,3 +452,55 @@ fn the_command_line_runs_completes_and_remembers() {
     update(&mut s, Action::Back);
     assert!(s.command.is_none());
 }
+
+/// Issue 13: the mouse — a click selects the machine under it, the wheel moves, a
+/// header click sorts by that column (again: reverse); a click in a modal does nothing.
+#[test]
+fn clicks_select_the_wheel_moves_and_a_header_click_sorts() {
+    use cordon::tui::input::map_event;
+    use cordon::tui::keymap::KeyMap;
+    use cordon::tui::state::SortKey;
+    use crossterm::event::{Event, KeyModifiers, MouseButton, MouseEvent, MouseEventKind};
+    let keymap = KeyMap::defaults();
+    let mut s = loaded(30, 120, 40, false);
+    let mouse = |kind, column, row| {
+        Event::Mouse(MouseEvent {
+            kind,
+            column,
+            row,
+            modifiers: KeyModifiers::NONE,
+        })
+    };
+    let click = |column, row| mouse(MouseEventKind::Down(MouseButton::Left), column, row);
+    // The list's border is at row 1 (under the header line), its header row at 2.
+    let act = |s: &mut cordon::tui::state::State, ev: Event| {
+        let action = map_event(s, &ev, &keymap);
+        if let Some(a) = action.clone() {
+            update(s, a);
+        }
+        action
+    };
+    act(&mut s, click(10, 3 + 4));
+    assert_eq!(s.machines.selected_id(), Some("m000004"));
+    act(&mut s, mouse(MouseEventKind::ScrollDown, 10, 10));
+    assert_eq!(s.machines.selected_id(), Some("m000005"));
+    // "Risk" header: the columns are Mark(1) Name(..) OS(12) Health(10) Risk(8).
+    let (cols, name_w) = cordon::tui::ui::columns_for(118);
+    let risk_x = 1 + cols
+        .iter()
+        .take_while(|c| **c != cordon::tui::ui::Column::Risk)
+        .map(|c| if *c == cordon::tui::ui::Column::Name { name_w } else { c.width() } + 1)
+        .sum::<u16>();
+    act(&mut s, click(risk_x + 1, 2));
+    assert_eq!(s.machines.sort, Some((SortKey::Risk, false)));
+    act(&mut s, click(risk_x + 1, 2));
+    assert_eq!(s.machines.sort, Some((SortKey::Risk, true)));
+    assert_eq!(
+        s.machines.selected_id(),
+        Some("m000005"),
+        "the selection stays"
+    );
+    // A modal is open: clicks never confirm or change anything.
+    user(&mut s, UserAction::Isolate);
+    assert!(act(&mut s, click(10, 5)).is_none());
+}

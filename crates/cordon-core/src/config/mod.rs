@@ -24,6 +24,8 @@ pub struct UiSettings {
     /// How long one write keeps reconciling and retrying after ambiguous answers
     /// before it is reported NotConfirmed.
     pub write_deadline_secs: u32,
+    /// The console takes mouse clicks and the wheel (`--no-mouse` turns it off).
+    pub mouse: bool,
 }
 
 impl Default for UiSettings {
@@ -32,6 +34,7 @@ impl Default for UiSettings {
             refresh_interval_secs: 60,
             poll_interval_secs: 3,
             write_deadline_secs: 120,
+            mouse: true,
         }
     }
 }
@@ -108,6 +111,7 @@ struct UiDto {
     refresh_interval_secs: Option<u32>,
     poll_interval_secs: Option<u32>,
     write_deadline_secs: Option<u32>,
+    mouse: Option<bool>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -273,6 +277,7 @@ pub fn parse(path: &Path, text: &str, wanted: Option<&str>) -> Result<Settings, 
         refresh_interval_secs: file.ui.refresh_interval_secs.unwrap_or(60),
         poll_interval_secs: file.ui.poll_interval_secs.unwrap_or(3),
         write_deadline_secs: file.ui.write_deadline_secs.unwrap_or(120),
+        mouse: file.ui.mouse.unwrap_or(true),
     };
     if !(10..=3600).contains(&ui.write_deadline_secs) {
         return Err(invalid(format!(
