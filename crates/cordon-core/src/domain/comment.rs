@@ -27,7 +27,7 @@ pub enum CommentError {
         "The comment contains a control or invisible character ({found}); type it as plain text on one line."
     )]
     Hidden { found: String },
-    #[error("The comment must match {pattern} (the profile's comment_pattern), e.g. a ticket id.")]
+    #[error("The comment must match {pattern} (comment_pattern).")]
     NoMatch { pattern: String },
 }
 
