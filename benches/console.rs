@@ -50,6 +50,7 @@ fn loaded(n: usize, width: u16, height: u16) -> State {
         profile: "bench".into(),
         tenant: "contoso".into(),
         cloud: "commercial".into(),
+        api_base: String::new(),
         readonly: false,
         protected: false,
         protected_tags: Vec::new(),

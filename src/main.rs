@@ -635,6 +635,7 @@ async fn run_console(cli: &Cli, session: Session) -> Result<u8, CliError> {
         profile: session.profile.name.clone(),
         tenant: session.profile.tenant_id.clone(),
         cloud: session.profile.cloud.as_str().to_string(),
+        api_base: session.profile.api_base.clone(),
         readonly: session.profile.readonly,
         protected: session.profile.protected,
         protected_tags: session.profile.protected_tags.clone(),

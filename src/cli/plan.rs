@@ -81,36 +81,59 @@ pub fn make(
     requests: &[WriteRequest],
     refused: &[(WriteRequest, WriteResult)],
 ) -> Plan {
+    let mut plan = make_for(
+        &profile.name,
+        &profile.tenant_id,
+        &profile.api_base,
+        requests,
+        chrono::Utc::now(),
+    );
+    plan.refused = refusals(refused);
+    plan
+}
+
+/// A plan with no refusals, for the console (`p` in the confirmation).
+pub fn make_for(
+    profile: &str,
+    tenant: &str,
+    api_base: &str,
+    requests: &[WriteRequest],
+    created: chrono::DateTime<chrono::Utc>,
+) -> Plan {
     Plan {
         format: FORMAT.into(),
-        profile: profile.name.clone(),
-        tenant: profile.tenant_id.clone(),
-        api_base: profile.api_base.clone(),
-        created: chrono::Utc::now(),
+        profile: profile.to_string(),
+        tenant: tenant.to_string(),
+        api_base: api_base.to_string(),
+        created,
         requests: requests.iter().map(wire).collect(),
-        refused: refused
-            .iter()
-            .map(|(req, r)| {
-                let (code, message) = match r {
-                    WriteResult::Failed(e) => (e.code.clone(), e.message.clone()),
-                    WriteResult::AlreadyActive(a) => (
-                        "ActiveRequestAlreadyExists".into(),
-                        format!(
-                            "an {} action is already {}",
-                            a.action_type.as_str(),
-                            a.status.as_str()
-                        ),
-                    ),
-                    WriteResult::Accepted(_) => ("Accepted".into(), String::new()),
-                };
-                PlannedRefusal {
-                    machine: req.machine_name.clone(),
-                    code,
-                    message,
-                }
-            })
-            .collect(),
+        refused: Vec::new(),
     }
+}
+
+fn refusals(refused: &[(WriteRequest, WriteResult)]) -> Vec<PlannedRefusal> {
+    refused
+        .iter()
+        .map(|(req, r)| {
+            let (code, message) = match r {
+                WriteResult::Failed(e) => (e.code.clone(), e.message.clone()),
+                WriteResult::AlreadyActive(a) => (
+                    "ActiveRequestAlreadyExists".into(),
+                    format!(
+                        "an {} action is already {}",
+                        a.action_type.as_str(),
+                        a.status.as_str()
+                    ),
+                ),
+                WriteResult::Accepted(_) => ("Accepted".into(), String::new()),
+            };
+            PlannedRefusal {
+                machine: req.machine_name.clone(),
+                code,
+                message,
+            }
+        })
+        .collect()
 }
 
 /// The plan as the terminal shows it: one line per request, then the refusals.

@@ -191,6 +191,13 @@ pub enum Action {
     },
     /// The worker's event channel closed: nothing more will arrive.
     WorkerGone,
+    /// `p` in the confirmation: save the write as a plan instead of sending it.
+    SavePlan,
+    /// The runner wrote (or failed to write) a plan: requests in it, or why not.
+    PlanSaved {
+        path: std::path::PathBuf,
+        result: Result<usize, String>,
+    },
     /// A click on the machine list's row at this position of `visible`.
     SelectRow(usize),
     /// A click on a column header.
@@ -206,6 +213,12 @@ pub enum Action {
 #[derive(Debug, Clone)]
 pub enum Effect {
     Send(Command),
+    /// Write a plan (JSON) to `path`, private to the user; answered by `PlanSaved`.
+    SavePlan {
+        path: std::path::PathBuf,
+        text: String,
+        requests: usize,
+    },
     /// Write `text` (CSV) to `path`, private to the user; answered by `Exported`.
     Export {
         path: std::path::PathBuf,

@@ -55,6 +55,9 @@ pub fn map_key(state: &State, key: KeyEvent, keymap: &KeyMap) -> Option<Action> 
         },
         Some(Modal::Confirm(_) | Modal::QuitConfirm) => match key.code {
             KeyCode::Char('y' | 'Y') if plain => Some(Action::Answer(true)),
+            KeyCode::Char('p' | 'P') if plain && matches!(state.modal, Some(Modal::Confirm(_))) => {
+                Some(Action::SavePlan)
+            }
             KeyCode::Char('n' | 'N') if plain => Some(Action::Answer(false)),
             KeyCode::Esc => Some(Action::Back),
             KeyCode::Enter => Some(Action::Submit),

@@ -79,6 +79,7 @@ pub struct TuiContext {
     pub profile: String,
     pub tenant: String,
     pub cloud: String,
+    pub api_base: String,
     pub readonly: bool,
     /// The profile's header colour: a name ("red") or "#rrggbb".
     pub color: Option<String>,
@@ -114,6 +115,7 @@ pub fn initial_state(ctx: &TuiContext) -> State {
             profile: ctx.profile.clone(),
             tenant: ctx.tenant.clone(),
             cloud: ctx.cloud.clone(),
+            api_base: ctx.api_base.clone(),
             readonly: ctx.readonly,
             audit_path: ctx.audit_path.clone(),
             protected: ctx.protected,
@@ -298,6 +300,16 @@ fn apply_effects(
     while let Some(effect) = (!queue.is_empty()).then(|| queue.remove(0)) {
         match effect {
             Effect::Quit => quit = true,
+            Effect::SavePlan {
+                path,
+                text,
+                requests,
+            } => {
+                let result = cordon_core::private_fs::write_private(&path, text.as_bytes())
+                    .map(|()| requests)
+                    .map_err(|e| e.to_string());
+                queue.extend(update::update(state, Action::PlanSaved { path, result }));
+            }
             Effect::Export { path, text, rows } => {
                 // A one-off write of what is on screen (a few MB at 100,000 machines).
                 let result = cordon_core::private_fs::write_private(&path, text.as_bytes())

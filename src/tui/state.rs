@@ -25,6 +25,8 @@ pub struct ProfileInfo {
     pub profile: String,
     pub tenant: String,
     pub cloud: String,
+    /// For plans saved from the console (`p` in the confirmation).
+    pub api_base: String,
     pub readonly: bool,
     pub audit_path: Option<PathBuf>,
     /// Writes need the profile name (or a bulk's size) typed (`domain::protection`).

@@ -80,6 +80,7 @@ pub fn info(readonly: bool) -> ProfileInfo {
         profile: "prod-eu".into(),
         tenant: "contoso.onmicrosoft.com".into(),
         cloud: "commercial".into(),
+        api_base: "https://api.securitycenter.microsoft.com".into(),
         readonly,
         audit_path: Some("/var/lib/cordon/audit.jsonl".into()),
         protected: false,

@@ -313,7 +313,9 @@ fn confirm(frame: &mut Frame, area: Rect, form: &ConfirmForm, theme: &Theme) {
             Span::styled("y", theme.key),
             Span::raw(" yes, send   "),
             Span::styled("n", theme.key),
-            Span::raw(" / Esc / Enter: no (default)"),
+            Span::raw(" / Esc / Enter: no (default)   "),
+            Span::styled("p", theme.key),
+            Span::raw(" save as a plan"),
         ])),
     }
     let height = wrapped_rows(&lines, inner_w) + 2;

@@ -54,6 +54,21 @@ pub fn update(state: &mut State, action: Action) -> Vec<Effect> {
             navigation::cycle_sort_to(state, &mut fx);
         }
         Action::SelectRow(_) | Action::SortBy(_) => {}
+        Action::PlanSaved { path, result } => match result {
+            Ok(n) => {
+                state.status.notice = Some(format!(
+                    "Saved a plan of {n} request(s) to {}; nothing was sent. Send it with: cordon apply {}",
+                    path.display(),
+                    path.display()
+                ));
+            }
+            Err(e) => {
+                state.status.error = Some(format!(
+                    "Could not save the plan to {}: {e}.",
+                    path.display()
+                ));
+            }
+        },
         Action::Exported { path, result } => match result {
             Ok(rows) => {
                 state.status.notice = Some(format!(

@@ -365,6 +365,10 @@ pub(super) fn on_confirm(
         };
     }
     match action {
+        Action::SavePlan => {
+            fx.push(save_plan(state, &form));
+            None
+        }
         // A write that changes nothing for some targets needs a second yes.
         Action::Answer(true) if !form.no_ops.is_empty() && !form.armed => {
             Some(Modal::Confirm(ConfirmForm {
@@ -381,6 +385,51 @@ pub(super) fn on_confirm(
             None
         }
         _ => Some(Modal::Confirm(form)),
+    }
+}
+
+/// `p` in the confirmation: the same requests, saved as a plan for `cordon apply`, in
+/// the directory cordon started in. Nothing is sent.
+fn save_plan(state: &State, form: &ConfirmForm) -> Effect {
+    let op = form.op.to_write_op();
+    let requests: Vec<WriteRequest> = form
+        .targets
+        .iter()
+        .enumerate()
+        .map(|(i, t)| WriteRequest {
+            request_id: i as u64 + 1,
+            machine_id: t.id.clone(),
+            machine_name: t.name.clone(),
+            op: op.clone(),
+            comment: form.comment.clone(),
+        })
+        .collect();
+    let plan = crate::cli::plan::make_for(
+        &state.info.profile,
+        &state.info.tenant,
+        &state.info.api_base,
+        &requests,
+        state.now,
+    );
+    let profile: String = state
+        .info
+        .profile
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    Effect::SavePlan {
+        path: std::path::PathBuf::from(format!(
+            "cordon-{profile}-plan-{}.json",
+            state.now.format("%Y%m%dT%H%M%S")
+        )),
+        text: serde_json::to_string_pretty(&plan).unwrap_or_default(),
+        requests: requests.len(),
     }
 }
 

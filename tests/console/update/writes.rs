@@ -540,3 +540,48 @@ fn a_release_names_the_isolation_it_answers_and_comments_can_be_recalled() {
     };
     assert_eq!(form.input.value(), "");
 }
+
+/// Issue 13: `p` in the confirmation saves the write as a plan for `cordon apply`
+/// instead of sending it, and says where.
+#[test]
+fn p_in_the_confirmation_saves_a_plan_and_sends_nothing() {
+    use cordon::tui::action::Effect;
+    let mut s = loaded(3, 80, 24, false);
+    user(&mut s, UserAction::MarkVisible);
+    user(&mut s, UserAction::Isolate);
+    type_text(&mut s, "IR-91");
+    update(&mut s, Action::Submit);
+    let fx = update(&mut s, Action::SavePlan);
+    assert!(submits(&fx).is_empty() && s.modal.is_none());
+    let [
+        Effect::SavePlan {
+            path,
+            text,
+            requests,
+        },
+    ] = fx.as_slice()
+    else {
+        panic!("one plan: {fx:?}")
+    };
+    assert_eq!(*requests, 3);
+    let plan: serde_json::Value = serde_json::from_str(text).unwrap();
+    assert_eq!(plan["profile"], "prod-eu");
+    assert_eq!(plan["requests"].as_array().unwrap().len(), 3);
+    assert_eq!(plan["requests"][0]["body"]["Comment"], "IR-91");
+    update(
+        &mut s,
+        Action::PlanSaved {
+            path: path.clone(),
+            result: Ok(3),
+        },
+    );
+    assert!(
+        s.status
+            .notice
+            .as_deref()
+            .unwrap()
+            .contains("cordon apply cordon-prod-eu-plan-")
+    );
+    // Nothing was submitted: no request is in flight.
+    assert_eq!(s.in_flight(), 0);
+}
