@@ -599,3 +599,18 @@ fn protected_confirmation_80x24() {
     assert!(t.contains("Type prod-eu and press Enter"), "{t}");
     insta::assert_snapshot!(t);
 }
+
+/// Issue 13: the history marks a release with ↩ and, selected, names the isolation it
+/// answers.
+#[test]
+fn a_release_in_the_history_names_the_isolation_it_answers() {
+    let mut s = main_state(120, 40);
+    user(&mut s, UserAction::SwitchPane);
+    user(&mut s, UserAction::MoveDown);
+    let t = screen(&s, 120, 40);
+    assert!(t.contains("Unisolate ↩"), "{t}");
+    assert!(
+        t.contains("Releases the isolation of 06-01 00:20 (IR-1100"),
+        "{t}"
+    );
+}

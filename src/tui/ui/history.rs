@@ -109,7 +109,17 @@ pub fn draw(frame: &mut Frame, area: Rect, state: &State, theme: &Theme) {
     }
 
     let selected = h.selected.min(entries.len() - 1);
-    let detail = detail_lines(&entries[selected], theme);
+    let mut detail = detail_lines(&entries[selected], theme);
+    if let Some(iso) = answered_isolation(entries, selected) {
+        detail.push(Line::from(Span::styled(
+            format!(
+                "Releases the isolation of {} ({})",
+                short_time(iso.creation_date_time_utc.as_deref()),
+                clean(iso.requestor_comment.as_deref().unwrap_or("no comment"))
+            ),
+            theme.dim,
+        )));
+    }
     let needed = detail
         .iter()
         .map(|l| {
@@ -150,7 +160,18 @@ pub fn draw(frame: &mut Frame, area: Rect, state: &State, theme: &Theme) {
     let end = (offset + rows_h).min(entries.len());
     let rows: Vec<Row> = entries[offset..end]
         .iter()
-        .map(|a| {
+        .enumerate()
+        .map(|(k, a)| {
+            // A release that answers an isolation listed below it says so.
+            let kind = if answered_isolation(entries, offset + k).is_some() {
+                format!(
+                    "{}{}",
+                    action_kind(a),
+                    if theme.ascii { " <" } else { " ↩" }
+                )
+            } else {
+                action_kind(a)
+            };
             let status = if a.status.is_active() {
                 format!(
                     "{} {}",
@@ -162,7 +183,7 @@ pub fn draw(frame: &mut Frame, area: Rect, state: &State, theme: &Theme) {
             };
             Row::new(vec![
                 Cell::from(short_time(a.creation_date_time_utc.as_deref())),
-                Cell::from(fit(&action_kind(a), 12, ell)),
+                Cell::from(fit(&kind, 12, ell)),
                 Cell::from(fit(&status, 12, ell)).style(theme.status(&a.status)),
                 Cell::from(fit(&clean(a.requestor.as_deref().unwrap_or("-")), 16, ell)),
                 Cell::from(short_time(a.last_update_date_time_utc.as_deref())),
@@ -256,4 +277,18 @@ fn action_kind_long(a: &MachineAction) -> String {
         Some(t) => format!("Isolate ({})", t.as_str()),
         None => clean(a.action_type.as_str()).into_owned(),
     }
+}
+
+/// The isolation a release (at `index`, newest first) answers: the nearest older
+/// Isolate that took effect, if the next isolation action below it is one.
+fn answered_isolation(entries: &[MachineAction], index: usize) -> Option<&MachineAction> {
+    use cordon_core::api::models::{ActionStatus, ActionType};
+    let release = entries.get(index)?;
+    if release.action_type != ActionType::Unisolate || release.status == ActionStatus::Cancelled {
+        return None;
+    }
+    entries[index + 1..]
+        .iter()
+        .find(|a| a.is_isolation() && a.status != ActionStatus::Cancelled)
+        .filter(|a| a.action_type == ActionType::Isolate)
 }
