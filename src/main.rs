@@ -96,6 +96,8 @@ struct Session {
     refresh_interval: Option<Duration>,
     /// `[ui] mouse`.
     mouse: bool,
+    /// `[ui] columns`.
+    columns: Option<Vec<String>>,
     /// Keeps the demo simulator alive for the session.
     _demo: Option<(sim::RunningSim, CancellationToken)>,
 }
@@ -622,6 +624,7 @@ async fn open_session(cli: &Cli) -> Result<Session, CliError> {
         keys,
         refresh_interval,
         mouse: ui.mouse,
+        columns: ui.columns.clone(),
         _demo: demo,
     })
 }
@@ -645,6 +648,7 @@ async fn run_console(cli: &Cli, session: Session) -> Result<u8, CliError> {
         no_color,
         refresh_interval: session.refresh_interval,
         mouse: session.mouse && !cli.global.no_mouse,
+        columns: session.columns.clone(),
         audit_path: Some(session.audit.path().to_path_buf()),
     };
     let cancel = CancellationToken::new();

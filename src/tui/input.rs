@@ -151,7 +151,8 @@ fn map_mouse(state: &State, mouse: &crossterm::event::MouseEvent) -> Option<Acti
         return None;
     }
     if mouse.row == header_y {
-        let (cols, name_w) = super::ui::columns_for(list.width.saturating_sub(2));
+        let (cols, name_w) =
+            super::ui::columns_shown(list.width.saturating_sub(2), &state.machines.hidden_columns);
         let mut x = inner_x;
         for col in cols {
             let width = if col == super::ui::Column::Name {

@@ -93,6 +93,8 @@ pub struct TuiContext {
     pub comment_rule: cordon_core::domain::CommentRule,
     /// Clicks select, the wheel scrolls, a header click sorts (`--no-mouse` turns off).
     pub mouse: bool,
+    /// `[ui] columns`: the list's columns, when chosen.
+    pub columns: Option<Vec<String>>,
 }
 
 /// How the console ended.
@@ -110,6 +112,7 @@ pub enum TuiError {
 
 /// Build the initial state for a session (also used by tests and the lead's wiring).
 pub fn initial_state(ctx: &TuiContext) -> State {
+    use state::SortKey;
     let mut state = State::new(
         ProfileInfo {
             profile: ctx.profile.clone(),
@@ -126,6 +129,13 @@ pub fn initial_state(ctx: &TuiContext) -> State {
     );
     if let Some(every) = ctx.refresh_interval {
         state.refresh_every = every;
+    }
+    if let Some(shown) = &ctx.columns {
+        let shown: Vec<SortKey> = shown.iter().filter_map(|c| SortKey::from_name(c)).collect();
+        state.machines.hidden_columns = SortKey::CYCLE
+            .into_iter()
+            .filter(|k| *k != SortKey::Name && !shown.contains(k))
+            .collect();
     }
     state
 }

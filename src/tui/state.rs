@@ -72,6 +72,8 @@ pub struct MachineList {
     /// The column the list is sorted by, and whether descending; None: the service's
     /// order.
     pub sort: Option<(SortKey, bool)>,
+    /// Columns the analyst hid (`[ui] columns`, `:hide`); the name always shows.
+    pub hidden_columns: Vec<SortKey>,
     /// Position in `visible`.
     pub selected: usize,
     /// First visible position drawn (the list renders only the viewport).
@@ -381,6 +383,22 @@ pub enum SortKey {
 }
 
 impl SortKey {
+    /// The name a column has in `[ui] columns` and `:hide`/`:show`.
+    pub fn from_name(name: &str) -> Option<Self> {
+        Some(
+            match name.to_lowercase().replace(['-', '_', ' '], "").as_str() {
+                "name" => Self::Name,
+                "lastseen" => Self::LastSeen,
+                "risk" => Self::Risk,
+                "isolation" => Self::Isolation,
+                "health" => Self::Health,
+                "os" => Self::Os,
+                "exposure" => Self::Exposure,
+                _ => return None,
+            },
+        )
+    }
+
     /// The cycle `s` walks: None, then these, then None again.
     pub const CYCLE: [SortKey; 7] = [
         Self::Name,

@@ -382,3 +382,28 @@ fn auth_methods_comment_patterns_and_protection_load_or_are_refused_by_name() {
         assert!(err.contains(says), "{body}: {err}");
     }
 }
+
+#[test]
+fn ui_columns_are_checked_by_name() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("c.toml");
+    let write = |columns: &str| {
+        std::fs::write(
+            &path,
+            format!(
+                "[ui]\ncolumns = {columns}\n[profiles.p]\ntenant_id = \"t\"\nauth = \"azure-cli\"\n"
+            ),
+        )
+        .unwrap();
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
+        }
+        config::load_with(Some(&path), None, &no_env)
+    };
+    let ok = write(r#"["name", "isolation", "last_seen"]"#).unwrap();
+    assert_eq!(ok.ui.columns.unwrap().len(), 3);
+    let err = write(r#"["name", "colour"]"#).unwrap_err().to_string();
+    assert!(err.contains("ui.columns names 'colour'"), "{err}");
+}

@@ -80,6 +80,11 @@ const DROP_ORDER: [Column; 5] = [
 
 /// Columns that fit `width`, and the width the name column gets.
 pub fn columns_for(width: u16) -> (Vec<Column>, u16) {
+    columns_shown(width, &[])
+}
+
+/// As `columns_for`, without the columns the analyst hid (`[ui] columns`, `:hide`).
+pub fn columns_shown(width: u16, hidden: &[SortKey]) -> (Vec<Column>, u16) {
     let mut cols = vec![
         Column::Mark,
         Column::Name,
@@ -90,6 +95,10 @@ pub fn columns_for(width: u16) -> (Vec<Column>, u16) {
         Column::Isolation,
         Column::LastSeen,
     ];
+    cols.retain(|c| {
+        c.sort_key()
+            .is_none_or(|k| k == SortKey::Name || !hidden.contains(&k))
+    });
     let needed = |cols: &[Column]| -> u16 {
         cols.iter().map(|c| c.width()).sum::<u16>() + cols.len().saturating_sub(1) as u16
     };
@@ -191,7 +200,7 @@ pub fn draw(frame: &mut Frame, area: Rect, state: &State, theme: &Theme) {
         return;
     }
 
-    let (cols, name_w) = columns_for(inner.width);
+    let (cols, name_w) = columns_shown(inner.width, &m.hidden_columns);
     let height = usize::from(inner.height.saturating_sub(1));
     // The scroll kept by update, corrected here if the terminal changed since.
     let mut scroll = m.scroll.min(m.visible.len().saturating_sub(1));

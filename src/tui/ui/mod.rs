@@ -9,7 +9,7 @@ mod modal;
 mod status;
 
 pub use help::help_rows;
-pub use machines::{Column, columns_for};
+pub use machines::{Column, columns_for, columns_shown};
 
 use chrono::{DateTime, Utc};
 use ratatui::Frame;

@@ -13,8 +13,8 @@ use cordon_core::api::models::IsolationType;
 use cordon_core::sanitize::clean;
 
 /// Every command, for completion and the error that lists them.
-pub const COMMANDS: [&str; 8] = [
-    "filter", "sort", "export", "isolate", "release", "help", "profile", "q",
+pub const COMMANDS: [&str; 10] = [
+    "filter", "sort", "export", "isolate", "release", "hide", "show", "help", "profile", "q",
 ];
 
 const SORT_COLUMNS: [(&str, SortKey); 7] = [
@@ -90,7 +90,7 @@ fn complete(typed: &str) -> String {
             _ => typed.to_string(),
         };
     }
-    if word == "sort" {
+    if matches!(word, "sort" | "hide" | "show") {
         let col = rest.trim();
         let matches: Vec<&str> = SORT_COLUMNS
             .iter()
@@ -98,7 +98,7 @@ fn complete(typed: &str) -> String {
             .filter(|n| n.starts_with(col))
             .collect();
         if let [one] = matches.as_slice() {
-            return format!("sort {one}");
+            return format!("{word} {one}");
         }
     }
     typed.to_string()
@@ -185,6 +185,32 @@ fn run(state: &mut State, text: &str, fx: &mut Vec<Effect>) {
         }
         "release" | "unisolate" => super::writes::open_comment(state, PendingOp::Release),
         "help" => state.modal = Some(Modal::Help { scroll: 0 }),
+        "hide" | "show" => {
+            let m = &mut state.machines;
+            match SortKey::from_name(rest) {
+                Some(SortKey::Name) => {
+                    state.status.error = Some("The name column always shows.".into());
+                }
+                Some(key) => {
+                    m.hidden_columns.retain(|k| *k != key);
+                    if word == "hide" {
+                        m.hidden_columns.push(key);
+                    }
+                    state.status.notice = Some(format!(
+                        "{} the {} column.",
+                        if word == "hide" { "Hid" } else { "Showing" },
+                        key.title()
+                    ));
+                }
+                None => {
+                    state.status.error = Some(format!(
+                        "No column '{}': {}.",
+                        clean(rest),
+                        SORT_COLUMNS.map(|(n, _)| n).join(", ")
+                    ));
+                }
+            }
+        }
         "profile" => {
             state.status.error = Some(format!(
                 "Switching profiles in place is not built yet: quit and run cordon --profile {}.",

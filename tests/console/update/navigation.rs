@@ -504,3 +504,43 @@ fn clicks_select_the_wheel_moves_and_a_header_click_sorts() {
     user(&mut s, UserAction::Isolate);
     assert!(act(&mut s, click(10, 5)).is_none());
 }
+
+/// Issue 13: the column chooser — `[ui] columns` picks the list's columns at start,
+/// `:hide`/`:show` toggle one, the name always stays, and a header click still maps.
+#[test]
+fn columns_can_be_chosen_in_the_config_and_toggled() {
+    use cordon::tui::state::SortKey;
+    use cordon::tui::ui::{Column, columns_shown};
+    let ctx = cordon::tui::TuiContext {
+        profile: "p".into(),
+        columns: Some(vec!["name".into(), "isolation".into(), "last_seen".into()]),
+        ..Default::default()
+    };
+    let s = cordon::tui::initial_state(&ctx);
+    let (cols, _) = columns_shown(200, &s.machines.hidden_columns);
+    assert_eq!(
+        cols,
+        [
+            Column::Mark,
+            Column::Name,
+            Column::Isolation,
+            Column::LastSeen
+        ]
+    );
+
+    let mut s = loaded(5, 200, 40, false);
+    user(&mut s, UserAction::CommandLine);
+    type_text(&mut s, "hide risk");
+    update(&mut s, Action::Submit);
+    assert_eq!(s.machines.hidden_columns, [SortKey::Risk]);
+    let (cols, _) = columns_shown(198, &s.machines.hidden_columns);
+    assert!(!cols.contains(&Column::Risk) && cols.contains(&Column::Os));
+    user(&mut s, UserAction::CommandLine);
+    type_text(&mut s, "hide name");
+    update(&mut s, Action::Submit);
+    assert!(s.status.error.as_deref().unwrap().contains("always shows"));
+    user(&mut s, UserAction::CommandLine);
+    type_text(&mut s, "show risk");
+    update(&mut s, Action::Submit);
+    assert!(s.machines.hidden_columns.is_empty());
+}

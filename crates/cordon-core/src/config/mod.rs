@@ -26,7 +26,21 @@ pub struct UiSettings {
     pub write_deadline_secs: u32,
     /// The console takes mouse clicks and the wheel (`--no-mouse` turns it off).
     pub mouse: bool,
+    /// The machine list's columns, when chosen (`[ui] columns`): names from
+    /// `LIST_COLUMNS`; the machine's name always shows.
+    pub columns: Option<Vec<String>>,
 }
+
+/// The columns `[ui] columns` may name.
+pub const LIST_COLUMNS: [&str; 7] = [
+    "name",
+    "os",
+    "health",
+    "risk",
+    "exposure",
+    "isolation",
+    "last_seen",
+];
 
 impl Default for UiSettings {
     fn default() -> Self {
@@ -35,6 +49,7 @@ impl Default for UiSettings {
             poll_interval_secs: 3,
             write_deadline_secs: 120,
             mouse: true,
+            columns: None,
         }
     }
 }
@@ -112,6 +127,7 @@ struct UiDto {
     poll_interval_secs: Option<u32>,
     write_deadline_secs: Option<u32>,
     mouse: Option<bool>,
+    columns: Option<Vec<String>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -278,6 +294,7 @@ pub fn parse(path: &Path, text: &str, wanted: Option<&str>) -> Result<Settings, 
         poll_interval_secs: file.ui.poll_interval_secs.unwrap_or(3),
         write_deadline_secs: file.ui.write_deadline_secs.unwrap_or(120),
         mouse: file.ui.mouse.unwrap_or(true),
+        columns: file.ui.columns.clone(),
     };
     if !(10..=3600).contains(&ui.write_deadline_secs) {
         return Err(invalid(format!(
@@ -289,6 +306,15 @@ pub fn parse(path: &Path, text: &str, wanted: Option<&str>) -> Result<Settings, 
         return Err(invalid(format!(
             "ui.poll_interval_secs is {}; use a value from 1 to 300",
             ui.poll_interval_secs
+        )));
+    }
+    if let Some(unknown) = ui.columns.iter().flatten().find(|c| {
+        !LIST_COLUMNS.contains(&c.trim().to_lowercase().replace([' ', '-'], "_").as_str())
+    }) {
+        return Err(invalid(format!(
+            "ui.columns names '{}', which is not one of: {}",
+            crate::sanitize::clean(unknown),
+            LIST_COLUMNS.join(", ")
         )));
     }
     if ui.refresh_interval_secs != 0 && ui.refresh_interval_secs < 5 {
