@@ -55,6 +55,7 @@ fn loaded(n: usize, width: u16, height: u16) -> State {
         protected: false,
         protected_tags: Vec::new(),
         comment_rule: Default::default(),
+        comment_template: None,
         audit_path: None,
     };
     let mut s = State::new(info, now);

@@ -643,6 +643,7 @@ async fn run_console(cli: &Cli, session: Session) -> Result<u8, CliError> {
         protected: session.profile.protected,
         protected_tags: session.profile.protected_tags.clone(),
         comment_rule: session.profile.comment_rule.clone(),
+        comment_template: session.profile.comment_template.clone(),
         color: session.profile.color.clone(),
         ascii: cli.global.ascii,
         no_color,

@@ -317,6 +317,7 @@ mod tests {
             protected: false,
             protected_tags: Vec::new(),
             comment_rule: Default::default(),
+            comment_template: None,
             color: None,
         };
         let reqs = vec![WriteRequest {

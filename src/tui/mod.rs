@@ -91,6 +91,7 @@ pub struct TuiContext {
     pub protected: bool,
     pub protected_tags: Vec<String>,
     pub comment_rule: cordon_core::domain::CommentRule,
+    pub comment_template: Option<String>,
     /// Clicks select, the wheel scrolls, a header click sorts (`--no-mouse` turns off).
     pub mouse: bool,
     /// `[ui] columns`: the list's columns, when chosen.
@@ -124,6 +125,7 @@ pub fn initial_state(ctx: &TuiContext) -> State {
             protected: ctx.protected,
             protected_tags: ctx.protected_tags.clone(),
             comment_rule: ctx.comment_rule.clone(),
+            comment_template: ctx.comment_template.clone(),
         },
         Utc::now(),
     );

@@ -34,6 +34,8 @@ pub struct ProfileInfo {
     pub protected_tags: Vec<String>,
     /// The profile's `comment_pattern`, enforced as the CLI does.
     pub comment_rule: cordon_core::domain::CommentRule,
+    /// The profile's `comment_template`: the comment box starts with it.
+    pub comment_template: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]

@@ -86,6 +86,7 @@ pub fn info(readonly: bool) -> ProfileInfo {
         protected: false,
         protected_tags: vec!["domain-controller".into()],
         comment_rule: Default::default(),
+        comment_template: None,
     }
 }
 

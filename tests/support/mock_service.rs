@@ -178,6 +178,7 @@ pub fn profile_for(base: &str, secret: SecretSource) -> Profile {
         protected: false,
         protected_tags: Vec::new(),
         comment_rule: Default::default(),
+        comment_template: None,
         color: None,
     }
 }

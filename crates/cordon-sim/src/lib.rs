@@ -115,6 +115,7 @@ pub fn demo_profile(running: &RunningSim, cfg: &SimConfig) -> Profile {
         protected: false,
         protected_tags: Vec::new(),
         comment_rule: Default::default(),
+        comment_template: None,
         color: Some("green".into()),
     }
 }

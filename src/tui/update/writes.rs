@@ -71,11 +71,15 @@ pub(super) fn open_comment(state: &mut State, op: PendingOp) {
         return;
     }
     state.status.error = None;
-    let input = match (&op, targets.as_slice()) {
-        (PendingOp::Release, [one]) => release_prefill(state, &one.id)
-            .map(Input::new)
-            .unwrap_or_default(),
-        _ => Input::default(),
+    let prefill = match (&op, targets.as_slice()) {
+        (PendingOp::Release, [one]) => release_prefill(state, &one.id),
+        _ => None,
+    };
+    let input = match (prefill, &state.info.comment_template) {
+        (Some(text), _) => Input::new(text),
+        // The template's first placeholder is where typing starts.
+        (None, Some(template)) => next_placeholder(&Input::new(template.clone())),
+        (None, None) => Input::default(),
     };
     state.modal = Some(Modal::Comment(CommentForm {
         op,
@@ -85,6 +89,32 @@ pub(super) fn open_comment(state: &mut State, op: PendingOp) {
         error: None,
         recalled: None,
     }));
+}
+
+/// The first `{placeholder}` of a template still in the text: (start, end) in chars.
+fn placeholder(text: &str) -> Option<(usize, usize)> {
+    let chars: Vec<char> = text.chars().collect();
+    let start = chars.iter().position(|&c| c == '{')?;
+    let len = chars[start..].iter().position(|&c| c == '}')?;
+    let inner = &chars[start + 1..start + len];
+    (!inner.is_empty() && inner.iter().all(|c| c.is_alphanumeric() || *c == '_'))
+        .then_some((start, start + len + 1))
+}
+
+/// Remove the first placeholder and put the cursor where it was, ready for its value.
+fn next_placeholder(input: &Input) -> Input {
+    let text = input.value();
+    match placeholder(text) {
+        Some((start, end)) => {
+            let rest: String = text
+                .chars()
+                .take(start)
+                .chain(text.chars().skip(end))
+                .collect();
+            Input::new(rest).with_cursor(start)
+        }
+        None => input.clone(),
+    }
 }
 
 /// Releasing a machine whose isolation is in its history: the comment starts by naming
@@ -227,6 +257,13 @@ pub(super) fn on_comment(
             insert_text(&mut form.input, &text);
             form.error = None;
         }
+        // Tab: the template's next placeholder while one is left, else the type.
+        Action::NextField
+            if state.info.comment_template.is_some()
+                && placeholder(form.input.value()).is_some() =>
+        {
+            form.input = next_placeholder(&form.input);
+        }
         Action::NextField => {
             if let PendingOp::Isolate(t) = form.op {
                 form.op = PendingOp::Isolate(t.next());
@@ -251,6 +288,20 @@ pub(super) fn on_comment(
         Action::Back => {
             state.status.notice = Some("Nothing sent.".into());
             return None;
+        }
+        Action::Submit
+            if state.info.comment_template.is_some()
+                && placeholder(form.input.value()).is_some() =>
+        {
+            let (start, end) = placeholder(form.input.value()).unwrap_or((0, 0));
+            let name: String = form
+                .input
+                .value()
+                .chars()
+                .skip(start)
+                .take(end - start)
+                .collect();
+            form.error = Some(format!("Fill in {name} first (Tab jumps to it)."));
         }
         Action::Submit => {
             // The one comment rule: the error is shown inside the modal.

@@ -585,3 +585,26 @@ fn p_in_the_confirmation_saves_a_plan_and_sends_nothing() {
     // Nothing was submitted: no request is in flight.
     assert_eq!(s.in_flight(), 0);
 }
+
+/// Issue 13: a comment_template pre-fills the box with typing at its first placeholder;
+/// Tab jumps to the next; Enter refuses while one is left.
+#[test]
+fn a_comment_template_is_filled_in_placeholder_by_placeholder() {
+    let mut s = loaded(2, 80, 24, false);
+    s.info.comment_template = Some("{ticket}: {reason} (ward 7)".into());
+    user(&mut s, UserAction::Isolate);
+    type_text(&mut s, "IR-88");
+    update(&mut s, Action::Submit);
+    let Some(Modal::Comment(form)) = &s.modal else {
+        panic!("the comment box")
+    };
+    assert_eq!(form.input.value(), "IR-88: {reason} (ward 7)");
+    assert!(form.error.as_deref().unwrap().contains("{reason}"));
+    update(&mut s, Action::NextField);
+    type_text(&mut s, "beaconing");
+    update(&mut s, Action::Submit);
+    let Some(Modal::Confirm(form)) = &s.modal else {
+        panic!("the confirmation")
+    };
+    assert_eq!(form.comment.as_str(), "IR-88: beaconing (ward 7)");
+}

@@ -162,6 +162,8 @@ struct ProfileDto {
     protected: bool,
     /// A regex every comment must match, e.g. a ticket id.
     comment_pattern: Option<String>,
+    /// What the console's comment box starts with, e.g. "{ticket} {reason}".
+    comment_template: Option<String>,
     color: Option<String>,
 }
 
@@ -469,6 +471,12 @@ fn resolve_profile(name: &str, dto: &ProfileDto) -> Result<Profile, String> {
         protected: dto.protected,
         protected_tags: Vec::new(),
         comment_rule: crate::domain::CommentRule::new(dto.comment_pattern.as_deref())?,
+        comment_template: dto
+            .comment_template
+            .as_deref()
+            .map(str::trim)
+            .filter(|t| !t.is_empty())
+            .map(str::to_string),
         color: dto.color.clone(),
     })
 }
@@ -637,6 +645,7 @@ fn env_profile(
             protected: false,
             protected_tags: Vec::new(),
             comment_rule: Default::default(),
+            comment_template: None,
             color: None,
         },
         ui: UiSettings::default(),

@@ -145,6 +145,8 @@ pub struct Profile {
     pub protected_tags: Vec<String>,
     /// `comment_pattern`: what every comment must match.
     pub comment_rule: crate::domain::CommentRule,
+    /// `comment_template`: what the console's comment box starts with.
+    pub comment_template: Option<String>,
     /// Header tint, e.g. "red" for production.
     pub color: Option<String>,
 }
