@@ -98,6 +98,8 @@ struct Session {
     mouse: bool,
     /// `[ui] columns`.
     columns: Option<Vec<String>>,
+    /// Every profile of the config (`:profile`).
+    profile_names: Vec<String>,
     /// Keeps the demo simulator alive for the session.
     _demo: Option<(sim::RunningSim, CancellationToken)>,
 }
@@ -128,7 +130,7 @@ async fn run_inner(cli: Cli) -> Result<u8, CliError> {
         }
     };
     tracing::info!(ms = since_start_ms(), "start-up: logging ready");
-    let session = open_session(&cli).await?;
+    let session = open_session(&cli, None).await?;
     tracing::info!(ms = since_start_ms(), "start-up: session ready");
     let interrupt = CancellationToken::new();
     {
@@ -536,9 +538,12 @@ async fn write(
     print(commands::report_writes(&results, wait, json))
 }
 
-async fn open_session(cli: &Cli) -> Result<Session, CliError> {
+/// Load the profile (`--profile`, or `profile` after `:profile`), sign-in client, audit
+/// log and worker settings of a session.
+async fn open_session(cli: &Cli, profile: Option<&str>) -> Result<Session, CliError> {
     let g = &cli.global;
-    let (profile, keys, ui, demo) = if g.demo {
+    let wanted = profile.or(g.profile.as_deref());
+    let (profile, keys, ui, demo, profile_names) = if g.demo {
         let cfg = SimConfig {
             machines: g.demo_machines,
             step: Duration::from_secs_f64(g.demo_step.max(0.05)),
@@ -561,14 +566,21 @@ async fn open_session(cli: &Cli) -> Result<Session, CliError> {
             Default::default(),
             config::UiSettings::default(),
             Some((running, cancel)),
+            Vec::new(),
         )
     } else {
-        let settings = config::load(g.config.as_deref(), g.profile.as_deref())
+        let settings = config::load(g.config.as_deref(), wanted)
             .map_err(|e| CliError::Usage(e.to_string()))?;
         for w in &settings.warnings {
             eprintln!("cordon: warning: {w}");
         }
-        (settings.profile, settings.keys, settings.ui, None)
+        (
+            settings.profile,
+            settings.keys,
+            settings.ui,
+            None,
+            settings.profile_names,
+        )
     };
     tracing::info!(ms = since_start_ms(), "start-up: profile loaded");
     // A missing secret variable is a set-up error (exit 2), found before any network.
@@ -625,84 +637,121 @@ async fn open_session(cli: &Cli) -> Result<Session, CliError> {
         refresh_interval,
         mouse: ui.mouse,
         columns: ui.columns.clone(),
+        profile_names,
         _demo: demo,
     })
 }
 
-async fn run_console(cli: &Cli, session: Session) -> Result<u8, CliError> {
+async fn run_console(cli: &Cli, first: Session) -> Result<u8, CliError> {
     use cordon::tui::{self, KeyMap, TuiContext};
-    let keymap = KeyMap::from_config(&session.keys).map_err(|e| CliError::Usage(e.to_string()))?;
     let no_color =
         cli.global.no_color || std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty());
-    let ctx = TuiContext {
-        profile: session.profile.name.clone(),
-        tenant: session.profile.tenant_id.clone(),
-        cloud: session.profile.cloud.as_str().to_string(),
-        api_base: session.profile.api_base.clone(),
-        readonly: session.profile.readonly,
-        protected: session.profile.protected,
-        protected_tags: session.profile.protected_tags.clone(),
-        comment_rule: session.profile.comment_rule.clone(),
-        comment_template: session.profile.comment_template.clone(),
-        color: session.profile.color.clone(),
-        ascii: cli.global.ascii,
-        no_color,
-        refresh_interval: session.refresh_interval,
-        mouse: session.mouse && !cli.global.no_mouse,
-        columns: session.columns.clone(),
-        audit_path: Some(session.audit.path().to_path_buf()),
-    };
-    let cancel = CancellationToken::new();
-    let handle = cordon_core::worker::spawn(
-        session.api.clone(),
-        session.audit.clone(),
-        session.worker_settings.clone(),
-        cancel.clone(),
-    );
-    // Settle what an earlier run left unfinished (killed mid-request, or quit while
-    // actions were running). The worker does it in the background: the first frame
-    // never waits on the network.
-    let _ = handle
-        .commands
-        .send(cordon_core::worker::protocol::Command::Recover)
-        .await;
-    let console = tui::run(ctx, keymap, handle.commands, handle.events, cancel.clone());
-    // Test hook, compiled into debug builds only (the end-to-end tests run one): a panic
-    // in a background task mid-session, to prove it ends the process and restores the
-    // terminal.
-    #[cfg(debug_assertions)]
-    let result = match std::env::var("CORDON_TEST_PANIC_AFTER_MS")
-        .ok()
-        .and_then(|v| v.parse::<u64>().ok())
-    {
-        None => console.await,
-        Some(ms) => {
-            tokio::spawn(async move {
-                tokio::time::sleep(Duration::from_millis(ms)).await;
-                panic!("test panic requested by CORDON_TEST_PANIC_AFTER_MS")
-            });
-            console.await
-        }
-    };
-    #[cfg(not(debug_assertions))]
-    let result = console.await;
-    // Ordered shutdown: stop the worker (an in-flight POST finishes and is audited),
-    // then report. The terminal is already restored by tui::run.
-    cancel.cancel();
-    let _ = tokio::time::timeout(Duration::from_secs(5), handle.join).await;
-    match result {
-        Ok(exit) => {
-            if exit.in_flight > 0 {
-                println!(
-                    "cordon: {} action(s) still in flight continue in Defender; the audit log is at {}",
-                    exit.in_flight,
-                    session.audit.path().display()
+    // Workers of profiles left with `:profile`: they keep following their actions in
+    // flight (and auditing them) until cordon exits. Holding a command sender keeps
+    // each one's loop alive without a console.
+    let mut earlier: Vec<(
+        CancellationToken,
+        tokio::task::JoinHandle<()>,
+        tokio::sync::mpsc::Sender<cordon_core::worker::protocol::Command>,
+    )> = Vec::new();
+    let mut session = first;
+    let outcome = loop {
+        let keymap =
+            KeyMap::from_config(&session.keys).map_err(|e| CliError::Usage(e.to_string()))?;
+        let ctx = TuiContext {
+            profile: session.profile.name.clone(),
+            tenant: session.profile.tenant_id.clone(),
+            cloud: session.profile.cloud.as_str().to_string(),
+            api_base: session.profile.api_base.clone(),
+            readonly: session.profile.readonly,
+            protected: session.profile.protected,
+            protected_tags: session.profile.protected_tags.clone(),
+            comment_rule: session.profile.comment_rule.clone(),
+            comment_template: session.profile.comment_template.clone(),
+            profiles: session.profile_names.clone(),
+            color: session.profile.color.clone(),
+            ascii: cli.global.ascii,
+            no_color,
+            refresh_interval: session.refresh_interval,
+            mouse: session.mouse && !cli.global.no_mouse,
+            columns: session.columns.clone(),
+            audit_path: Some(session.audit.path().to_path_buf()),
+        };
+        let cancel = CancellationToken::new();
+        let handle = cordon_core::worker::spawn(
+            session.api.clone(),
+            session.audit.clone(),
+            session.worker_settings.clone(),
+            cancel.clone(),
+        );
+        // Settle what an earlier run left unfinished (killed mid-request, or quit while
+        // actions were running). The worker does it in the background: the first frame
+        // never waits on the network.
+        let _ = handle
+            .commands
+            .send(cordon_core::worker::protocol::Command::Recover)
+            .await;
+        let keep_alive = handle.commands.clone();
+        let console = tui::run(ctx, keymap, handle.commands, handle.events, cancel.clone());
+        // Test hook, compiled into debug builds only (the end-to-end tests run one): a
+        // panic in a background task mid-session, to prove it ends the process and
+        // restores the terminal.
+        #[cfg(debug_assertions)]
+        let result = match std::env::var("CORDON_TEST_PANIC_AFTER_MS")
+            .ok()
+            .and_then(|v| v.parse::<u64>().ok())
+        {
+            None => console.await,
+            Some(ms) => {
+                tokio::spawn(async move {
+                    tokio::time::sleep(Duration::from_millis(ms)).await;
+                    panic!("test panic requested by CORDON_TEST_PANIC_AFTER_MS")
+                });
+                console.await
+            }
+        };
+        #[cfg(not(debug_assertions))]
+        let result = console.await;
+        match result {
+            Ok(exit) if exit.switch_to.is_some() => {
+                let name = exit.switch_to.unwrap_or_default();
+                tracing::info!(from = %session.profile.name, to = %name, "switching profile");
+                earlier.push((cancel, handle.join, keep_alive));
+                match open_session(cli, Some(&name)).await {
+                    Ok(next) => session = next,
+                    Err(e) => break (Err(e), session.audit.path().to_path_buf(), 0),
+                }
+            }
+            other => {
+                // Ordered shutdown: stop the worker (an in-flight POST finishes and is
+                // audited), then report. The terminal is already restored by tui::run.
+                cancel.cancel();
+                drop(keep_alive);
+                let _ = tokio::time::timeout(Duration::from_secs(5), handle.join).await;
+                let in_flight = other.as_ref().map_or(0, |e| e.in_flight);
+                break (
+                    other
+                        .map(|_| 0)
+                        .map_err(|e| CliError::Failed(e.to_string())),
+                    session.audit.path().to_path_buf(),
+                    in_flight,
                 );
             }
-            Ok(0)
         }
-        Err(e) => Err(CliError::Failed(e.to_string())),
+    };
+    for (cancel, join, keep_alive) in earlier {
+        cancel.cancel();
+        drop(keep_alive);
+        let _ = tokio::time::timeout(Duration::from_secs(5), join).await;
     }
+    let (result, audit_path, in_flight) = outcome;
+    if in_flight > 0 {
+        println!(
+            "cordon: {in_flight} action(s) still in flight continue in Defender; the audit log is at {}",
+            audit_path.display()
+        );
+    }
+    result
 }
 
 async fn simulate(args: &SimulateArgs) -> Result<u8, CliError> {

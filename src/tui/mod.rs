@@ -92,6 +92,8 @@ pub struct TuiContext {
     pub protected_tags: Vec<String>,
     pub comment_rule: cordon_core::domain::CommentRule,
     pub comment_template: Option<String>,
+    /// Every profile of the config, for `:profile`.
+    pub profiles: Vec<String>,
     /// Clicks select, the wheel scrolls, a header click sorts (`--no-mouse` turns off).
     pub mouse: bool,
     /// `[ui] columns`: the list's columns, when chosen.
@@ -103,6 +105,8 @@ pub struct TuiContext {
 pub struct TuiExit {
     /// Actions still running at quit, for the summary line.
     pub in_flight: usize,
+    /// `:profile NAME`: continue in that profile.
+    pub switch_to: Option<String>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -126,6 +130,7 @@ pub fn initial_state(ctx: &TuiContext) -> State {
             protected_tags: ctx.protected_tags.clone(),
             comment_rule: ctx.comment_rule.clone(),
             comment_template: ctx.comment_template.clone(),
+            profiles: ctx.profiles.clone(),
         },
         Utc::now(),
     );
@@ -284,6 +289,7 @@ where
     }
     Ok(TuiExit {
         in_flight: state.in_flight(),
+        switch_to: state.switch_to.clone(),
     })
 }
 

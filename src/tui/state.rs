@@ -36,6 +36,8 @@ pub struct ProfileInfo {
     pub comment_rule: cordon_core::domain::CommentRule,
     /// The profile's `comment_template`: the comment box starts with it.
     pub comment_template: Option<String>,
+    /// Every profile of the config, for `:profile`.
+    pub profiles: Vec<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -708,6 +710,9 @@ pub struct State {
     pub command: Option<CommandLine>,
     /// Commands run this session, newest first (Up/Down recall them).
     pub command_history: Vec<String>,
+    /// `:profile NAME` asked to continue in another profile: the runner ends this
+    /// console and the session starts again there.
+    pub switch_to: Option<String>,
 }
 
 /// The `:` command line: what is typed, and which earlier command Up/Down recalled.
@@ -741,6 +746,7 @@ impl State {
             recent_comments: Vec::new(),
             command: None,
             command_history: Vec::new(),
+            switch_to: None,
         }
     }
 

@@ -143,3 +143,78 @@ fn killed_mid_isolate_the_next_start_shows_how_it_ended() {
     term.send("q");
     term.wait_exit(T).expect("cordon exits");
 }
+
+/// Issue 13: `:profile NAME` continues in another profile of the config (the header
+/// says so), while the first profile's action in flight is still followed to its end
+/// and audited.
+#[test]
+fn switching_profile_in_place_keeps_following_the_first_profiles_actions() {
+    let home = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let _sim = start_simulator(port);
+    let config = home.path().join("config.toml");
+    let profile = |name: &str, color: &str| {
+        format!(
+            "[profiles.{name}]\ntenant_id = \"00000000-0000-4000-8000-00000000c0de\"\n\
+             client_id = \"00000000-0000-4000-8000-0000000000de\"\nclient_secret_env = \"CORDON_SIM_SECRET\"\n\
+             api_base = \"http://127.0.0.1:{port}\"\nauthority = \"http://127.0.0.1:{port}\"\ncolor = \"{color}\"\n"
+        )
+    };
+    std::fs::write(
+        &config,
+        format!(
+            "default_profile = \"alpha\"\n{}{}",
+            profile("alpha", "green"),
+            profile("bravo", "red")
+        ),
+    )
+    .unwrap();
+    let args = ["--config", config.to_str().unwrap()];
+    let env = [("CORDON_SIM_SECRET", "cordon-demo-secret")];
+    let target = succeeding_machine_name();
+    let short = target.split('.').next().unwrap().to_string();
+
+    let mut term = Term::spawn_with_env(&args, home.path(), 100, 30, &env);
+    term.wait_until("profile ALPHA", T, |s| {
+        s.contains("profile ALPHA") && s.contains(".contoso.local")
+    });
+    term.send("/");
+    term.send(&short);
+    term.wait_until("one match", T, |s| s.contains("1/251"));
+    term.send("\r");
+    term.send("i");
+    term.wait_for("Comment required", T);
+    term.send("IR-7200 before the switch");
+    term.send("\r");
+    term.wait_for("Confirm", T);
+    term.send("y");
+    term.wait_until("the action to be accepted", T, |s| {
+        s.lines()
+            .any(|l| l.contains("IR-7200") && l.contains("Pending"))
+    });
+    term.send(":profile bravo\r");
+    term.wait_until("profile BRAVO", T, |s| {
+        s.contains("profile BRAVO") && s.contains(".contoso.local")
+    });
+    // Alpha's worker still follows its action: the final audit line arrives while the
+    // console shows bravo.
+    let deadline = Instant::now() + T;
+    loop {
+        let lines = audit_lines(&home.path().join("data"));
+        if lines.iter().any(|l| {
+            l["comment"] == "IR-7200 before the switch"
+                && l["profile"] == "alpha"
+                && l["status"] == "Succeeded"
+        }) {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "alpha's action was not followed to its end: {lines:#?}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert!(term.screen().contains("profile BRAVO"));
+    term.send("q");
+    term.wait_exit(T).expect("quits");
+}

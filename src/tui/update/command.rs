@@ -76,6 +76,30 @@ pub(super) fn on_command(state: &mut State, action: Action, fx: &mut Vec<Effect>
     state.command = Some(line);
 }
 
+/// `:profile NAME`: continue in another profile of the config. This console ends and
+/// the session starts again there; the old profile's worker keeps following its
+/// actions in flight and auditing them until cordon exits.
+fn switch_profile(state: &mut State, name: &str, fx: &mut Vec<Effect>) {
+    if name.is_empty() || !state.info.profiles.iter().any(|p| p == name) {
+        state.status.error = Some(format!(
+            "No profile '{}'; the config has: {}.",
+            clean(name),
+            if state.info.profiles.is_empty() {
+                "only this one (the demo)".to_string()
+            } else {
+                state.info.profiles.join(", ")
+            }
+        ));
+        return;
+    }
+    if name == state.info.profile {
+        state.status.notice = Some(format!("Already in profile {}.", clean(name)));
+        return;
+    }
+    state.switch_to = Some(name.to_string());
+    fx.push(Effect::Quit);
+}
+
 /// Complete the command word, or a sort column after `sort `.
 fn complete(typed: &str) -> String {
     let (word, rest) = typed.split_once(' ').unwrap_or((typed, ""));
@@ -211,16 +235,7 @@ fn run(state: &mut State, text: &str, fx: &mut Vec<Effect>) {
                 }
             }
         }
-        "profile" => {
-            state.status.error = Some(format!(
-                "Switching profiles in place is not built yet: quit and run cordon --profile {}.",
-                if rest.is_empty() {
-                    "NAME".into()
-                } else {
-                    clean(rest)
-                }
-            ));
-        }
+        "profile" => switch_profile(state, rest, fx),
         other => {
             state.status.error = Some(format!(
                 "No command '{}': {}.",

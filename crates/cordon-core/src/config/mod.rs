@@ -65,6 +65,8 @@ pub struct Settings {
     pub config_path: Option<PathBuf>,
     /// Things worth telling the user that do not stop cordon.
     pub warnings: Vec<String>,
+    /// Every profile the file defines (the console's `:profile` offers them).
+    pub profile_names: Vec<String>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -383,6 +385,7 @@ pub fn parse(path: &Path, text: &str, wanted: Option<&str>) -> Result<Settings, 
         keys,
         config_path: Some(path.to_path_buf()),
         warnings: Vec::new(),
+        profile_names: file.profiles.keys().cloned().collect(),
     })
 }
 
@@ -652,6 +655,7 @@ fn env_profile(
         keys: BTreeMap::new(),
         config_path: None,
         warnings: Vec::new(),
+        profile_names: vec!["env".into()],
     })
 }
 
