@@ -56,6 +56,7 @@ fn loaded(n: usize, width: u16, height: u16) -> State {
         protected_tags: Vec::new(),
         comment_rule: Default::default(),
         comment_template: None,
+        profiles: Vec::new(),
         audit_path: None,
     };
     let mut s = State::new(info, now);

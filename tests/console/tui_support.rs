@@ -87,6 +87,7 @@ pub fn info(readonly: bool) -> ProfileInfo {
         protected_tags: vec!["domain-controller".into()],
         comment_rule: Default::default(),
         comment_template: None,
+        profiles: Vec::new(),
     }
 }
 
