@@ -151,7 +151,13 @@ async fn isolate_end_to_end_through_the_loop() {
     h.settle().await;
     h.key(KeyCode::Char('y'));
     let (result, terminal) = h.task.await.expect("loop task");
-    assert_eq!(result.expect("clean exit"), TuiExit { in_flight: 1 });
+    assert_eq!(
+        result.expect("clean exit"),
+        TuiExit {
+            in_flight: 1,
+            switch_to: None
+        }
+    );
     let text = screen_text(&terminal);
     assert!(text.contains("Quit?"), "{text}");
 }
@@ -228,7 +234,13 @@ async fn a_full_command_queue_is_reported_not_awaited() {
         ))))
         .expect("alive");
     let (result, terminal) = h.task.await.expect("loop task");
-    assert_eq!(result.expect("clean exit"), TuiExit { in_flight: 0 });
+    assert_eq!(
+        result.expect("clean exit"),
+        TuiExit {
+            in_flight: 0,
+            switch_to: None
+        }
+    );
     let text = screen_text(&terminal);
     assert!(text.contains("NOT SENT"), "{text}");
     assert!(matches!(
