@@ -614,3 +614,25 @@ fn a_release_in_the_history_names_the_isolation_it_answers() {
         "{t}"
     );
 }
+
+/// Issue 13 at 80x24: sorted by risk (the header's arrow), the exposure column hidden,
+/// the command line open with a half-typed command.
+#[test]
+fn sorted_list_and_command_line_80x24() {
+    let mut s = main_state(80, 24);
+    for text in ["sort risk desc", "hide os"] {
+        user(&mut s, UserAction::CommandLine);
+        for c in text.chars() {
+            update(&mut s, Action::Text(tui_input::InputRequest::InsertChar(c)));
+        }
+        update(&mut s, Action::Submit);
+    }
+    user(&mut s, UserAction::CommandLine);
+    for c in "filter iso:".chars() {
+        update(&mut s, Action::Text(tui_input::InputRequest::InsertChar(c)));
+    }
+    let t = screen(&s, 80, 24);
+    assert!(t.contains("Risk▼") && !t.contains(" OS "), "{t}");
+    assert!(t.contains(":filter iso:"), "{t}");
+    insta::assert_snapshot!(t);
+}

@@ -3,8 +3,6 @@
 //! `:help`, `:q`. Tab completes the command (and a sort column), Up/Down recall
 //! earlier commands, Esc closes, a mistake is said in the status bar.
 
-use std::path::PathBuf;
-
 use tui_input::Input;
 
 use crate::tui::action::{Action, Effect};
@@ -180,15 +178,8 @@ fn run(state: &mut State, text: &str, fx: &mut Vec<Effect>) {
             });
         }
         "export" => {
-            let effect = super::export::export(state);
-            fx.push(match (effect, rest) {
-                (Effect::Export { text, rows, .. }, file) if !file.is_empty() => Effect::Export {
-                    path: PathBuf::from(file),
-                    text,
-                    rows,
-                },
-                (effect, _) => effect,
-            });
+            let file = (!rest.is_empty()).then_some(rest);
+            fx.push(super::export::export_to(state, file));
         }
         "isolate" => {
             let kind = match rest.to_lowercase().as_str() {

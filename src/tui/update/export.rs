@@ -31,6 +31,12 @@ fn line(cells: &[String]) -> String {
 }
 
 pub(super) fn export(state: &State) -> Effect {
+    export_to(state, None)
+}
+
+/// Export to `file` (`:export FILE`): JSON when it ends in `.json`, else CSV; without a
+/// file, CSV under a name that says what and when.
+pub(super) fn export_to(state: &State, file: Option<&str>) -> Effect {
     let stamp = state.now.format("%Y%m%dT%H%M%S");
     let profile: String = state
         .info
@@ -44,83 +50,124 @@ pub(super) fn export(state: &State) -> Effect {
             }
         })
         .collect();
-    let (what, text, rows) = match state.focus {
+    let (what, headers, rows) = match state.focus {
         Pane::History => history(state),
         Pane::Machines => machines(state),
     };
+    let json = file.is_some_and(|f| f.to_ascii_lowercase().ends_with(".json"));
+    let text = if json {
+        to_json(&headers, &rows)
+    } else {
+        to_csv(&headers, &rows)
+    };
     Effect::Export {
-        path: PathBuf::from(format!("cordon-{profile}-{what}-{stamp}.csv")),
+        path: PathBuf::from(
+            file.map(str::to_string)
+                .unwrap_or_else(|| format!("cordon-{profile}-{what}-{stamp}.csv")),
+        ),
         text,
-        rows,
+        rows: rows.len(),
     }
 }
 
-fn machines(state: &State) -> (&'static str, String, usize) {
+fn to_csv(headers: &[&str], rows: &[Vec<String>]) -> String {
+    let mut text = line(&headers.iter().map(|h| h.to_string()).collect::<Vec<_>>());
+    for row in rows {
+        text.push_str(&line(&row.iter().map(|c| cell(c)).collect::<Vec<_>>()));
+    }
+    text
+}
+
+/// One JSON object per row, the headers as keys; text cleaned like every cell.
+fn to_json(headers: &[&str], rows: &[Vec<String>]) -> String {
+    let values: Vec<serde_json::Value> = rows
+        .iter()
+        .map(|row| {
+            let map: serde_json::Map<String, serde_json::Value> = headers
+                .iter()
+                .zip(row)
+                .map(|(h, v)| (h.to_string(), clean(v).into_owned().into()))
+                .collect();
+            serde_json::Value::Object(map)
+        })
+        .collect();
+    let mut text = serde_json::to_string_pretty(&values).unwrap_or_else(|_| "[]".into());
+    text.push('\n');
+    text
+}
+
+type Table = (&'static str, Vec<&'static str>, Vec<Vec<String>>);
+
+fn machines(state: &State) -> Table {
     let m = &state.machines;
-    let mut text = line(
-        &[
-            "computerDnsName",
-            "id",
-            "osPlatform",
-            "healthStatus",
-            "riskScore",
-            "exposureLevel",
-            "isolation",
-            "lastSeen",
-            "lastIpAddress",
-            "machineTags",
-        ]
-        .map(String::from),
-    );
-    for &i in &m.visible {
-        let row = &m.rows[i];
-        let s = &row.machine;
-        let opt = |v: Option<&str>| cell(v.unwrap_or(""));
-        text.push_str(&line(&[
-            cell(s.display_name()),
-            cell(s.id()),
-            opt(s.os_platform()),
-            opt(s.health_status()),
-            opt(s.risk_score()),
-            opt(s.exposure_level()),
-            cell(&row.isolation.map(|st| st.describe()).unwrap_or_default()),
-            opt(s.last_seen()),
-            opt(s.last_ip_address()),
-            cell(&s.machine_tags().collect::<Vec<_>>().join(";")),
-        ]));
-    }
-    ("machines", text, m.visible.len())
+    let headers = vec![
+        "computerDnsName",
+        "id",
+        "osPlatform",
+        "healthStatus",
+        "riskScore",
+        "exposureLevel",
+        "isolation",
+        "lastSeen",
+        "lastIpAddress",
+        "machineTags",
+    ];
+    let rows = m
+        .visible
+        .iter()
+        .map(|&i| {
+            let row = &m.rows[i];
+            let s = &row.machine;
+            let opt = |v: Option<&str>| v.unwrap_or("").to_string();
+            vec![
+                s.display_name().to_string(),
+                s.id().to_string(),
+                opt(s.os_platform()),
+                opt(s.health_status()),
+                opt(s.risk_score()),
+                opt(s.exposure_level()),
+                row.isolation.map(|st| st.describe()).unwrap_or_default(),
+                opt(s.last_seen()),
+                opt(s.last_ip_address()),
+                s.machine_tags().collect::<Vec<_>>().join(";"),
+            ]
+        })
+        .collect();
+    ("machines", headers, rows)
 }
 
-fn history(state: &State) -> (&'static str, String, usize) {
-    let entries = state.history.entries();
-    let mut text = line(
-        &[
-            "creationDateTimeUtc",
-            "type",
-            "scope",
-            "status",
-            "requestor",
-            "requestorComment",
-            "lastUpdateDateTimeUtc",
-            "id",
-            "machineId",
-        ]
-        .map(String::from),
-    );
-    for a in entries {
-        let opt = |v: &Option<String>| cell(v.as_deref().unwrap_or(""));
-        text.push_str(&line(&[
-            opt(&a.creation_date_time_utc),
-            cell(a.action_type.as_str()),
-            cell(a.isolation_scope().map(|t| t.as_str()).unwrap_or("")),
-            cell(a.status.as_str()),
-            opt(&a.requestor),
-            opt(&a.requestor_comment),
-            opt(&a.last_update_date_time_utc),
-            cell(&a.id),
-            opt(&a.machine_id),
-        ]));
-    }
-    ("history", text, entries.len())
+fn history(state: &State) -> Table {
+    let headers = vec![
+        "creationDateTimeUtc",
+        "type",
+        "scope",
+        "status",
+        "requestor",
+        "requestorComment",
+        "lastUpdateDateTimeUtc",
+        "id",
+        "machineId",
+    ];
+    let rows = state
+        .history
+        .entries()
+        .iter()
+        .map(|a| {
+            let opt = |v: &Option<String>| v.clone().unwrap_or_default();
+            vec![
+                opt(&a.creation_date_time_utc),
+                a.action_type.as_str().to_string(),
+                a.isolation_scope()
+                    .map(|t| t.as_str().to_string())
+                    .unwrap_or_default(),
+                a.status.as_str().to_string(),
+                opt(&a.requestor),
+                opt(&a.requestor_comment),
+                opt(&a.last_update_date_time_utc),
+                a.id.clone(),
+                opt(&a.machine_id),
+            ]
+        })
+        .collect();
+    ("history", headers, rows)
 }

@@ -544,3 +544,20 @@ fn columns_can_be_chosen_in_the_config_and_toggled() {
     update(&mut s, Action::Submit);
     assert!(s.machines.hidden_columns.is_empty());
 }
+
+/// `:export FILE.json` writes JSON, one object a row, text cleaned.
+#[test]
+fn export_to_a_json_file_writes_json() {
+    use cordon::tui::action::Effect;
+    let mut s = loaded(4, 120, 40, false);
+    user(&mut s, UserAction::CommandLine);
+    type_text(&mut s, "export list.json");
+    let fx = update(&mut s, Action::Submit);
+    let [Effect::Export { path, text, rows }] = fx.as_slice() else {
+        panic!("one export")
+    };
+    assert_eq!(path.to_str(), Some("list.json"));
+    let v: serde_json::Value = serde_json::from_str(text).unwrap();
+    assert_eq!(v.as_array().unwrap().len(), *rows);
+    assert_eq!(v[0]["computerDnsName"], "ws-00.contoso.local");
+}
