@@ -778,18 +778,20 @@ pub fn check_protection(
     ) else {
         return Ok(());
     };
+    // On the command line the profile's name always confirms (a script names what it
+    // means); the number of machines, as the console asks for a bulk, does too.
     match confirm {
-        Some(typed) if challenge.accepts(typed) => Ok(()),
+        Some(typed) if typed.trim() == profile.name || challenge.accepts(typed) => Ok(()),
         Some(typed) => Err(CliError::Usage(format!(
             "{}: --confirm {} does not match; nothing was sent (use --confirm {})",
             clean(&challenge.why),
             clean(typed),
-            clean(&challenge.answer)
+            clean(&profile.name)
         ))),
         None => Err(CliError::Usage(format!(
             "{}: add --confirm {} to send this; nothing was sent",
             clean(&challenge.why),
-            clean(&challenge.answer)
+            clean(&profile.name)
         ))),
     }
 }
