@@ -34,15 +34,7 @@ pub async fn serve(
     let listener = tokio::net::TcpListener::bind(listen).await?;
     let addr = listener.local_addr()?;
     let app = router(sim);
-    tokio::spawn(async move {
-        let shutdown = async move { cancel.cancelled().await };
-        if let Err(e) = axum::serve(listener, app)
-            .with_graceful_shutdown(shutdown)
-            .await
-        {
-            tracing::error!(error = %e, "simulator stopped");
-        }
-    });
+    spawn_server(listener, app, cancel);
     Ok(RunningSim {
         addr,
         base_url: format!("http://{addr}"),
@@ -85,6 +77,19 @@ pub async fn serve_tls(
     };
     sim.set_https();
     let app = router(sim);
+    spawn_server(listener, app, cancel);
+    Ok(RunningSim {
+        addr,
+        base_url: format!("https://{addr}"),
+    })
+}
+
+/// Serve `app` on `listener` until `cancel` fires.
+fn spawn_server<L>(listener: L, app: Router, cancel: CancellationToken)
+where
+    L: axum::serve::Listener,
+    L::Addr: std::fmt::Debug,
+{
     tokio::spawn(async move {
         let shutdown = async move { cancel.cancelled().await };
         if let Err(e) = axum::serve(listener, app)
@@ -94,10 +99,6 @@ pub async fn serve_tls(
             tracing::error!(error = %e, "simulator stopped");
         }
     });
-    Ok(RunningSim {
-        addr,
-        base_url: format!("https://{addr}"),
-    })
 }
 
 struct TlsListener {

@@ -37,19 +37,6 @@ pub(super) fn export(state: &State) -> Effect {
 /// Export to `file` (`:export FILE`): JSON when it ends in `.json`, else CSV; without a
 /// file, CSV under a name that says what and when.
 pub(super) fn export_to(state: &State, file: Option<&str>) -> Effect {
-    let stamp = state.now.format("%Y%m%dT%H%M%S");
-    let profile: String = state
-        .info
-        .profile
-        .chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || c == '-' {
-                c
-            } else {
-                '_'
-            }
-        })
-        .collect();
     let (what, headers, rows) = match state.focus {
         Pane::History => history(state),
         Pane::Machines => machines(state),
@@ -63,11 +50,32 @@ pub(super) fn export_to(state: &State, file: Option<&str>) -> Effect {
     Effect::Export {
         path: PathBuf::from(
             file.map(str::to_string)
-                .unwrap_or_else(|| format!("cordon-{profile}-{what}-{stamp}.csv")),
+                .unwrap_or_else(|| file_name(state, what, "csv")),
         ),
         text,
         rows: rows.len(),
     }
+}
+
+/// `cordon-PROFILE-WHAT-TIMESTAMP.EXT`: what and when, and a profile name made safe
+/// for a file name.
+pub(super) fn file_name(state: &State, what: &str, ext: &str) -> String {
+    let profile: String = state
+        .info
+        .profile
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    format!(
+        "cordon-{profile}-{what}-{}.{ext}",
+        state.now.format("%Y%m%dT%H%M%S")
+    )
 }
 
 fn to_csv(headers: &[&str], rows: &[Vec<String>]) -> String {

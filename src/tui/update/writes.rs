@@ -462,23 +462,8 @@ fn save_plan(state: &State, form: &ConfirmForm) -> Effect {
         &requests,
         state.now,
     );
-    let profile: String = state
-        .info
-        .profile
-        .chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || c == '-' {
-                c
-            } else {
-                '_'
-            }
-        })
-        .collect();
     Effect::SavePlan {
-        path: std::path::PathBuf::from(format!(
-            "cordon-{profile}-plan-{}.json",
-            state.now.format("%Y%m%dT%H%M%S")
-        )),
+        path: std::path::PathBuf::from(super::export::file_name(state, "plan", "json")),
         text: serde_json::to_string_pretty(&plan).unwrap_or_default(),
         requests: requests.len(),
     }

@@ -274,14 +274,7 @@ impl AuditLog {
         writer
             .queue(line_of(rec, &self.path)?, Some(tx))
             .map_err(|()| self.gone())?;
-        match rx.await {
-            Ok(Ok(())) => Ok(()),
-            Ok(Err(source)) => Err(AuditError::Io {
-                path: self.path.clone(),
-                source,
-            }),
-            Err(_) => Err(self.gone()),
-        }
+        self.acknowledged(rx).await
     }
 
     /// Wait until every line queued so far is on disk (before the process exits).
@@ -293,6 +286,14 @@ impl AuditLog {
         writer
             .queue(Vec::new(), Some(tx))
             .map_err(|()| self.gone())?;
+        self.acknowledged(rx).await
+    }
+
+    /// The writer's answer for a line (or a flush barrier) it was given.
+    async fn acknowledged(
+        &self,
+        rx: tokio::sync::oneshot::Receiver<std::io::Result<()>>,
+    ) -> Result<(), AuditError> {
         match rx.await {
             Ok(Ok(())) => Ok(()),
             Ok(Err(source)) => Err(AuditError::Io {
