@@ -541,8 +541,12 @@ pub async fn run_writes<A: DefenderApi>(
             }
             WorkerEvent::ActionUpdated { action } => {
                 for r in results.values_mut() {
+                    // A read made before our write answered (recovery follows the same
+                    // action from an earlier run) must not take a final status back:
+                    // a cancel that ended it Cancelled stays Cancelled.
                     if let WriteResult::Accepted(a) = r
                         && a.id == action.id
+                        && !(a.status.is_final() && !action.status.is_final())
                     {
                         *a = action.clone();
                     }

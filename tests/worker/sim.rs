@@ -1164,3 +1164,102 @@ async fn recovery_leaves_a_live_processs_fresh_request_to_it() {
         "only the exited run's request"
     );
 }
+
+/// A service whose listings answer late: each listing's answer is taken when it is
+/// asked and delivered five (virtual) seconds later, so it can arrive after a write
+/// that changed the action meanwhile.
+struct LateReads {
+    inner: InProcess,
+}
+
+impl DefenderApi for LateReads {
+    async fn machines_page<T: MachineRecord>(
+        &self,
+        p: PageRequest,
+    ) -> Result<ODataPage<T>, ApiError> {
+        self.inner.machines_page(p).await
+    }
+    async fn get_machine(&self, id: &str) -> Result<Machine, ApiError> {
+        self.inner.get_machine(id).await
+    }
+    async fn actions_page(
+        &self,
+        f: &ActionFilter,
+        n: Option<String>,
+    ) -> Result<ODataPage<MachineAction>, ApiError> {
+        let answer = self.inner.actions_page(f, n).await;
+        tokio::time::sleep(Duration::from_secs(5)).await;
+        answer
+    }
+    async fn get_action(&self, id: &str) -> Result<MachineAction, ApiError> {
+        self.inner.get_action(id).await
+    }
+    async fn isolate(&self, m: &str, c: &str, t: IsolationType) -> Result<MachineAction, ApiError> {
+        self.inner.isolate(m, c, t).await
+    }
+    async fn unisolate(&self, m: &str, c: &str) -> Result<MachineAction, ApiError> {
+        self.inner.unisolate(m, c).await
+    }
+    async fn cancel_action(&self, a: &str, c: &str) -> Result<MachineAction, ApiError> {
+        self.inner.cancel_action(a, c).await
+    }
+}
+
+/// Found by a flaky end-to-end run: `cordon cancel` also settles an earlier run's
+/// request for the same action, and that read (made before the cancel took effect) can
+/// answer after it. The cancel's result must stay Cancelled, not go back to Pending.
+#[tokio::test(start_paused = true)]
+async fn a_late_read_does_not_take_back_the_cancel_a_write_just_made() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("audit.jsonl");
+    let sim = sim(10, |c| c.step = Duration::from_secs(300));
+    let target = succeeding(&sim, 1).remove(0);
+    // An earlier run isolated it and stopped while the action was Pending.
+    let pending = InProcess(sim.clone())
+        .isolate(&target.id, "IR-late", IsolationType::Full)
+        .await
+        .unwrap();
+    let earlier = AuditLog::open(&path, ctx()).unwrap();
+    let mut req = requests(
+        std::slice::from_ref(&target),
+        WriteOp::Isolate {
+            isolation_type: IsolationType::Full,
+        },
+        "IR-late",
+    )
+    .remove(0);
+    let mut rec = earlier.request_record(&req);
+    rec.run = dead_run();
+    earlier.append(&rec).unwrap();
+    rec.phase = cordon_core::audit::Phase::Outcome;
+    rec.outcome = Some(cordon_core::audit::Outcome::Confirmed);
+    rec.action_id = Some(pending.id.clone());
+    rec.status = Some("Pending".into());
+    earlier.append(&rec).unwrap();
+    earlier.flush().await.unwrap();
+
+    req.op = WriteOp::Cancel {
+        action_id: pending.id.clone(),
+    };
+    req.comment = cordon_core::domain::Comment::parse("wrong machine").unwrap();
+    let results = cordon::cli::commands::run_writes(
+        Arc::new(LateReads {
+            inner: InProcess(sim.clone()),
+        }),
+        AuditLog::open(&path, ctx()).unwrap(),
+        WorkerSettings {
+            profile_name: "sim".into(),
+            ..WorkerSettings::default()
+        },
+        vec![req],
+        false,
+        CancellationToken::new(),
+    )
+    .await;
+    match &results[0].1 {
+        cordon::cli::commands::WriteResult::Accepted(a) => {
+            assert_eq!(a.status, ActionStatus::Cancelled, "{a:?}");
+        }
+        other => panic!("{other:?}"),
+    }
+}

@@ -155,6 +155,11 @@ pub(super) fn on_worker(state: &mut State, ev: WorkerEvent, fx: &mut Vec<Effect>
             for id in following {
                 change(state, id, |r| {
                     if let RequestStage::Tracking { final_, .. } = &mut r.stage {
+                        // A read older than what we know (it was made before the
+                        // action ended) does not reopen a finished request.
+                        if *final_ && !action.status.is_final() {
+                            return;
+                        }
                         *final_ = action.status.is_final();
                         if *final_ && r.finished_at.is_none() {
                             r.finished_at = Some(now);
