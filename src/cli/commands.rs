@@ -546,7 +546,7 @@ pub async fn run_writes<A: DefenderApi>(
                     // a cancel that ended it Cancelled stays Cancelled.
                     if let WriteResult::Accepted(a) = r
                         && a.id == action.id
-                        && !(a.status.is_final() && !action.status.is_final())
+                        && (!a.status.is_final() || action.status.is_final())
                     {
                         *a = action.clone();
                     }
