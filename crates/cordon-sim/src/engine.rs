@@ -138,7 +138,10 @@ impl Entity for MachineEntity<'_> {
     }
 }
 
-struct ActionEntity<'a>(&'a MachineAction);
+/// A stored action as a filter sees it now: its status is derived from its age (as in
+/// `Simulator::view`) without copying the action; the other fields a filter can name
+/// do not change.
+struct ActionEntity<'a>(&'a MachineAction, ActionStatus);
 
 impl Entity for ActionEntity<'_> {
     fn field(&self, name: &str) -> Option<Val> {
@@ -146,7 +149,7 @@ impl Entity for ActionEntity<'_> {
         let s = |v: &Option<String>| v.clone().map_or(Val::Null, Val::Str);
         Some(match name {
             "id" => Val::Str(a.id.clone()),
-            "status" => Val::Str(a.status.as_str().to_string()),
+            "status" => Val::Str(self.1.as_str().to_string()),
             "machineId" => s(&a.machine_id),
             "type" => Val::Str(a.action_type.as_str().to_string()),
             "requestor" => s(&a.requestor),
@@ -329,20 +332,8 @@ impl Simulator {
     /// The action as it looks now (status derived from its age).
     fn view(&self, a: &SimAction, now: Instant) -> MachineAction {
         let mut out = a.action.clone();
-        let Some(created) = a.created else {
+        let Some((status, since)) = self.progress(a, now) else {
             return out;
-        };
-        if a.cancelled {
-            return out;
-        }
-        let age = now.saturating_duration_since(created);
-        let step = self.cfg.step;
-        let (status, since) = if age < step {
-            (ActionStatus::Pending, created)
-        } else if age < step * 2 {
-            (ActionStatus::InProgress, created + step)
-        } else {
-            (a.fate.clone(), created + step * 2)
         };
         if status == ActionStatus::Failed {
             out.error_h_result = Some(-2_147_024_809);
@@ -350,6 +341,30 @@ impl Simulator {
         out.status = status;
         out.last_update_date_time_utc = Some(self.wall(since));
         out
+    }
+
+    /// The status an action created by a client has reached by `now`, and since when;
+    /// None for seeded history and cancelled actions (their stored status stands).
+    fn progress(&self, a: &SimAction, now: Instant) -> Option<(ActionStatus, Instant)> {
+        let created = a.created?;
+        if a.cancelled {
+            return None;
+        }
+        let age = now.saturating_duration_since(created);
+        let step = self.cfg.step;
+        Some(if age < step {
+            (ActionStatus::Pending, created)
+        } else if age < step * 2 {
+            (ActionStatus::InProgress, created + step)
+        } else {
+            (a.fate.clone(), created + step * 2)
+        })
+    }
+
+    /// The status `view` would show, without building the view.
+    fn status_now(&self, a: &SimAction, now: Instant) -> ActionStatus {
+        self.progress(a, now)
+            .map_or_else(|| a.action.status.clone(), |(status, _)| status)
     }
 
     // ---- tokens ------------------------------------------------------------------
@@ -921,17 +936,19 @@ impl Simulator {
             };
         let now = Instant::now();
         let st = self.lock();
-        // Newest first, as the docs' example suggests.
-        let mut matched = st
-            .actions
-            .iter()
-            .rev()
+        // Newest first, as the docs' example suggests. Only the page is copied out: the
+        // rows before it are filtered on the stored action and its derived status.
+        let mut matched = st.actions.iter().rev().filter(|a| {
+            expr.as_ref().is_none_or(|e| {
+                odata::eval(e, &ActionEntity(&a.action, self.status_now(a, now)))
+            })
+        });
+        let page: Vec<MachineAction> = matched
+            .by_ref()
+            .skip(skip)
+            .take(top)
             .map(|a| self.view(a, now))
-            .filter(|a| {
-                expr.as_ref()
-                    .is_none_or(|e| odata::eval(e, &ActionEntity(a)))
-            });
-        let page: Vec<MachineAction> = matched.by_ref().skip(skip).take(top).collect();
+            .collect();
         let more = matched.next().is_some();
         let next = more.then_some(skip + page.len());
         Ok((page, next))
