@@ -321,7 +321,9 @@ impl Simulator {
     /// Every machine, built (for tests and small fleets: a million take gigabytes).
     pub fn machines_snapshot(&self) -> Vec<Machine> {
         let st = self.lock();
-        (0..st.machines.len()).map(|i| st.machines.machine(i)).collect()
+        (0..st.machines.len())
+            .map(|i| st.machines.machine(i))
+            .collect()
     }
 
     fn wall(&self, t: Instant) -> String {
@@ -939,9 +941,8 @@ impl Simulator {
         // Newest first, as the docs' example suggests. Only the page is copied out: the
         // rows before it are filtered on the stored action and its derived status.
         let mut matched = st.actions.iter().rev().filter(|a| {
-            expr.as_ref().is_none_or(|e| {
-                odata::eval(e, &ActionEntity(&a.action, self.status_now(a, now)))
-            })
+            expr.as_ref()
+                .is_none_or(|e| odata::eval(e, &ActionEntity(&a.action, self.status_now(a, now))))
         });
         let page: Vec<MachineAction> = matched
             .by_ref()

@@ -93,7 +93,12 @@ const OS: &[(&str, &str, &str)] = &[
     ("mob", "iOS", "17.2"),
     ("mob", "Android", "14"),
 ];
-const HEALTH: &[&str] = &["Active", "Inactive", "ImpairedCommunication", "NoSensorData"];
+const HEALTH: &[&str] = &[
+    "Active",
+    "Inactive",
+    "ImpairedCommunication",
+    "NoSensorData",
+];
 const RISK: &[&str] = &["None", "Informational", "Low", "Medium", "High"];
 const EXPOSURE: &[&str] = &["None", "Low", "Medium", "High"];
 
@@ -147,7 +152,10 @@ impl Fleet {
         hostile: bool,
         now: chrono::DateTime<chrono::Utc>,
     ) -> Self {
-        assert!(u32::try_from(n).is_ok(), "a fleet is at most u32::MAX machines");
+        assert!(
+            u32::try_from(n).is_ok(),
+            "a fleet is at most u32::MAX machines"
+        );
         let mut rng = StdRng::seed_from_u64(seed);
         let mut base = Vec::with_capacity(n);
         // The draws below are the eager generator's, in its order and with its types
@@ -524,7 +532,8 @@ mod tests {
             twin.id = format!("{:040x}", 0xd0b1_e000u64 + seed);
             twin.health_status = Some("Inactive".into());
             twin.last_seen = Some(
-                (now - chrono::Duration::days(40)).to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+                (now - chrono::Duration::days(40))
+                    .to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
             );
             out.push(twin);
         }
@@ -561,7 +570,12 @@ mod tests {
     #[test]
     fn the_compact_fleet_is_the_eager_one() {
         let now = chrono::Utc::now();
-        for (n, seed, hostile) in [(0, 1, false), (3, 2, true), (250, 42, false), (2_000, 7, true)] {
+        for (n, seed, hostile) in [
+            (0, 1, false),
+            (3, 2, true),
+            (250, 42, false),
+            (2_000, 7, true),
+        ] {
             let old = generate(n, seed, hostile, now);
             let fleet = Fleet::generate(n, seed, hostile, now);
             let new = fleet_machines(&fleet);
@@ -597,7 +611,10 @@ mod tests {
             assert_eq!(fleet.find(&m.id), expect(&m.id));
             let name = m.computer_dns_name.clone().expect("named");
             assert_eq!(fleet.find(&name), expect(&name), "{name}");
-            assert_eq!(fleet.find(&name.to_uppercase()), expect(&name.to_uppercase()));
+            assert_eq!(
+                fleet.find(&name.to_uppercase()),
+                expect(&name.to_uppercase())
+            );
         }
         // The twin shares machine 3's name: the name finds the twin, as before.
         let name3 = machines[3].computer_dns_name.clone().expect("named");
@@ -620,4 +637,3 @@ mod tests {
         }
     }
 }
-
