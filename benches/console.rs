@@ -276,6 +276,26 @@ fn console_1m(c: &mut Criterion) {
         }
         assert_eq!(state.machines.visible.len(), 1_000_000);
     }
+    // Per typed character: the first checks every row (from the empty filter), the
+    // later ones only the rows the previous one kept.
+    let per_char: Vec<String> = typed
+        .chars()
+        .enumerate()
+        .map(|(k, ch)| {
+            let mut at: Vec<f64> = narrowing
+                .iter()
+                .skip(k)
+                .step_by(typed.len())
+                .copied()
+                .collect();
+            at.sort_by(f64::total_cmp);
+            format!("'{ch}' {:.1}", at[at.len() / 2])
+        })
+        .collect();
+    println!(
+        "console_1m narrowing keystroke, median ms per typed character: {}",
+        per_char.join(", ")
+    );
     report("narrowing", &mut narrowing);
     report("widening (full re-filter)", &mut widening);
 }
