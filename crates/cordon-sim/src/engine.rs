@@ -16,7 +16,7 @@ use rand::{Rng, SeedableRng};
 use tokio::time::Instant;
 
 use super::SimConfig;
-use super::fleet::{Fate, fate_of, generate, id_hash};
+use super::fleet::{Fate, Fleet, fate_of, id_hash};
 use super::odata::{self, Entity, Val};
 use cordon_core::api::models::{ActionStatus, ActionType, IsolationType, Machine, MachineAction};
 use cordon_core::config::Cloud;
@@ -109,9 +109,8 @@ struct SimAction {
 }
 
 struct State {
-    machines: Vec<Machine>,
-    by_id: HashMap<String, usize>,
-    by_name: HashMap<String, usize>,
+    /// Compact: machines are built when asked for (`fleet.rs`).
+    machines: Fleet,
     actions: Vec<SimAction>,
     action_index: HashMap<String, usize>,
     tokens: HashMap<String, (Principal, Instant)>,
@@ -130,37 +129,19 @@ pub struct Simulator {
     state: Arc<Mutex<State>>,
 }
 
-struct MachineEntity<'a>(&'a Machine);
+/// A fleet row as a filter sees it, without building the whole machine.
+struct MachineEntity<'a>(&'a Fleet, usize);
 
 impl Entity for MachineEntity<'_> {
     fn field(&self, name: &str) -> Option<Val> {
-        let m = self.0;
-        let s = |v: &Option<String>| v.clone().map_or(Val::Null, Val::Str);
-        Some(match name {
-            "id" => Val::Str(m.id.clone()),
-            "computerDnsName" => s(&m.computer_dns_name),
-            "osPlatform" => s(&m.os_platform),
-            "healthStatus" => s(&m.health_status),
-            "riskScore" => s(&m.risk_score),
-            "exposureLevel" => s(&m.exposure_level),
-            "deviceValue" => s(&m.device_value),
-            "lastSeen" => s(&m.last_seen),
-            "lastIpAddress" => s(&m.last_ip_address),
-            "machineTags" => Val::List(m.machine_tags.clone()),
-            "rbacGroupId" => m
-                .rbac_group_id
-                .as_deref()
-                .and_then(|v| v.parse().ok())
-                .map_or(Val::Null, Val::Num),
-            "onboardingStatus" => s(&m.onboarding_status),
-            "aadDeviceId" => s(&m.aad_device_id),
-            "version" => s(&m.version),
-            _ => return None,
-        })
+        self.0.field(self.1, name)
     }
 }
 
-struct ActionEntity<'a>(&'a MachineAction);
+/// A stored action as a filter sees it now: its status is derived from its age (as in
+/// `Simulator::view`) without copying the action; the other fields a filter can name
+/// do not change.
+struct ActionEntity<'a>(&'a MachineAction, ActionStatus);
 
 impl Entity for ActionEntity<'_> {
     fn field(&self, name: &str) -> Option<Val> {
@@ -168,7 +149,7 @@ impl Entity for ActionEntity<'_> {
         let s = |v: &Option<String>| v.clone().map_or(Val::Null, Val::Str);
         Some(match name {
             "id" => Val::Str(a.id.clone()),
-            "status" => Val::Str(a.status.as_str().to_string()),
+            "status" => Val::Str(self.1.as_str().to_string()),
             "machineId" => s(&a.machine_id),
             "type" => Val::Str(a.action_type.as_str().to_string()),
             "requestor" => s(&a.requestor),
@@ -211,22 +192,13 @@ fn fmt_time(t: DateTime<Utc>) -> String {
 impl Simulator {
     pub fn new(cfg: SimConfig) -> Self {
         let start_wall = Utc::now();
-        let machines = generate(cfg.machines, cfg.seed, cfg.hostile_names, start_wall);
+        let machines = Fleet::generate(cfg.machines, cfg.seed, cfg.hostile_names, start_wall);
         let mut rng = StdRng::seed_from_u64(cfg.seed ^ 0x5eed);
-        let by_id = machines
-            .iter()
-            .enumerate()
-            .map(|(i, m)| (m.id.clone(), i))
-            .collect();
-        let by_name = machines
-            .iter()
-            .enumerate()
-            .filter_map(|(i, m)| m.computer_dns_name.as_ref().map(|n| (n.to_lowercase(), i)))
-            .collect();
         let mut actions = Vec::new();
         // History: some machines already isolated, some with an older isolate/release
         // pair, some with an AV scan.
-        for m in &machines {
+        for i in 0..machines.len() {
+            let (machine_id, dns_name) = machines.id_and_name(i);
             let roll = rng.random_range(0..100u32);
             let days = |d: i64| fmt_time(start_wall - chrono::Duration::hours(d));
             let mut push = |kind: ActionType, hours_ago: i64, comment: &str| {
@@ -237,8 +209,8 @@ impl Simulator {
                     requestor: Some("soc-lead@contoso.com".into()),
                     requestor_comment: Some(comment.into()),
                     status: ActionStatus::Succeeded,
-                    machine_id: Some(m.id.clone()),
-                    computer_dns_name: m.computer_dns_name.clone(),
+                    machine_id: Some(machine_id.clone()),
+                    computer_dns_name: dns_name.clone(),
                     creation_date_time_utc: Some(days(hours_ago)),
                     last_update_date_time_utc: Some(days(hours_ago - 1)),
                     cancellation_requestor: None,
@@ -268,9 +240,9 @@ impl Simulator {
             }
         }
         if cfg.hostile_names
-            && let Some(m) = machines.last()
+            && let Some(last) = machines.len().checked_sub(1)
         {
-            let m = m.clone();
+            let m = machines.machine(last);
             actions.push(SimAction {
                 action: MachineAction {
                     id: uuid(&mut rng),
@@ -306,8 +278,6 @@ impl Simulator {
             start_wall,
             state: Arc::new(Mutex::new(State {
                 machines,
-                by_id,
-                by_name,
                 actions,
                 action_index,
                 tokens: HashMap::new(),
@@ -348,8 +318,12 @@ impl Simulator {
         self.lock().stats.clone()
     }
 
+    /// Every machine, built (for tests and small fleets: a million take gigabytes).
     pub fn machines_snapshot(&self) -> Vec<Machine> {
-        self.lock().machines.clone()
+        let st = self.lock();
+        (0..st.machines.len())
+            .map(|i| st.machines.machine(i))
+            .collect()
     }
 
     fn wall(&self, t: Instant) -> String {
@@ -360,20 +334,8 @@ impl Simulator {
     /// The action as it looks now (status derived from its age).
     fn view(&self, a: &SimAction, now: Instant) -> MachineAction {
         let mut out = a.action.clone();
-        let Some(created) = a.created else {
+        let Some((status, since)) = self.progress(a, now) else {
             return out;
-        };
-        if a.cancelled {
-            return out;
-        }
-        let age = now.saturating_duration_since(created);
-        let step = self.cfg.step;
-        let (status, since) = if age < step {
-            (ActionStatus::Pending, created)
-        } else if age < step * 2 {
-            (ActionStatus::InProgress, created + step)
-        } else {
-            (a.fate.clone(), created + step * 2)
         };
         if status == ActionStatus::Failed {
             out.error_h_result = Some(-2_147_024_809);
@@ -381,6 +343,30 @@ impl Simulator {
         out.status = status;
         out.last_update_date_time_utc = Some(self.wall(since));
         out
+    }
+
+    /// The status an action created by a client has reached by `now`, and since when;
+    /// None for seeded history and cancelled actions (their stored status stands).
+    fn progress(&self, a: &SimAction, now: Instant) -> Option<(ActionStatus, Instant)> {
+        let created = a.created?;
+        if a.cancelled {
+            return None;
+        }
+        let age = now.saturating_duration_since(created);
+        let step = self.cfg.step;
+        Some(if age < step {
+            (ActionStatus::Pending, created)
+        } else if age < step * 2 {
+            (ActionStatus::InProgress, created + step)
+        } else {
+            (a.fate.clone(), created + step * 2)
+        })
+    }
+
+    /// The status `view` would show, without building the view.
+    fn status_now(&self, a: &SimAction, now: Instant) -> ActionStatus {
+        self.progress(a, now)
+            .map_or_else(|| a.action.status.clone(), |(status, _)| status)
     }
 
     // ---- tokens ------------------------------------------------------------------
@@ -752,27 +738,35 @@ impl Simulator {
                 None => None,
             };
         let st = self.lock();
-        let mut matched = st.machines.iter().filter(|m| {
-            expr.as_ref()
-                .is_none_or(|e| odata::eval(e, &MachineEntity(m)))
-        });
-        let page: Vec<Machine> = matched.by_ref().skip(skip).take(top).cloned().collect();
+        let fleet = &st.machines;
+        let Some(expr) = expr else {
+            // No filter: the page is a slice of the fleet, built row by row.
+            let end = skip.saturating_add(top).min(fleet.len());
+            let page: Vec<Machine> = (skip.min(end)..end).map(|i| fleet.machine(i)).collect();
+            let next = (end < fleet.len()).then_some(end);
+            return Ok((page, next));
+        };
+        let mut matched =
+            (0..fleet.len()).filter(|&i| odata::eval(&expr, &MachineEntity(fleet, i)));
+        let page: Vec<Machine> = matched
+            .by_ref()
+            .skip(skip)
+            .take(top)
+            .map(|i| fleet.machine(i))
+            .collect();
         let more = matched.next().is_some();
         let next = more.then_some(skip + page.len());
         Ok((page, next))
     }
 
     fn find_machine(st: &State, key: &str) -> Option<usize> {
-        st.by_id
-            .get(key)
-            .or_else(|| st.by_name.get(&key.to_lowercase()))
-            .copied()
+        st.machines.find(key)
     }
 
     pub fn get_machine(&self, key: &str) -> Result<Machine, SimError> {
         let st = self.lock();
         Self::find_machine(&st, key)
-            .map(|i| st.machines[i].clone())
+            .map(|i| st.machines.machine(i))
             .ok_or_else(|| {
                 SimError::new(
                     404,
@@ -835,7 +829,7 @@ impl Simulator {
                 format!("Machine {key} was not found"),
             )
         })?;
-        let machine = st.machines[idx].clone();
+        let machine = st.machines.machine(idx);
         let route = if kind.is_some() {
             "isolate"
         } else {
@@ -944,17 +938,18 @@ impl Simulator {
             };
         let now = Instant::now();
         let st = self.lock();
-        // Newest first, as the docs' example suggests.
-        let mut matched = st
-            .actions
-            .iter()
-            .rev()
+        // Newest first, as the docs' example suggests. Only the page is copied out: the
+        // rows before it are filtered on the stored action and its derived status.
+        let mut matched = st.actions.iter().rev().filter(|a| {
+            expr.as_ref()
+                .is_none_or(|e| odata::eval(e, &ActionEntity(&a.action, self.status_now(a, now))))
+        });
+        let page: Vec<MachineAction> = matched
+            .by_ref()
+            .skip(skip)
+            .take(top)
             .map(|a| self.view(a, now))
-            .filter(|a| {
-                expr.as_ref()
-                    .is_none_or(|e| odata::eval(e, &ActionEntity(a)))
-            });
-        let page: Vec<MachineAction> = matched.by_ref().skip(skip).take(top).collect();
+            .collect();
         let more = matched.next().is_some();
         let next = more.then_some(skip + page.len());
         Ok((page, next))

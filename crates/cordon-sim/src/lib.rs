@@ -32,7 +32,7 @@ use cordon_core::config::{Auth, Cloud, Profile, SecretSource};
 
 #[derive(Debug, Clone)]
 pub struct SimConfig {
-    /// Fleet size (default 250); 100,000 works.
+    /// Fleet size (default 250); 1,000,000 works (the fleet is compact: `fleet.rs`).
     pub machines: usize,
     pub seed: u64,
     /// Time per status step: Pending → InProgress → final.
