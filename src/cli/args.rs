@@ -280,7 +280,7 @@ pub struct SimulateArgs {
     /// Address to listen on (loopback unless you mean to share it).
     #[arg(long, default_value = "127.0.0.1:8080")]
     pub listen: SocketAddr,
-    /// Fleet size (100,000 works).
+    /// Fleet size (1,000,000 works).
     #[arg(long, default_value_t = 250)]
     pub machines: usize,
     /// Seconds per status step (Pending → InProgress → final).
