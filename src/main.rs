@@ -144,10 +144,7 @@ async fn run_inner(cli: Cli) -> Result<u8, CliError> {
     match cli.command {
         None => run_console(&cli, session).await,
         Some(CommandArgs::Machines { filter, listing }) => {
-            let printing = commands::Printing {
-                format: listing.format(),
-                fields: listing.fields,
-            };
+            let printing = printing_of(listing);
             let listing = commands::machines(
                 session.api.as_ref(),
                 filter,
@@ -155,8 +152,7 @@ async fn run_inner(cli: Cli) -> Result<u8, CliError> {
                 stdout_for_listing(),
                 &interrupt,
             );
-            let ended = recovering_beside(&session, listing).await?;
-            Ok(listing_exit(ended, "machines"))
+            finish_listing(&session, listing, "machines").await
         }
         Some(CommandArgs::Actions {
             machine,
@@ -176,10 +172,7 @@ async fn run_inner(cli: Cli) -> Result<u8, CliError> {
                 statuses: status,
                 limit,
             };
-            let printing = commands::Printing {
-                format: listing.format(),
-                fields: listing.fields,
-            };
+            let printing = printing_of(listing);
             let listing = commands::actions(
                 session.api.as_ref(),
                 query,
@@ -187,8 +180,7 @@ async fn run_inner(cli: Cli) -> Result<u8, CliError> {
                 stdout_for_listing(),
                 &interrupt,
             );
-            let ended = recovering_beside(&session, listing).await?;
-            Ok(listing_exit(ended, "actions"))
+            finish_listing(&session, listing, "actions").await
         }
         Some(CommandArgs::Isolate {
             machines,
@@ -492,6 +484,24 @@ async fn finish_write(
     }
     protection?;
     write(session, requests, refused, how.wait, how.json, interrupt).await
+}
+
+/// `--output` and `--fields` as the listing writer takes them.
+fn printing_of(listing: cordon::cli::args::ListingArgs) -> commands::Printing {
+    commands::Printing {
+        format: listing.format(),
+        fields: listing.fields,
+    }
+}
+
+/// Run a listing beside start-up recovery and turn how it ended into the exit code.
+async fn finish_listing(
+    session: &Session,
+    listing: impl std::future::Future<Output = Result<commands::Ended, CliError>>,
+    noun: &str,
+) -> Result<u8, CliError> {
+    let ended = recovering_beside(session, listing).await?;
+    Ok(listing_exit(ended, noun))
 }
 
 /// Standard output for a streamed listing: large writes (stdout alone flushes every

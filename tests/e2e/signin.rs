@@ -35,6 +35,23 @@ fn text(out: &std::process::Output) -> String {
     )
 }
 
+/// Approve a device code at the simulator's sign-in page as alice@contoso.com, as the
+/// analyst would on another device.
+fn approve_as_alice(port: u16, code: &str) {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+    let body = format!("code={code}&user=alice%40contoso.com&decision=approve");
+    write!(
+        s,
+        "POST /devicelogin HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    )
+    .unwrap();
+    let mut answer = String::new();
+    s.read_to_string(&mut answer).unwrap();
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+}
+
 /// Every file cordon wrote, and its output, free of tokens: a JWT starts `eyJ`.
 fn assert_no_token(dir: &std::path::Path, outputs: &[&str]) {
     for out in outputs {
@@ -78,19 +95,7 @@ fn an_analyst_logs_in_once_and_later_writes_name_them() {
         .unwrap_or_else(|| panic!("no code in: {first}"))
         .to_string();
     // The analyst approves on "another device".
-    let approve = std::net::TcpStream::connect(("127.0.0.1", sim.1)).and_then(|mut s| {
-        use std::io::{Read, Write};
-        let body = format!("code={code}&user=alice%40contoso.com&decision=approve");
-        write!(
-            s,
-            "POST /devicelogin HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-            body.len()
-        )?;
-        let mut answer = String::new();
-        s.read_to_string(&mut answer)?;
-        Ok(answer)
-    });
-    assert!(approve.unwrap().starts_with("HTTP/1.1 200"));
+    approve_as_alice(sim.1, &code);
     let out = login.wait_with_output().unwrap();
     let login_out = String::from_utf8_lossy(&out.stdout).to_string();
     assert!(out.status.success(), "{login_out}");
@@ -430,19 +435,7 @@ fn the_console_asks_for_a_sign_in_and_continues_by_itself() {
         .unwrap()
         .to_string();
     assert!(screen.contains("devicelogin"), "{screen}");
-    let approved = std::net::TcpStream::connect(("127.0.0.1", sim.1)).and_then(|mut s| {
-        use std::io::{Read, Write};
-        let body = format!("code={code}&user=alice%40contoso.com&decision=approve");
-        write!(
-            s,
-            "POST /devicelogin HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-            body.len()
-        )?;
-        let mut answer = String::new();
-        s.read_to_string(&mut answer)?;
-        Ok(answer)
-    });
-    assert!(approved.unwrap().starts_with("HTTP/1.1 200"));
+    approve_as_alice(sim.1, &code);
     let after = term.wait_until("the list after sign-in", t, |s| {
         s.contains(".contoso.local") && !s.contains("Code: ")
     });

@@ -51,6 +51,25 @@ fn start_simulator(port: u16) -> Simulator {
     Simulator(child)
 }
 
+/// In the console: filter to the one machine `short` names, isolate it with `comment`,
+/// confirm, and wait until its history shows the action (found by `ticket`) Pending.
+fn isolate_one(term: &mut Term, short: &str, ticket: &str, comment: &str) {
+    term.send("/");
+    term.send(short);
+    term.wait_until("one match", T, |s| s.contains("1/251"));
+    term.send("\r");
+    term.send("i");
+    term.wait_for("Comment required", T);
+    term.send(comment);
+    term.send("\r");
+    term.wait_for("Confirm", T);
+    term.send("y");
+    term.wait_until("the action to be accepted", T, |s| {
+        s.lines()
+            .any(|l| l.contains(ticket) && l.contains("Pending"))
+    });
+}
+
 #[test]
 fn killed_mid_isolate_the_next_start_shows_how_it_ended() {
     let home = tempfile::tempdir().unwrap();
@@ -77,20 +96,7 @@ fn killed_mid_isolate_the_next_start_shows_how_it_ended() {
         first.contains("profile SIM"),
         "the header names the profile:\n{first}"
     );
-    term.send("/");
-    term.send(&short);
-    term.wait_until("one match", T, |s| s.contains("1/251"));
-    term.send("\r");
-    term.send("i");
-    term.wait_for("Comment required", T);
-    term.send("IR-7100 killed mid-flight");
-    term.send("\r");
-    term.wait_for("Confirm", T);
-    term.send("y");
-    term.wait_until("the action to be accepted", T, |s| {
-        s.lines()
-            .any(|l| l.contains("IR-7100") && l.contains("Pending"))
-    });
+    isolate_one(&mut term, &short, "IR-7100", "IR-7100 killed mid-flight");
     // SIGKILL: no clean-up code runs at all.
     nix::sys::signal::kill(
         nix::unistd::Pid::from_raw(term.pid()),
@@ -178,20 +184,7 @@ fn switching_profile_in_place_keeps_following_the_first_profiles_actions() {
     term.wait_until("profile ALPHA", T, |s| {
         s.contains("profile ALPHA") && s.contains(".contoso.local")
     });
-    term.send("/");
-    term.send(&short);
-    term.wait_until("one match", T, |s| s.contains("1/251"));
-    term.send("\r");
-    term.send("i");
-    term.wait_for("Comment required", T);
-    term.send("IR-7200 before the switch");
-    term.send("\r");
-    term.wait_for("Confirm", T);
-    term.send("y");
-    term.wait_until("the action to be accepted", T, |s| {
-        s.lines()
-            .any(|l| l.contains("IR-7200") && l.contains("Pending"))
-    });
+    isolate_one(&mut term, &short, "IR-7200", "IR-7200 before the switch");
     term.send(":profile bravo\r");
     term.wait_until("profile BRAVO", T, |s| {
         s.contains("profile BRAVO") && s.contains(".contoso.local")
