@@ -238,7 +238,7 @@ fn console_1m(c: &mut Criterion) {
     let keymap = KeyMap::defaults();
     let theme = Theme::default();
     let mut state = loaded_in_pages(1_000_000, 200, 60);
-    assert_eq!(state.machines.rows.len(), 1_000_000);
+    assert_eq!(state.machines.rows().len(), 1_000_000);
     let mut terminal = Terminal::new(TestBackend::new(200, 60)).expect("terminal");
     let mut group = c.benchmark_group("console_1m");
     group.sample_size(20);
@@ -379,7 +379,7 @@ fn requests(c: &mut Criterion) {
 }
 
 fn pending_action(i: usize, state: &State) -> MachineAction {
-    let machine = state.machines.rows[i % state.machines.rows.len()]
+    let machine = state.machines.rows()[i % state.machines.rows().len()]
         .machine
         .id()
         .to_string();
@@ -413,7 +413,7 @@ fn bulk_in_flight(n: usize) -> State {
 fn submit_accepted(mut s: State, n: usize, first: usize) -> State {
     let ids: Vec<String> = (first..first + n)
         .map(|i| {
-            s.machines.rows[i % s.machines.rows.len()]
+            s.machines.rows()[i % s.machines.rows().len()]
                 .machine
                 .id()
                 .to_string()

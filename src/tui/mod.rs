@@ -9,6 +9,7 @@ pub mod layout;
 pub mod ledger;
 pub mod present;
 pub mod query;
+pub mod search;
 pub mod state;
 pub mod terminal;
 pub mod theme;

@@ -8,6 +8,8 @@
 use cordon_core::api::MachineSummary;
 use cordon_core::api::models::{IsolationState, IsolationType};
 
+use super::search::SearchKeys;
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Field {
     Name,
@@ -80,11 +82,53 @@ impl Query {
             .any(|t| matches!(t, Term::Field(Field::Iso, _)))
     }
 
-    pub fn matches(&self, machine: &MachineSummary, state: Option<IsolationState>) -> bool {
+    /// `key` is the machine's search key (`MachineSummary::search_key`).
+    pub fn matches(
+        &self,
+        key: &[u8],
+        machine: &MachineSummary,
+        state: Option<IsolationState>,
+    ) -> bool {
+        self.matches_words(|word| contains(key, word)) && self.matches_fields(machine, state)
+    }
+
+    /// `key_has(word)` for every free word (does the row's key contain it).
+    pub fn matches_words(&self, key_has: impl Fn(&[u8]) -> bool) -> bool {
         self.terms.iter().all(|term| match term {
-            Term::Text(word) => contains(machine.search_key(), word),
+            Term::Text(word) => key_has(word.as_bytes()),
+            Term::Field(..) => true,
+        })
+    }
+
+    /// The `field:value` terms all hold.
+    pub fn matches_fields(&self, machine: &MachineSummary, state: Option<IsolationState>) -> bool {
+        self.terms.iter().all(|term| match term {
+            Term::Text(_) => true,
             Term::Field(field, value) => field_matches(*field, value, machine, state),
         })
+    }
+
+    /// The query has `field:value` terms (a row's key alone cannot answer it).
+    pub fn has_fields(&self) -> bool {
+        self.terms.iter().any(|t| matches!(t, Term::Field(..)))
+    }
+
+    /// The free word to search the list's keys for (the longest: it keeps the
+    /// fewest rows), and the query's other terms, which the rows it finds must
+    /// also match. None when the query has no word `SearchKeys` can look for.
+    pub fn split_scan_word(&self) -> Option<(&str, Query)> {
+        let (at, word) = self
+            .terms
+            .iter()
+            .enumerate()
+            .filter_map(|(at, term)| match term {
+                Term::Text(word) if SearchKeys::searchable(word) => Some((at, word.as_str())),
+                _ => None,
+            })
+            .max_by_key(|(_, word)| word.len())?;
+        let mut rest = self.clone();
+        rest.terms.remove(at);
+        Some((word, rest))
     }
 
     /// Every machine this query matches is matched by `older` too (the analyst typed
@@ -149,18 +193,19 @@ fn state_words(state: IsolationState) -> Vec<&'static str> {
 
 /// Substring test tuned for many short haystacks and one needle: `str::contains`
 /// builds a two-way searcher per call, which dominates at 100,000 rows; finding the
-/// first character uses memchr and needs no setup.
-pub fn contains(haystack: &str, needle: &str) -> bool {
-    let Some(first) = needle.chars().next() else {
+/// first byte uses memchr and needs no setup. On bytes, so a key needs no UTF-8 check
+/// (a UTF-8 needle found in UTF-8 text is found at character boundaries).
+pub fn contains(haystack: &[u8], needle: &[u8]) -> bool {
+    let Some((&first, rest)) = needle.split_first() else {
         return true;
     };
     let mut from = 0;
-    while let Some(pos) = haystack[from..].find(first) {
+    while let Some(pos) = memchr::memchr(first, &haystack[from..]) {
         let at = from + pos;
-        if haystack[at..].starts_with(needle) {
+        if haystack[at + 1..].starts_with(rest) {
             return true;
         }
-        from = at + first.len_utf8();
+        from = at + 1;
     }
     false
 }

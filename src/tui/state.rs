@@ -11,6 +11,7 @@ use tui_input::Input;
 
 use super::ledger::Ledger;
 use super::query::Query;
+use super::search::SearchKeys;
 
 use cordon_core::api::MachineSummary;
 use cordon_core::api::models::{IsolationState, IsolationType, MachineAction};
@@ -64,7 +65,10 @@ pub struct MachineRow {
 /// the isolation state lives in the row instead of a second map keyed by id.
 #[derive(Debug, Clone, Default)]
 pub struct MachineList {
-    pub rows: Vec<MachineRow>,
+    /// Changed only by the methods below, which keep `index` and `keys` in step.
+    rows: Vec<MachineRow>,
+    /// The rows' search keys end to end, for filters over many rows.
+    keys: SearchKeys,
     /// Row numbers, found by hashing the id stored in the row.
     index: HashTable<u32>,
     hasher: RandomState,
@@ -98,6 +102,10 @@ pub struct MachineList {
 }
 
 impl MachineList {
+    pub fn rows(&self) -> &[MachineRow] {
+        &self.rows
+    }
+
     pub fn selected_row(&self) -> Option<&MachineRow> {
         self.visible.get(self.selected).map(|&i| &self.rows[i])
     }
@@ -123,6 +131,18 @@ impl MachineList {
             .collect();
         hidden.sort_unstable();
         hidden
+    }
+
+    /// Mark every machine the filter shows, or unmark them.
+    pub fn mark_visible(&mut self, mark: bool) {
+        for &i in &self.visible {
+            let id = self.rows[i].machine.id();
+            if !mark {
+                self.marked.remove(id);
+            } else if !self.marked.contains(id) {
+                self.marked.insert(id.to_string());
+            }
+        }
     }
 
     pub fn selected_id(&self) -> Option<&str> {
@@ -174,6 +194,10 @@ impl MachineList {
         let before = self.rows.len();
         self.rows.retain(|r| r.seen);
         let removed = before - self.rows.len();
+        if removed > 0 || self.keys.is_stale() {
+            self.keys
+                .rebuild(self.rows.iter().map(|r| r.machine.search_key()));
+        }
         if removed > 0 {
             let rows = &self.rows;
             let hasher = &self.hasher;
@@ -206,6 +230,9 @@ impl MachineList {
             match found {
                 Some(i) => {
                     let row = &mut self.rows[i as usize];
+                    if row.machine.search_key() != machine.search_key() {
+                        self.keys.mark_stale(); // rebuilt when the refresh completes
+                    }
                     row.machine = machine;
                     row.seen = true;
                 }
@@ -214,6 +241,7 @@ impl MachineList {
                         break; // 4 billion machines: not a tenant
                     };
                     let isolation = self.carried.get(machine.id()).copied();
+                    self.keys.push(machine.search_key());
                     self.rows.push(MachineRow {
                         machine,
                         isolation,
@@ -341,18 +369,23 @@ impl MachineList {
         self.visible.iter().position(|&i| i == idx)
     }
 
-    /// Row numbers from `from` on that match the filter.
+    /// Row numbers from `from` on that match the filter, ascending.
     pub fn matching(&self, from: usize, query: &Query) -> Vec<usize> {
         let from = from.min(self.rows.len());
         if query.is_empty() {
             return (from..self.rows.len()).collect();
         }
-        let rows = &self.rows[from..];
-        filter_positions(rows.len(), |p| {
-            let row = &rows[p];
-            query
-                .matches(&row.machine, row.isolation)
-                .then_some(from + p)
+        let rows = &self.rows;
+        if self.keys.covers(rows.len())
+            && let Some((word, rest)) = query.split_scan_word()
+        {
+            // One pass over the keys finds the word; only its rows meet the rest.
+            let keys = &self.keys;
+            let rest_holds = |i: usize| key_matches(&rest, |w| keys.contains(i, w), &rows[i]);
+            return split_rows(from..rows.len(), |part| keys.find(word, part, rest_holds));
+        }
+        split_rows(from..rows.len(), |part| {
+            part.filter(|&i| row_matches(query, &rows[i])).collect()
         })
     }
 
@@ -369,22 +402,53 @@ impl MachineList {
         });
     }
 
-    /// The filter grew longer: only the rows still visible can match it.
+    /// The filter grew longer: only the rows still visible can match it. Their
+    /// order is kept.
     pub fn narrow_visible(&mut self, query: &Query) {
         let rows = &self.rows;
+        let keys = self.keys.covers(rows.len()).then_some(&self.keys);
+        // A row's key from the keys buffer: near the previous row's when many rows are
+        // shown, where its summary would be a cache miss.
+        let holds = |i: usize| match keys {
+            Some(keys) => key_matches(query, |w| keys.contains(i, w), &rows[i]),
+            None => row_matches(query, &rows[i]),
+        };
         let visible = &self.visible;
         if visible.len() < PARALLEL_FROM {
-            self.visible
-                .retain(|&i| query.matches(&rows[i].machine, rows[i].isolation));
+            self.visible.retain(|&i| holds(i));
             return;
         }
-        self.visible = filter_positions(visible.len(), |p| {
-            let i = visible[p];
-            query
-                .matches(&rows[i].machine, rows[i].isolation)
-                .then_some(i)
+        if keys.is_some() && visible.len() >= rows.len() / 8 {
+            // Many rows shown: one search over all the keys (vectorised, memory read
+            // in order) beats checking the shown rows one by one.
+            let found = self.matching(0, query);
+            if self.sort.is_none() && visible.len() == rows.len() {
+                self.visible = found; // every row was shown, in list order
+                return;
+            }
+            let mut hit = vec![0u64; rows.len().div_ceil(64)];
+            for i in found {
+                hit[i / 64] |= 1 << (i % 64);
+            }
+            self.visible.retain(|&i| hit[i / 64] & (1 << (i % 64)) != 0);
+            return;
+        }
+        self.visible = split_rows(0..visible.len(), |part| {
+            part.map(|p| visible[p]).filter(|&i| holds(i)).collect()
         });
     }
+}
+
+/// `query` holds for a row whose key has the words `key_has` says; the row itself is
+/// read only for `field:value` terms.
+fn key_matches(query: &Query, key_has: impl Fn(&[u8]) -> bool, row: &MachineRow) -> bool {
+    query.matches_words(key_has)
+        && (!query.has_fields() || query.matches_fields(&row.machine, row.isolation))
+}
+
+fn row_matches(query: &Query, row: &MachineRow) -> bool {
+    let key = row.machine.search_key().as_bytes();
+    key_matches(query, |w| super::query::contains(key, w), row)
 }
 
 /// From this many rows on, a filter checks them on every core: at 1,000,000 machines
@@ -392,36 +456,37 @@ impl MachineList {
 /// saves.
 const PARALLEL_FROM: usize = 50_000;
 
-/// `keep(p)` for every position `p` in `0..n`, in order, split over the cores in
-/// contiguous chunks when `n` is large; the result is the same as one pass would give.
-fn filter_positions(n: usize, keep: impl Fn(usize) -> Option<usize> + Sync) -> Vec<usize> {
+/// `scan` over `rows`, split over the cores in contiguous parts when there are many;
+/// the parts' results are joined in order, so the result is the one a single pass
+/// gives.
+fn split_rows(
+    rows: std::ops::Range<usize>,
+    scan: impl Fn(std::ops::Range<usize>) -> Vec<usize> + Sync,
+) -> Vec<usize> {
     static CORES: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
     let cores = *CORES.get_or_init(|| {
         std::thread::available_parallelism()
             .map_or(1, usize::from)
             .min(8)
     });
+    let n = rows.len();
     if n < PARALLEL_FROM || cores < 2 {
-        return (0..n).filter_map(keep).collect();
+        return scan(rows);
     }
     let chunk = n.div_ceil(cores);
-    let keep = &keep;
+    let part = |k: usize| rows.start + k * chunk..rows.end.min(rows.start + (k + 1) * chunk);
+    let scan = &scan;
     std::thread::scope(|scope| {
-        // Every chunk but the first on a thread of its own; the first on this one.
-        let others: Vec<_> = (chunk..n)
-            .step_by(chunk)
-            .map(|start| {
-                scope.spawn(move || {
-                    (start..n.min(start + chunk))
-                        .filter_map(keep)
-                        .collect::<Vec<_>>()
-                })
-            })
+        // Every part but the first on a thread of its own; the first on this one.
+        let others: Vec<_> = (1..cores)
+            .map(part)
+            .filter(|p| !p.is_empty())
+            .map(|p| scope.spawn(move || scan(p)))
             .collect();
-        let mut out: Vec<usize> = (0..chunk.min(n)).filter_map(keep).collect();
-        for part in others {
-            match part.join() {
-                Ok(part) => out.extend(part),
+        let mut out = scan(part(0));
+        for found in others {
+            match found.join() {
+                Ok(found) => out.extend(found),
                 Err(panic) => std::panic::resume_unwind(panic),
             }
         }

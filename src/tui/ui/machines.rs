@@ -121,7 +121,7 @@ pub fn draw(frame: &mut Frame, area: Rect, state: &State, theme: &Theme) {
         format!(
             " Machines {}/{}",
             group_thousands(m.visible.len()),
-            group_thousands(m.rows.len().max(m.total.unwrap_or(0)))
+            group_thousands(m.rows().len().max(m.total.unwrap_or(0)))
         ),
         theme.title,
     )];
@@ -143,7 +143,7 @@ pub fn draw(frame: &mut Frame, area: Rect, state: &State, theme: &Theme) {
         title.push(Span::raw(format!(
             "{sep}{} loading {}",
             theme.spinner(state.spinner),
-            group_thousands(m.rows.len())
+            group_thousands(m.rows().len())
         )));
     }
     title.push(Span::raw(" "));
@@ -215,7 +215,7 @@ pub fn draw(frame: &mut Frame, area: Rect, state: &State, theme: &Theme) {
     let rows: Vec<Row> = m.visible[scroll..end]
         .iter()
         .map(|&i| {
-            let row = &m.rows[i];
+            let row = &m.rows()[i];
             let mc = &row.machine;
             let marked = m.marked.contains(mc.id());
             let iso = row.isolation;

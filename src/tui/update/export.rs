@@ -124,7 +124,7 @@ fn machines(state: &State) -> Table {
         .visible
         .iter()
         .map(|&i| {
-            let row = &m.rows[i];
+            let row = &m.rows()[i];
             let s = &row.machine;
             let opt = |v: Option<&str>| v.unwrap_or("").to_string();
             vec![

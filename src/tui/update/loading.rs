@@ -37,7 +37,7 @@ pub(super) fn refresh(state: &mut State, fx: &mut Vec<Effect>) {
 /// list's quota (100,000 machines: every 4 minutes instead of every minute). `r`
 /// always reloads.
 fn refresh_due(m: &mut MachineList, every: std::time::Duration) -> bool {
-    let pages = m.rows.len().div_ceil(cordon_core::api::MAX_PAGE as usize);
+    let pages = m.rows().len().div_ceil(cordon_core::api::MAX_PAGE as usize);
     let needed =
         std::time::Duration::from_secs(24).saturating_mul(u32::try_from(pages).unwrap_or(u32::MAX));
     let waited = every.saturating_mul(m.refresh_skips.saturating_add(1));

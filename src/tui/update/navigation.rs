@@ -87,15 +87,8 @@ pub(super) fn mark_visible(state: &mut State) {
     let all_marked = m
         .visible
         .iter()
-        .all(|&i| m.marked.contains(m.rows[i].machine.id()));
-    for &i in &m.visible {
-        let id = m.rows[i].machine.id();
-        if all_marked {
-            m.marked.remove(id);
-        } else if !m.marked.contains(id) {
-            m.marked.insert(id.to_string());
-        }
-    }
+        .all(|&i| m.marked.contains(m.rows()[i].machine.id()));
+    m.mark_visible(!all_marked);
     let shown = group_thousands(m.visible.len());
     state.status.error = None;
     state.status.notice = Some(if all_marked {

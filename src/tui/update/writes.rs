@@ -49,7 +49,7 @@ pub(super) fn open_comment(state: &mut State, op: PendingOp) {
         // targets too; they are flagged so the modals name them.
         let hidden = m.marked_hidden();
         let mut t: Vec<Target> = m
-            .rows
+            .rows()
             .iter()
             .enumerate()
             .filter(|(_, r)| m.marked.contains(r.machine.id()))

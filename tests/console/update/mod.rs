@@ -3,6 +3,7 @@
 
 #![allow(clippy::unwrap_used)]
 
+mod filter_at_scale;
 mod loading;
 mod navigation;
 mod refresh;

@@ -26,7 +26,7 @@ fn filter_narrows_and_esc_clears() {
         .machines
         .visible
         .iter()
-        .map(|&i| s.machines.rows[i].machine.id().to_string())
+        .map(|&i| s.machines.rows()[i].machine.id().to_string())
         .collect();
     assert!(ids.contains(&"m000257".to_string()), "{ids:?}");
     update(&mut s, Action::Text(tui_input::InputRequest::DeleteLine));
@@ -189,7 +189,7 @@ fn the_filter_understands_fields_and_isolation_states() {
         s.machines
             .visible
             .iter()
-            .map(|&i| s.machines.rows[i].machine.id().to_string())
+            .map(|&i| s.machines.rows()[i].machine.id().to_string())
             .collect()
     };
     let count_where = |f: fn(usize) -> bool| (0..n).filter(|&i| f(i)).count();
@@ -254,7 +254,7 @@ fn sorting_cycles_columns_keeps_the_selection_and_survives_the_filter() {
         s.machines
             .visible
             .iter()
-            .map(|&i| s.machines.rows[i].machine.id().to_string())
+            .map(|&i| s.machines.rows()[i].machine.id().to_string())
             .collect()
     };
     user(&mut s, UserAction::SortNext); // name
@@ -273,7 +273,7 @@ fn sorting_cycles_columns_keeps_the_selection_and_survives_the_filter() {
         .visible
         .iter()
         .map(|&i| {
-            s.machines.rows[i]
+            s.machines.rows()[i]
                 .machine
                 .risk_score()
                 .unwrap_or("")
@@ -299,7 +299,7 @@ fn sorting_cycles_columns_keeps_the_selection_and_survives_the_filter() {
         .visible
         .iter()
         .map(|&i| {
-            s.machines.rows[i]
+            s.machines.rows()[i]
                 .machine
                 .risk_score()
                 .unwrap_or("")

@@ -29,7 +29,7 @@ fn pages_stream_in_and_a_refresh_replaces_the_list_when_complete() {
             first: false,
         },
     );
-    assert_eq!(s.machines.rows.len(), 5);
+    assert_eq!(s.machines.rows().len(), 5);
     assert!(s.machines.loading);
     feed(
         &mut s,
@@ -48,7 +48,7 @@ fn pages_stream_in_and_a_refresh_replaces_the_list_when_complete() {
             first: true,
         },
     );
-    assert_eq!(s.machines.rows.len(), 7);
+    assert_eq!(s.machines.rows().len(), 7);
     assert_eq!(s.machines.visible.len(), 7);
     // …a late page of an older generation is ignored…
     feed(
@@ -59,7 +59,7 @@ fn pages_stream_in_and_a_refresh_replaces_the_list_when_complete() {
             first: false,
         },
     );
-    assert_eq!(s.machines.rows.len(), 7);
+    assert_eq!(s.machines.rows().len(), 7);
     // …and machines it did not deliver are removed when it completes.
     feed(
         &mut s,
@@ -68,7 +68,7 @@ fn pages_stream_in_and_a_refresh_replaces_the_list_when_complete() {
             total: 3,
         },
     );
-    let ids: Vec<&str> = s.machines.rows.iter().map(|r| r.machine.id()).collect();
+    let ids: Vec<&str> = s.machines.rows().iter().map(|r| r.machine.id()).collect();
     assert_eq!(ids, ["m000001", "m000010", "m000011"]);
     assert_eq!(s.machines.visible, [0, 1, 2]);
     assert_eq!(s.machines.by_id("m000011").unwrap().machine.id(), "m000011");
@@ -112,7 +112,7 @@ fn isolation_states_survive_a_refresh_until_the_refresh_brings_its_own() {
         },
     );
     // Rows are updated in place: the list and its states stay on screen.
-    assert_eq!(s.machines.rows.len(), 3);
+    assert_eq!(s.machines.rows().len(), 3);
     assert_eq!(
         s.machines.isolation_of("m000001"),
         Some(IsolationState::Isolated(None))
@@ -470,7 +470,11 @@ fn a_refresh_that_fails_part_way_leaves_the_list_and_the_selection_as_they_were(
             },
         },
     );
-    assert_eq!(s.machines.rows.len(), 3, "nothing is dropped on a failure");
+    assert_eq!(
+        s.machines.rows().len(),
+        3,
+        "nothing is dropped on a failure"
+    );
     assert_eq!(s.machines.selected_id(), Some("m000002"));
     user(&mut s, UserAction::Release);
     let Some(Modal::Comment(form)) = &s.modal else {

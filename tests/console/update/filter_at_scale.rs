@@ -1,0 +1,152 @@
+//! The filter over a list large enough to be searched through its keys buffer, on
+//! every core: it finds exactly the rows a check of each row finds, while typing,
+//! deleting, and through refreshes that change or drop machines.
+
+use crate::tui_support::*;
+use cordon::tui::action::{Action, UserAction};
+use cordon::tui::query::Query;
+use cordon::tui::state::State;
+use cordon::tui::update::update;
+use cordon_core::api::models::Machine;
+use cordon_core::worker::protocol::WorkerEvent;
+use tui_input::InputRequest;
+
+/// Past the point where the filter splits the list over the cores.
+const N: usize = 60_000;
+
+fn fleet(n: usize) -> Vec<Machine> {
+    let mut all = machines(n);
+    all[N - 1].computer_dns_name = Some("WS-HR-Upper.CONTOSO.local".into());
+    all
+}
+
+fn load(s: &mut State, generation: u64, fleet: Vec<Machine>) {
+    page_in(s, generation, fleet);
+    let total = s.machines.rows().len();
+    feed(s, WorkerEvent::MachinesLoaded { generation, total });
+}
+
+fn page_in(s: &mut State, generation: u64, fleet: Vec<Machine>) {
+    feed(s, WorkerEvent::MachinesLoading { generation });
+    for (k, page) in fleet.chunks(10_000).enumerate() {
+        feed(
+            s,
+            WorkerEvent::MachinesPage {
+                generation,
+                machines: summaries(page.iter().cloned()),
+                first: k == 0,
+            },
+        );
+    }
+}
+
+/// The ids the filter shows, in order.
+fn shown(s: &State) -> Vec<String> {
+    let rows = s.machines.rows();
+    s.machines
+        .visible
+        .iter()
+        .map(|&i| rows[i].machine.id().to_string())
+        .collect()
+}
+
+/// The ids a check of each row, one by one, keeps for the filter's text.
+fn each_row_checked(s: &State) -> Vec<String> {
+    let query = Query::parse(&s.filter.input.value().to_lowercase());
+    s.machines
+        .rows()
+        .iter()
+        .filter(|r| query.matches(r.machine.search_key().as_bytes(), &r.machine, r.isolation))
+        .map(|r| r.machine.id().to_string())
+        .collect()
+}
+
+fn set_filter(s: &mut State, text: &str) {
+    update(s, Action::Text(InputRequest::DeleteLine));
+    type_text(s, text);
+}
+
+const QUERIES: [&str; 9] = [
+    "ws-12",
+    "ward-7 ws-3",
+    "ws-3 ward-7",
+    "os:lin 10.0.7",
+    "ws-hr-up",
+    "contoso.local",
+    "m0599",
+    "192.168.3 risk:hi",
+    "no-such-host",
+];
+
+#[test]
+fn the_keys_buffer_finds_what_checking_each_row_finds() {
+    let mut s = loaded(0, 120, 40, false);
+    load(&mut s, 1, fleet(N));
+    user(&mut s, UserAction::Filter);
+    for text in QUERIES {
+        // Typed one character at a time: each narrows the one before.
+        set_filter(&mut s, text);
+        assert_eq!(shown(&s), each_row_checked(&s), "typed {text:?}");
+        // Deleting widens: a fresh pass.
+        for _ in 0..3 {
+            update(&mut s, Action::Text(InputRequest::DeletePrevChar));
+        }
+        assert_eq!(shown(&s), each_row_checked(&s), "{text:?} less three");
+    }
+    set_filter(&mut s, "ws-12");
+    // ws-12, ws-120..ws-129, ws-1200..ws-1299, ws-12000..ws-12999.
+    assert_eq!(shown(&s).len(), 1 + 10 + 100 + 1000);
+    set_filter(&mut s, "WS-HR-UPPER");
+    assert_eq!(shown(&s), [format!("m{:06}", N - 1)]);
+}
+
+#[test]
+fn a_refresh_that_changes_or_drops_machines_is_searched_as_it_now_is() {
+    let mut s = loaded(0, 120, 40, false);
+    load(&mut s, 1, fleet(N));
+    user(&mut s, UserAction::Filter);
+    set_filter(&mut s, "quarantine");
+    assert!(shown(&s).is_empty());
+
+    // The refresh tags one machine anew and no longer lists every seventh.
+    let mut next = fleet(N);
+    next[12_345].machine_tags = vec!["Quarantine-Ward".into()];
+    let next: Vec<Machine> = next
+        .into_iter()
+        .enumerate()
+        .filter(|(i, _)| i % 7 != 3)
+        .map(|(_, m)| m)
+        .collect();
+    page_in(&mut s, 2, next);
+    // Still streaming: the changed row is found by what it says now.
+    set_filter(&mut s, "quarantine");
+    assert_eq!(shown(&s), ["m012345"]);
+    for text in QUERIES {
+        set_filter(&mut s, text);
+        assert_eq!(shown(&s), each_row_checked(&s), "while streaming, {text:?}");
+    }
+
+    let total = s.machines.rows().len();
+    feed(
+        &mut s,
+        WorkerEvent::MachinesLoaded {
+            generation: 2,
+            total,
+        },
+    );
+    let dropped = (0..N).filter(|i| i % 7 == 3).count();
+    assert_eq!(s.machines.rows().len(), N - dropped);
+    set_filter(&mut s, "quarantine");
+    assert_eq!(shown(&s), ["m012345"]);
+    set_filter(&mut s, "m00000");
+    // m000000..m000009 but m000003.
+    assert_eq!(shown(&s).len(), 9);
+    for text in QUERIES {
+        set_filter(&mut s, text);
+        assert_eq!(
+            shown(&s),
+            each_row_checked(&s),
+            "after the refresh, {text:?}"
+        );
+    }
+}
