@@ -194,11 +194,8 @@ impl MachineList {
         let before = self.rows.len();
         self.rows.retain(|r| r.seen);
         let removed = before - self.rows.len();
-        if removed > 0 || self.keys.is_stale() {
-            self.keys
-                .rebuild(self.rows.iter().map(|r| r.machine.search_key()));
-        }
         if removed > 0 {
+            self.rebuild_keys();
             let rows = &self.rows;
             let hasher = &self.hasher;
             self.index.clear();
@@ -287,9 +284,18 @@ impl MachineList {
         self.carried.clear();
     }
 
-    /// The refresh ended (or failed): states not yet handed over are stale.
+    /// The refresh ended (or failed): states not yet handed over are stale, and keys
+    /// it changed in place are put into the search buffers.
     pub fn finish_refresh(&mut self) {
         self.carried.clear();
+        if self.keys.is_stale() {
+            self.rebuild_keys();
+        }
+    }
+
+    fn rebuild_keys(&mut self) {
+        self.keys
+            .rebuild(self.rows.iter().map(|r| r.machine.search_key()));
     }
 
     /// A listing of `generation` belongs to a refresh that a newer one has replaced.
@@ -329,11 +335,11 @@ impl MachineList {
     /// how many marks were dropped (`drop_unlisted_marks`).
     pub fn complete_refresh(&mut self, total: usize, query: &Query) -> usize {
         self.loading = false;
-        self.finish_refresh();
         self.total = Some(total);
         self.refresh_skips = 0;
         let chosen = self.selected_id().map(str::to_string);
         self.remove_unseen();
+        self.finish_refresh();
         self.visible = self.matching(0, query);
         self.apply_sort();
         if let Some(id) = chosen {
