@@ -301,6 +301,40 @@ fn console_1m(c: &mut Criterion) {
     );
     report("narrowing", &mut narrowing);
     report("widening (full re-filter)", &mut widening);
+
+    // The same, sorted by risk: narrowing keeps the order; widening sorts again.
+    update(&mut state, Action::Submit);
+    let choosing: Vec<String> = ["name", "last seen", "risk"]
+        .iter()
+        .map(|column| {
+            let start = std::time::Instant::now();
+            update(&mut state, Action::User(UserAction::SortNext));
+            format!("{column} {:.0} ms", start.elapsed().as_secs_f64() * 1000.0)
+        })
+        .collect();
+    println!(
+        "console_1m choosing a sort (all 1,000,000 shown): {}",
+        choosing.join(", ")
+    );
+    update(&mut state, Action::User(UserAction::Filter));
+    let (mut narrowing, mut widening) = (Vec::new(), Vec::new());
+    for _ in 0..5 {
+        for ch in typed.chars() {
+            narrowing.push(keystroke(
+                &mut state,
+                tui_input::InputRequest::InsertChar(ch),
+            ));
+        }
+        assert_eq!(state.machines.visible.len(), expect);
+        for _ in typed.chars() {
+            widening.push(keystroke(
+                &mut state,
+                tui_input::InputRequest::DeletePrevChar,
+            ));
+        }
+    }
+    report("sorted by risk, narrowing", &mut narrowing);
+    report("sorted by risk, widening", &mut widening);
 }
 
 /// How many of the varied fleet a typed name prefix keeps.

@@ -1,6 +1,7 @@
 //! The console's state, grouped per pane. Rendering only reads it; `update` alone
 //! changes it.
 
+use std::borrow::Cow;
 use std::collections::{HashMap, HashSet};
 use std::hash::{BuildHasher, RandomState};
 use std::path::PathBuf;
@@ -99,6 +100,22 @@ pub struct MachineList {
     /// When a refresh replaced the list, the machine to select again once it arrives.
     pub reselect: Option<String>,
     pub total: Option<usize>,
+    /// Every row in `sort` order, kept until the rows (or, for the isolation column,
+    /// their states) change: a large list re-sorted under a filter picks its rows out
+    /// of it instead of sorting again.
+    order: Option<SortedRows>,
+    /// Bumped by every change to the rows.
+    rows_revision: u64,
+    /// Bumped by every change to the rows' isolation states.
+    states_revision: u64,
+}
+
+#[derive(Debug, Clone)]
+struct SortedRows {
+    sort: (SortKey, bool),
+    rows_revision: u64,
+    states_revision: u64,
+    rows: Vec<u32>,
 }
 
 impl MachineList {
@@ -171,6 +188,7 @@ impl MachineList {
     /// Record a machine's derived state. A machine a refresh has not delivered yet
     /// keeps it until its row arrives.
     pub fn set_isolation(&mut self, id: &str, state: IsolationState) {
+        self.states_revision += 1;
         match self.index_of(id) {
             Some(i) => self.rows[i].isolation = Some(state),
             None if self.loading => {
@@ -191,6 +209,7 @@ impl MachineList {
 
     /// The refresh completed: drop the machines it no longer lists. Returns how many.
     pub fn remove_unseen(&mut self) -> usize {
+        self.rows_revision += 1;
         let before = self.rows.len();
         self.rows.retain(|r| r.seen);
         let removed = before - self.rows.len();
@@ -212,6 +231,7 @@ impl MachineList {
     /// Append a page; returns the first new row number. A machine already listed
     /// (pages overlap when the list shifts under paging) keeps one row.
     pub fn push_page(&mut self, machines: Vec<MachineSummary>) -> usize {
+        self.rows_revision += 1;
         let from = self.rows.len();
         self.rows.reserve(machines.len());
         self.index.reserve(machines.len(), |&i| {
@@ -264,6 +284,7 @@ impl MachineList {
         states: Vec<(String, IsolationState)>,
         in_flight: impl IntoIterator<Item = &'a str>,
     ) {
+        self.states_revision += 1;
         let mut newer: HashSet<String> = std::mem::take(&mut self.touched);
         newer.extend(in_flight.into_iter().map(str::to_string));
         let keep: HashSet<&str> = newer.iter().map(String::as_str).collect();
@@ -395,17 +416,53 @@ impl MachineList {
         })
     }
 
-    /// Order `visible` by `sort` (stable: equal keys keep the service's order).
+    /// Order `visible` by `sort` (equal values keep the service's order).
     pub fn apply_sort(&mut self) {
-        let Some((key, descending)) = self.sort else {
+        let Some(sort) = self.sort else {
             self.visible.sort_unstable();
             return;
         };
-        let rows = &self.rows;
-        self.visible.sort_by(|&a, &b| {
-            let order = key.compare(&rows[a], &rows[b]).then(a.cmp(&b));
-            if descending { order.reverse() } else { order }
+        if self.visible.len() < SORTED_ROWS_FROM || self.visible.len() < self.rows.len() / 8 {
+            self.visible = sorted(&self.rows, &self.visible, sort);
+            return;
+        }
+        // Many rows shown: pick them out of every row in order (sorted once).
+        let mut shown = vec![0u64; self.rows.len().div_ceil(64)];
+        for &i in &self.visible {
+            shown[i / 64] |= 1 << (i % 64);
+        }
+        self.visible = self
+            .sorted_rows(sort)
+            .iter()
+            .map(|&i| i as usize)
+            .filter(|&i| shown[i / 64] & (1 << (i % 64)) != 0)
+            .collect();
+    }
+
+    /// Every row in `sort` order, sorted again only when what it depends on changed.
+    fn sorted_rows(&mut self, sort: (SortKey, bool)) -> &[u32] {
+        let states_revision = match sort.0 {
+            SortKey::Isolation => self.states_revision,
+            _ => 0, // the other columns do not depend on the states
+        };
+        let fresh = self.order.as_ref().is_some_and(|o| {
+            o.sort == sort
+                && o.rows_revision == self.rows_revision
+                && o.states_revision == states_revision
         });
+        if !fresh {
+            let all: Vec<usize> = (0..self.rows.len()).collect();
+            self.order = Some(SortedRows {
+                sort,
+                rows_revision: self.rows_revision,
+                states_revision,
+                rows: sorted(&self.rows, &all, sort)
+                    .into_iter()
+                    .map(|i| u32::try_from(i).unwrap_or(u32::MAX))
+                    .collect(),
+            });
+        }
+        self.order.as_ref().map_or(&[], |o| &o.rows)
     }
 
     /// The filter grew longer: only the rows still visible can match it. Their
@@ -456,6 +513,24 @@ fn row_matches(query: &Query, row: &MachineRow) -> bool {
     let key = row.machine.search_key().as_bytes();
     key_matches(query, |w| super::query::contains(key, w), row)
 }
+
+/// `rows` (row numbers) in `sort` order. Each row's value is computed once; ties are
+/// broken by row number, so an unstable sort is exact and equal values keep the
+/// service's order, descending too.
+fn sorted(all: &[MachineRow], rows: &[usize], (key, descending): (SortKey, bool)) -> Vec<usize> {
+    let mut keyed: Vec<(SortValue, usize)> =
+        rows.iter().map(|&i| (key.value(&all[i]), i)).collect();
+    if descending {
+        keyed.sort_unstable_by(|(x, i), (y, j)| y.cmp(x).then(i.cmp(j)));
+    } else {
+        keyed.sort_unstable();
+    }
+    keyed.into_iter().map(|(_, i)| i).collect()
+}
+
+/// From this many rows shown on, a sort picks them out of the list's sorted order
+/// (`MachineList::sorted_rows`) instead of sorting them.
+const SORTED_ROWS_FROM: usize = 50_000;
 
 /// From this many rows on, a filter checks them on every core: at 1,000,000 machines
 /// one core takes longer than a frame. Below it, starting threads costs more than it
@@ -552,23 +627,42 @@ impl SortKey {
         }
     }
 
-    fn compare(self, a: &MachineRow, b: &MachineRow) -> std::cmp::Ordering {
+    /// A row's value under this key. Computed once per row: comparing rows directly
+    /// lowercased or parsed both sides at every comparison (0.75 s to sort a million).
+    fn value(self, row: &MachineRow) -> SortValue<'_> {
         use cordon_core::api::models::parse_time;
-        let text = |s: Option<&str>| s.unwrap_or("").to_lowercase();
-        let (x, y) = (&a.machine, &b.machine);
-        match self {
-            Self::Name => text(Some(x.display_name())).cmp(&text(Some(y.display_name()))),
-            // Newest first when ascending would surprise: "last seen" ascends in time.
-            Self::LastSeen => parse_time(x.last_seen()).cmp(&parse_time(y.last_seen())),
-            Self::Risk => level(x.risk_score()).cmp(&level(y.risk_score())),
-            Self::Exposure => level(x.exposure_level()).cmp(&level(y.exposure_level())),
-            Self::Isolation => a
-                .isolation
-                .map(|s| s.describe())
-                .cmp(&b.isolation.map(|s| s.describe())),
-            Self::Health => text(x.health_status()).cmp(&text(y.health_status())),
-            Self::Os => text(x.os_platform()).cmp(&text(y.os_platform())),
+        let m = &row.machine;
+        fn text(s: Option<&str>) -> SortValue<'_> {
+            SortValue::Text(lowercase(s.unwrap_or("")))
         }
+        match self {
+            Self::Name => text(Some(m.display_name())),
+            // Newest first when ascending would surprise: "last seen" ascends in time.
+            Self::LastSeen => SortValue::Time(parse_time(m.last_seen())),
+            Self::Risk => SortValue::Level(level(m.risk_score())),
+            Self::Exposure => SortValue::Level(level(m.exposure_level())),
+            Self::Isolation => SortValue::State(row.isolation.map(|s| s.describe())),
+            Self::Health => text(m.health_status()),
+            Self::Os => text(m.os_platform()),
+        }
+    }
+}
+
+/// What a row is sorted by; within one sort every value is the same variant.
+#[derive(PartialEq, Eq, PartialOrd, Ord)]
+enum SortValue<'a> {
+    Level(u8),
+    Time(Option<DateTime<Utc>>),
+    Text(Cow<'a, str>),
+    State(Option<String>),
+}
+
+/// `s` in lower case, borrowed when it is already (most names are).
+fn lowercase(s: &str) -> Cow<'_, str> {
+    if s.bytes().all(|b| b.is_ascii() && !b.is_ascii_uppercase()) {
+        Cow::Borrowed(s)
+    } else {
+        Cow::Owned(s.to_lowercase())
     }
 }
 

@@ -227,14 +227,16 @@ pub fn apply_filter(state: &mut State, fx: &mut Vec<Effect>) {
     let keep = state.machines.selected_id().map(str::to_string);
     let m = &mut state.machines;
     if !state.filter.query.is_empty() && query.narrows(&state.filter.query) {
-        // Narrowing: only the rows still visible can match.
+        // Narrowing: only the rows still visible can match, and they stay in order
+        // (sorting a million rows again would cost more than the filter).
         m.narrow_visible(&query);
     } else {
         m.visible = m.matching(0, &query);
+        m.apply_sort();
     }
     state.filter.applied = needle;
     state.filter.query = query;
-    reselect_after_filter(state, keep, fx);
+    reselect(state, keep, fx);
 }
 
 /// The rows' states changed under a filter that asks for them (`iso:`): check every
@@ -247,8 +249,13 @@ pub fn refilter(state: &mut State, fx: &mut Vec<Effect>) {
 }
 
 fn reselect_after_filter(state: &mut State, keep: Option<String>, fx: &mut Vec<Effect>) {
+    state.machines.apply_sort();
+    reselect(state, keep, fx);
+}
+
+/// Select `keep` again where the list now shows it (else the first row).
+fn reselect(state: &mut State, keep: Option<String>, fx: &mut Vec<Effect>) {
     let m = &mut state.machines;
-    m.apply_sort();
     m.selected = keep.and_then(|id| m.position_of(&id)).unwrap_or(0);
     ensure_visible(state);
     sync_history(state, fx);

@@ -150,3 +150,105 @@ fn a_refresh_that_changes_or_drops_machines_is_searched_as_it_now_is() {
         );
     }
 }
+
+/// What the list should show for the filter under `sort`: the matching rows, ordered by
+/// `value` (descending when asked), equal values in the service's order.
+fn expected_sorted<K: Ord>(
+    s: &State,
+    value: impl Fn(&cordon::tui::state::MachineRow) -> K,
+    descending: bool,
+) -> Vec<String> {
+    let query = Query::parse(&s.filter.input.value().to_lowercase());
+    let mut rows: Vec<_> = s
+        .machines
+        .rows()
+        .iter()
+        .filter(|r| query.matches(r.machine.search_key().as_bytes(), &r.machine, r.isolation))
+        .collect();
+    // A stable sort: ties keep the service's order.
+    rows.sort_by(|a, b| {
+        let order = value(a).cmp(&value(b));
+        if descending { order.reverse() } else { order }
+    });
+    rows.iter().map(|r| r.machine.id().to_string()).collect()
+}
+
+fn risk(row: &cordon::tui::state::MachineRow) -> u8 {
+    match row.machine.risk_score() {
+        Some("None") => 1,
+        Some("Low") => 3,
+        Some("Medium") => 4,
+        Some("High") => 5,
+        _ => 0,
+    }
+}
+
+fn isolation(row: &cordon::tui::state::MachineRow) -> Option<String> {
+    row.isolation.map(|s| s.describe())
+}
+
+/// Sorted lists this large pick the shown rows out of the list's sorted order; the
+/// order must be the one sorting the shown rows gives, also after the rows' states
+/// change under an isolation sort.
+#[test]
+fn a_large_sorted_list_shows_the_same_order_as_sorting_what_it_shows() {
+    use cordon_core::api::models::{IsolationState, IsolationType};
+    let mut s = loaded(0, 120, 40, false);
+    load(&mut s, 1, fleet(N));
+    let states = |every: usize| WorkerEvent::IsolationStates {
+        generation: 1,
+        states: (0..N)
+            .step_by(every)
+            .map(|i| {
+                (
+                    format!("m{i:06}"),
+                    IsolationState::Isolated(Some(IsolationType::Full)),
+                )
+            })
+            .collect(),
+    };
+    feed(&mut s, states(3));
+    for _ in 0..3 {
+        user(&mut s, UserAction::SortNext); // name, last seen, risk
+    }
+    user(&mut s, UserAction::SortReverse);
+    user(&mut s, UserAction::Filter);
+    for text in [
+        "ws-1",
+        "ws-12",
+        "",
+        "ward-7",
+        "os:lin ws-2",
+        "os:lin",
+        "contoso",
+    ] {
+        set_filter(&mut s, text);
+        assert_eq!(shown(&s), expected_sorted(&s, risk, true), "risk, {text:?}");
+        update(&mut s, Action::Text(InputRequest::DeletePrevChar));
+        assert_eq!(
+            shown(&s),
+            expected_sorted(&s, risk, true),
+            "risk, {text:?} less one"
+        );
+    }
+
+    update(&mut s, Action::Submit);
+    user(&mut s, UserAction::SortNext); // isolation
+    user(&mut s, UserAction::Filter);
+    set_filter(&mut s, "contoso");
+    assert_eq!(shown(&s), expected_sorted(&s, isolation, false));
+    // Other machines are isolated now: the order follows the new states.
+    feed(&mut s, states(5));
+    set_filter(&mut s, "contos");
+    assert_eq!(
+        shown(&s),
+        expected_sorted(&s, isolation, false),
+        "after the states changed"
+    );
+    assert_eq!(
+        s.machines.rows()[s.machines.visible[0]]
+            .isolation
+            .map(|i| i.describe()),
+        Some("Isolated (Full)".to_string()),
+    );
+}

@@ -282,6 +282,8 @@ fn sorting_cycles_columns_keeps_the_selection_and_survives_the_filter() {
         .collect();
     assert!(risks.iter().take(3).all(|r| r == "High"), "{risks:?}");
     assert!(risks.iter().rev().take(3).all(|r| r == "None"), "{risks:?}");
+    // Descending, equal risks still keep the service's order.
+    assert_eq!(ids(&s)[..3], ["m000003", "m000007", "m000011"]);
     assert_eq!(s.machines.selected_id(), Some("m000001"));
     assert!(
         s.status
@@ -308,6 +310,24 @@ fn sorting_cycles_columns_keeps_the_selection_and_survives_the_filter() {
         .collect();
     assert_eq!(risks.first().map(String::as_str), Some("High"), "{risks:?}");
     assert_eq!(s.machines.marked_hidden().len(), 1);
+    // Each keystroke kept the sorted order, narrowing (typing) and widening (deleting).
+    let sorted_again = |s: &cordon::tui::state::State| {
+        let mut again = s.machines.clone();
+        again.apply_sort();
+        again.visible
+    };
+    assert_eq!(s.machines.visible, sorted_again(&s));
+    update(
+        &mut s,
+        Action::Text(tui_input::InputRequest::DeletePrevChar),
+    );
+    update(
+        &mut s,
+        Action::Text(tui_input::InputRequest::DeletePrevChar),
+    );
+    type_text(&mut s, " ws");
+    assert_eq!(s.machines.visible.len(), 8, "os:windo ws");
+    assert_eq!(s.machines.visible, sorted_again(&s));
     // Back to the service's order after the last column.
     update(&mut s, Action::Submit);
     for _ in 0..5 {
