@@ -252,3 +252,30 @@ fn a_large_sorted_list_shows_the_same_order_as_sorting_what_it_shows() {
         Some("Isolated (Full)".to_string()),
     );
 }
+
+/// Under a sort, each page of a load is placed among the rows already shown, in order.
+#[test]
+fn pages_loaded_under_a_sort_arrive_in_order() {
+    let mut s = loaded(0, 120, 40, false);
+    for _ in 0..3 {
+        user(&mut s, UserAction::SortNext); // name, last seen, risk
+    }
+    user(&mut s, UserAction::SortReverse);
+    user(&mut s, UserAction::Filter);
+    set_filter(&mut s, "ws-1");
+    update(&mut s, Action::Submit);
+    feed(&mut s, WorkerEvent::MachinesLoading { generation: 1 });
+    let all = fleet(N);
+    for (k, page) in all.chunks(10_000).enumerate() {
+        feed(
+            &mut s,
+            WorkerEvent::MachinesPage {
+                generation: 1,
+                machines: summaries(page.iter().cloned()),
+                first: k == 0,
+            },
+        );
+        assert_eq!(shown(&s), expected_sorted(&s, risk, true), "after page {k}");
+    }
+    assert!(shown(&s).len() > 10_000);
+}
