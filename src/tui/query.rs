@@ -113,6 +113,14 @@ impl Query {
         self.terms.iter().any(|t| matches!(t, Term::Field(..)))
     }
 
+    /// Every free word can be looked for in the list's keys (`SearchKeys::searchable`).
+    pub fn words_searchable(&self) -> bool {
+        self.terms.iter().all(|term| match term {
+            Term::Text(word) => SearchKeys::searchable(word),
+            Term::Field(..) => true,
+        })
+    }
+
     /// The free word to search the list's keys for (the longest: it keeps the
     /// fewest rows), and the query's other terms, which the rows it finds must
     /// also match. None when the query has no word `SearchKeys` can look for.

@@ -17,8 +17,9 @@ use std::ops::Range;
 
 use memchr::memmem;
 
-/// After each row's part. A key never holds one (`sanitize::clean` strips control
-/// characters), so a match never spans two rows.
+/// After each row's part. Rows are told apart by `Buffer::starts`, not by this byte
+/// (a name from the service may hold one); a match never spans two rows because every
+/// piece ends with `SEP`, which no searchable word holds.
 const END: u8 = b'\n';
 /// Between the pieces of a key (as in `MachineSummary`).
 const SEP: u8 = 0x1f;
@@ -155,7 +156,8 @@ impl SearchKeys {
         !word.is_empty() && !word.bytes().any(|b| b == END || b == SEP)
     }
 
-    /// Row `i`'s key contains `word` (`searchable`; the caller checked `covers`).
+    /// Row `i`'s key contains `word` (the caller checked `covers`, and that `word` is
+    /// `searchable`: a word holding `SEP` could match across pieces moved together).
     pub fn contains(&self, i: usize, word: &[u8]) -> bool {
         super::query::contains(self.words.row(i), word)
             || (is_hexish(word) && super::query::contains(self.hexish.row(i), word))
@@ -234,7 +236,8 @@ mod tests {
 
     #[test]
     fn a_match_never_spans_two_rows() {
-        // "ab" only exists across the end of row 0 and the start of row 1.
+        // "ab" exists only across the end of row 0 and the start of row 1, which the
+        // separators after each piece and row keep apart.
         let k = keys(&["xa", "by"]);
         assert_eq!(k.find("ab", 0..2, |_| true), Vec::<usize>::new());
         assert!(!SearchKeys::searchable("a\nb"));

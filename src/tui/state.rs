@@ -107,6 +107,10 @@ pub struct MachineList {
     rows_revision: u64,
     /// Bumped by every change to the rows' isolation states.
     states_revision: u64,
+    /// A shown row's sort value may have changed in place (a refresh updated it, or
+    /// its state changed) since `visible` was last put in order: the next change to
+    /// `visible` sorts it again instead of relying on its order.
+    order_stale: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -185,6 +189,7 @@ impl MachineList {
     /// keeps it until its row arrives.
     pub fn set_isolation(&mut self, id: &str, state: IsolationState) {
         self.states_revision += 1;
+        self.order_stale = true;
         match self.index_of(id) {
             Some(i) => self.rows[i].isolation = Some(state),
             None if self.loading => {
@@ -232,6 +237,7 @@ impl MachineList {
                     }
                     row.machine = machine;
                     row.seen = true;
+                    self.order_stale = true;
                 }
                 None => {
                     let Ok(n) = u32::try_from(self.rows.len()) else {
@@ -261,6 +267,7 @@ impl MachineList {
         in_flight: impl IntoIterator<Item = &'a str>,
     ) {
         self.states_revision += 1;
+        self.order_stale = true;
         let mut newer: HashSet<String> = std::mem::take(&mut self.touched);
         newer.extend(in_flight.into_iter().map(str::to_string));
         let keep: HashSet<&str> = newer.iter().map(String::as_str).collect();
@@ -315,12 +322,24 @@ impl MachineList {
         if first {
             self.begin_refresh();
         }
+        let chosen = self.selected_id().map(str::to_string);
         let from = self.push_page(machines);
         let added = self.matching(from, query);
         match self.sort {
             // New rows have the highest row numbers: list order stays ascending.
             None => self.visible.extend(added),
+            // Rows this refresh updated in place may belong elsewhere now: sort again,
+            // except on a large list, where that would cost a sort of everything per
+            // page; there they are put in order when the refresh ends.
+            Some(_) if self.order_stale && self.visible.len() < SORTED_ROWS_FROM => {
+                self.visible.extend(added);
+                self.apply_sort();
+            }
             Some(sort) => self.insert_sorted(&added, sort),
+        }
+        // Rows placed above the selection must not move it to another machine.
+        if let Some(pos) = chosen.and_then(|id| self.position_of(&id)) {
+            self.selected = pos;
         }
         if let Some(pos) = self.reselect.as_deref().and_then(|id| self.position_of(id)) {
             self.selected = pos;
@@ -383,6 +402,7 @@ impl MachineList {
         }
         let rows = &self.rows;
         if self.keys.covers(rows.len())
+            && query.words_searchable()
             && let Some((word, rest)) = query.split_scan_word()
         {
             // One pass over the keys finds the word; only its rows meet the rest.
@@ -397,6 +417,7 @@ impl MachineList {
 
     /// Order `visible` by `sort` (equal values keep the service's order).
     pub fn apply_sort(&mut self) {
+        self.order_stale = false;
         let Some(sort) = self.sort else {
             self.visible.sort_unstable();
             return;
@@ -419,7 +440,7 @@ impl MachineList {
     }
 
     /// Put `added` rows where `sort` places them among the shown rows, which are in
-    /// that order: each page of a load costs a binary search per new row, not a sort
+    /// that order (unless `order_stale`: then near it, until the refresh ends): each page of a load costs a binary search per new row, not a sort
     /// of everything shown (a million rows under the name sort took 0.5 s a page).
     fn insert_sorted(&mut self, added: &[usize], sort: (SortKey, bool)) {
         let rows = &self.rows;
@@ -439,6 +460,23 @@ impl MachineList {
         }
         merged.extend_from_slice(&self.visible[start..]);
         self.visible = merged;
+    }
+
+    /// Sort the shown rows again if a sort value changed in place, keeping the same
+    /// machine selected.
+    pub fn restore_order(&mut self) {
+        if !self.order_stale || self.sort.is_none() {
+            return;
+        }
+        let chosen = self.selected_id().map(str::to_string);
+        self.apply_sort();
+        if let Some(pos) = chosen.and_then(|id| self.position_of(&id)) {
+            self.selected = pos;
+        }
+    }
+
+    pub fn order_stale(&self) -> bool {
+        self.order_stale && self.sort.is_some()
     }
 
     /// Every row in `sort` order, sorted again only when what it depends on changed.
@@ -471,7 +509,7 @@ impl MachineList {
     /// order is kept.
     pub fn narrow_visible(&mut self, query: &Query) {
         let rows = &self.rows;
-        let keys = self.keys.covers(rows.len()).then_some(&self.keys);
+        let keys = (self.keys.covers(rows.len()) && query.words_searchable()).then_some(&self.keys);
         // A row's key from the keys buffer: near the previous row's when many rows are
         // shown, where its summary would be a cache miss.
         let holds = |i: usize| match keys {

@@ -228,8 +228,12 @@ pub fn apply_filter(state: &mut State, fx: &mut Vec<Effect>) {
     let m = &mut state.machines;
     if !state.filter.query.is_empty() && query.narrows(&state.filter.query) {
         // Narrowing: only the rows still visible can match, and they stay in order
-        // (sorting a million rows again would cost more than the filter).
+        // (sorting a million rows again would cost more than the filter) unless a
+        // sort value changed under them.
         m.narrow_visible(&query);
+        if m.order_stale() {
+            m.apply_sort();
+        }
     } else {
         m.visible = m.matching(0, &query);
         m.apply_sort();

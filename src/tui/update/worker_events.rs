@@ -79,6 +79,9 @@ pub(super) fn on_worker(state: &mut State, ev: WorkerEvent, fx: &mut Vec<Effect>
             }
             state.machines.loading = false;
             state.machines.finish_refresh();
+            // Rows the refresh updated in place may belong elsewhere under the sort.
+            state.machines.restore_order();
+            ensure_visible(state);
             // `reselect` stays: until the analyst chooses again, writes refuse.
             state.status.error = Some(format!(
                 "Loading machines failed: {} ({})",

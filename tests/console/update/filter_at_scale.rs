@@ -16,7 +16,9 @@ const N: usize = 60_000;
 
 fn fleet(n: usize) -> Vec<Machine> {
     let mut all = machines(n);
-    all[N - 1].computer_dns_name = Some("WS-HR-Upper.CONTOSO.local".into());
+    if let Some(last) = all.last_mut() {
+        last.computer_dns_name = Some("WS-HR-Upper.CONTOSO.local".into());
+    }
     all
 }
 
@@ -251,6 +253,14 @@ fn a_large_sorted_list_shows_the_same_order_as_sorting_what_it_shows() {
             .map(|i| i.describe()),
         Some("Isolated (Full)".to_string()),
     );
+    // And when the filter only narrows after a change.
+    feed(&mut s, states(7));
+    type_text(&mut s, "o");
+    assert_eq!(
+        shown(&s),
+        expected_sorted(&s, isolation, false),
+        "narrowed after a change"
+    );
 }
 
 /// Under a sort, each page of a load is placed among the rows already shown, in order.
@@ -266,6 +276,7 @@ fn pages_loaded_under_a_sort_arrive_in_order() {
     update(&mut s, Action::Submit);
     feed(&mut s, WorkerEvent::MachinesLoading { generation: 1 });
     let all = fleet(N);
+    let mut chosen = None;
     for (k, page) in all.chunks(10_000).enumerate() {
         feed(
             &mut s,
@@ -276,6 +287,111 @@ fn pages_loaded_under_a_sort_arrive_in_order() {
             },
         );
         assert_eq!(shown(&s), expected_sorted(&s, risk, true), "after page {k}");
+        // Rows placed above the selection do not move it to another machine.
+        let selected = s.machines.selected_id().map(str::to_string);
+        match &chosen {
+            None => {
+                // Low in the list: the next pages' rows land above it.
+                user(&mut s, UserAction::Last);
+                chosen = s.machines.selected_id().map(str::to_string);
+            }
+            Some(id) => assert_eq!(selected.as_ref(), Some(id), "after page {k}"),
+        }
     }
     assert!(shown(&s).len() > 10_000);
+}
+
+/// A refresh that changes sort values in place and then fails leaves the list sorted
+/// by what it now shows, with the same machine selected; so does one that completes.
+#[test]
+fn a_refresh_that_reorders_a_sorted_list_is_put_in_order() {
+    use cordon_core::worker::protocol::ErrorInfo;
+    for n in [300, N] {
+        let mut s = loaded(0, 120, 40, false);
+        load(&mut s, 1, fleet(n));
+        for _ in 0..3 {
+            user(&mut s, UserAction::SortNext); // name, last seen, risk
+        }
+        for _ in 0..7 {
+            user(&mut s, UserAction::MoveDown);
+        }
+        let chosen = s.machines.selected_id().map(str::to_string);
+        // Every risk moves one level up.
+        let mut next = fleet(n);
+        for m in &mut next {
+            m.risk_score = Some(
+                match m.risk_score.as_deref() {
+                    Some("None") => "Low",
+                    Some("Low") => "Medium",
+                    Some("Medium") => "High",
+                    _ => "None",
+                }
+                .into(),
+            );
+        }
+        page_in(&mut s, 2, next[..n / 2].to_vec());
+        feed(
+            &mut s,
+            WorkerEvent::MachinesFailed {
+                generation: 2,
+                error: ErrorInfo {
+                    code: "Timeout".into(),
+                    message: "late".into(),
+                },
+            },
+        );
+        assert_eq!(
+            shown(&s),
+            expected_sorted(&s, risk, false),
+            "{n} rows, failed"
+        );
+        assert_eq!(s.machines.selected_id().map(str::to_string), chosen);
+        page_in(&mut s, 3, next.clone());
+        let total = s.machines.rows().len();
+        feed(
+            &mut s,
+            WorkerEvent::MachinesLoaded {
+                generation: 3,
+                total,
+            },
+        );
+        assert_eq!(
+            shown(&s),
+            expected_sorted(&s, risk, false),
+            "{n} rows, completed"
+        );
+        assert_eq!(s.machines.selected_id().map(str::to_string), chosen);
+    }
+}
+
+/// Words-only queries against `str::contains` on the summary's key: a check that does
+/// not go through the filter's own substring search.
+#[test]
+fn free_words_find_what_str_contains_finds() {
+    let mut s = loaded(0, 120, 40, false);
+    load(&mut s, 1, fleet(N));
+    user(&mut s, UserAction::Filter);
+    for text in [
+        "ws-12",
+        "ward-7 ws-3",
+        "WS-HR-up",
+        "m0599",
+        "10.0.7",
+        "local 192.168.3",
+    ] {
+        set_filter(&mut s, text);
+        let words: Vec<String> = text.split_whitespace().map(str::to_lowercase).collect();
+        let expected: Vec<String> = s
+            .machines
+            .rows()
+            .iter()
+            .filter(|r| {
+                words
+                    .iter()
+                    .all(|w| r.machine.search_key().contains(w.as_str()))
+            })
+            .map(|r| r.machine.id().to_string())
+            .collect();
+        assert_eq!(shown(&s), expected, "{text:?}");
+    }
 }
