@@ -558,8 +558,30 @@ fn row_matches(query: &Query, row: &MachineRow) -> bool {
 /// broken by row number, so an unstable sort is exact and equal values keep the
 /// service's order, descending too.
 fn sorted(all: &[MachineRow], rows: &[usize], (key, descending): (SortKey, bool)) -> Vec<usize> {
-    let mut keyed: Vec<(SortValue, usize)> =
-        rows.iter().map(|&i| (key.value(&all[i]), i)).collect();
+    // Small values sort faster: levels and times are taken out of `SortValue` (whose
+    // text variant makes every value 48 bytes).
+    match key {
+        SortKey::Risk | SortKey::Exposure => {
+            by_value(all, rows, descending, |r| match key.value(r) {
+                SortValue::Level(level) => level,
+                _ => 0,
+            })
+        }
+        SortKey::LastSeen => by_value(all, rows, descending, |r| match key.value(r) {
+            SortValue::Time(time) => time,
+            _ => None,
+        }),
+        _ => by_value(all, rows, descending, |r| key.value(r)),
+    }
+}
+
+fn by_value<'a, K: Ord>(
+    all: &'a [MachineRow],
+    rows: &[usize],
+    descending: bool,
+    value: impl Fn(&'a MachineRow) -> K,
+) -> Vec<usize> {
+    let mut keyed: Vec<(K, usize)> = rows.iter().map(|&i| (value(&all[i]), i)).collect();
     if descending {
         keyed.sort_unstable_by(|(x, i), (y, j)| y.cmp(x).then(i.cmp(j)));
     } else {
@@ -724,7 +746,8 @@ impl SortKey {
         use cordon_core::api::models::parse_time;
         let m = &row.machine;
         fn text(s: Option<&str>) -> SortValue<'_> {
-            SortValue::Text(lowercase(s.unwrap_or("")))
+            let text = lowercase(s.unwrap_or(""));
+            SortValue::Text(head(&text), text)
         }
         match self {
             Self::Name => text(Some(m.display_name())),
@@ -744,8 +767,19 @@ impl SortKey {
 enum SortValue<'a> {
     Level(u8),
     Time(Option<DateTime<Utc>>),
-    Text(Cow<'a, str>),
+    /// The text's first 16 bytes, then the text: most comparisons end at the first,
+    /// without reading the text where it lies (a cache miss per row at a million).
+    Text(u128, Cow<'a, str>),
     State(Option<String>),
+}
+
+/// The first 16 bytes of `s` as a big-endian number, zero-padded: ordering by it and
+/// then by `s` is ordering by `s` (a zero-padded tie falls through to `s`).
+fn head(s: &str) -> u128 {
+    let mut bytes = [0u8; 16];
+    let n = s.len().min(16);
+    bytes[..n].copy_from_slice(&s.as_bytes()[..n]);
+    u128::from_be_bytes(bytes)
 }
 
 /// `s` in lower case, borrowed when it is already (most names are).

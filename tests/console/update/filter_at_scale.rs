@@ -395,3 +395,31 @@ fn free_words_find_what_str_contains_finds() {
         assert_eq!(shown(&s), expected, "{text:?}");
     }
 }
+
+/// The name sort compares names' first 16 bytes before the names: names that share
+/// longer beginnings, differ only in case, or are prefixes of each other still sort
+/// as their lowercase text does.
+#[test]
+fn names_sharing_long_beginnings_sort_by_the_whole_name() {
+    let mut all = fleet(N);
+    for (i, m) in all.iter_mut().enumerate().take(400) {
+        m.computer_dns_name = Some(match i % 4 {
+            0 => format!("long-shared-prefix-host-{}", (i * 7) % 200),
+            1 => format!("LONG-SHARED-PREFIX-HOST-{}", (i * 11) % 200),
+            2 => "long-shared-prefix-host".to_string(),
+            _ => format!("long-shared-prefix-hos{}", i % 10),
+        });
+    }
+    let mut s = loaded(0, 120, 40, false);
+    load(&mut s, 1, all);
+    let name = |r: &cordon::tui::state::MachineRow| r.machine.display_name().to_lowercase();
+    user(&mut s, UserAction::SortNext); // name
+    user(&mut s, UserAction::Filter);
+    for text in ["", "long-shared", "long-shared-prefix-host-1"] {
+        set_filter(&mut s, text);
+        assert_eq!(shown(&s), expected_sorted(&s, name, false), "{text:?}");
+    }
+    update(&mut s, Action::Submit);
+    user(&mut s, UserAction::SortReverse);
+    assert_eq!(shown(&s), expected_sorted(&s, name, true), "descending");
+}
