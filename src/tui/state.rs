@@ -440,8 +440,9 @@ impl MachineList {
     }
 
     /// Put `added` rows where `sort` places them among the shown rows, which are in
-    /// that order (unless `order_stale`: then near it, until the refresh ends): each page of a load costs a binary search per new row, not a sort
-    /// of everything shown (a million rows under the name sort took 0.5 s a page).
+    /// that order (unless `order_stale`: then near it, until the refresh ends). Each
+    /// page of a load costs a binary search per new row, not a sort of everything
+    /// shown (a million rows under the name sort took 0.5 s a page).
     fn insert_sorted(&mut self, added: &[usize], sort: (SortKey, bool)) {
         let rows = &self.rows;
         let (key, descending) = sort;
