@@ -285,23 +285,23 @@ fn console_1m(c: &mut Criterion) {
         start.elapsed().as_secs_f64() * 1000.0
     };
     let expect = visible_for(typed);
-    let (mut narrowing, mut widening) = (Vec::new(), Vec::new());
-    for _ in 0..40 {
-        for ch in typed.chars() {
-            narrowing.push(keystroke(
-                &mut state,
-                tui_input::InputRequest::InsertChar(ch),
-            ));
+    // Type `typed` and delete it again, `rounds` times: each keystroke's milliseconds,
+    // typing (narrowing) and deleting (widening) apart.
+    let mut type_and_delete = |state: &mut State, rounds: usize| {
+        let (mut narrowing, mut widening) = (Vec::new(), Vec::new());
+        for _ in 0..rounds {
+            for ch in typed.chars() {
+                narrowing.push(keystroke(state, tui_input::InputRequest::InsertChar(ch)));
+            }
+            assert_eq!(state.machines.visible.len(), expect);
+            for _ in typed.chars() {
+                widening.push(keystroke(state, tui_input::InputRequest::DeletePrevChar));
+            }
+            assert_eq!(state.machines.visible.len(), 1_000_000);
         }
-        assert_eq!(state.machines.visible.len(), expect);
-        for _ in typed.chars() {
-            widening.push(keystroke(
-                &mut state,
-                tui_input::InputRequest::DeletePrevChar,
-            ));
-        }
-        assert_eq!(state.machines.visible.len(), 1_000_000);
-    }
+        (narrowing, widening)
+    };
+    let (mut narrowing, mut widening) = type_and_delete(&mut state, 40);
     // Per typed character: the first checks every row (from the empty filter), the
     // later ones only the rows the previous one kept.
     let per_char: Vec<String> = typed
@@ -340,22 +340,7 @@ fn console_1m(c: &mut Criterion) {
         choosing.join(", ")
     );
     update(&mut state, Action::User(UserAction::Filter));
-    let (mut narrowing, mut widening) = (Vec::new(), Vec::new());
-    for _ in 0..5 {
-        for ch in typed.chars() {
-            narrowing.push(keystroke(
-                &mut state,
-                tui_input::InputRequest::InsertChar(ch),
-            ));
-        }
-        assert_eq!(state.machines.visible.len(), expect);
-        for _ in typed.chars() {
-            widening.push(keystroke(
-                &mut state,
-                tui_input::InputRequest::DeletePrevChar,
-            ));
-        }
-    }
+    let (mut narrowing, mut widening) = type_and_delete(&mut state, 5);
     report("sorted by risk, narrowing", &mut narrowing);
     report("sorted by risk, widening", &mut widening);
 }
