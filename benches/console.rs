@@ -20,23 +20,28 @@ use cordon_core::worker::protocol::WorkerEvent;
 
 fn fleet(n: usize) -> Vec<Machine> {
     (0..n)
-        .map(|i| Machine {
-            id: format!("{:040x}", (i as u128).wrapping_mul(0x9e37_79b9_7f4a_7c15)),
-            computer_dns_name: Some(format!("ws-fin-{i:06}.contoso.local")),
-            os_platform: Some(["Windows11", "Windows10", "Linux", "macOS"][i % 4].into()),
-            health_status: Some("Active".into()),
-            risk_score: Some(["None", "Low", "Medium", "High"][i % 4].into()),
-            exposure_level: Some(["Low", "Medium", "High"][i % 3].into()),
-            last_seen: Some("2026-11-21T08:00:00Z".into()),
-            last_ip_address: Some(format!("10.{}.{}.{}", i >> 16 & 255, i >> 8 & 255, i & 255)),
-            ip_addresses: vec![IpAddress {
-                ip_address: Some(format!("192.168.{}.{}", i >> 8 & 255, i & 255)),
-                ..IpAddress::default()
-            }],
-            machine_tags: vec![format!("ward-{}", i % 40)],
-            ..Machine::default()
-        })
+        .map(|i| machine_named(i, format!("ws-fin-{i:06}.contoso.local")))
         .collect()
+}
+
+/// Machine `i` of a bench fleet, called `name`; its other fields vary with `i`.
+fn machine_named(i: usize, name: String) -> Machine {
+    Machine {
+        id: format!("{:040x}", (i as u128).wrapping_mul(0x9e37_79b9_7f4a_7c15)),
+        computer_dns_name: Some(name),
+        os_platform: Some(["Windows11", "Windows10", "Linux", "macOS"][i % 4].into()),
+        health_status: Some("Active".into()),
+        risk_score: Some(["None", "Low", "Medium", "High"][i % 4].into()),
+        exposure_level: Some(["Low", "Medium", "High"][i % 3].into()),
+        last_seen: Some("2026-11-21T08:00:00Z".into()),
+        last_ip_address: Some(format!("10.{}.{}.{}", i >> 16 & 255, i >> 8 & 255, i & 255)),
+        ip_addresses: vec![IpAddress {
+            ip_address: Some(format!("192.168.{}.{}", i >> 8 & 255, i & 255)),
+            ..IpAddress::default()
+        }],
+        machine_tags: vec![format!("ward-{}", i % 40)],
+        ..Machine::default()
+    }
 }
 
 fn summaries(v: Vec<Machine>) -> Vec<cordon_core::api::MachineSummary> {
@@ -52,23 +57,7 @@ fn varied_machine(i: usize) -> cordon_core::api::MachineSummary {
     ];
     let h = (i as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15) >> 32;
     let (kind, dept) = (KINDS[h as usize % 5], DEPTS[(h >> 8) as usize % 10]);
-    Machine {
-        id: format!("{:040x}", (i as u128).wrapping_mul(0x9e37_79b9_7f4a_7c15)),
-        computer_dns_name: Some(format!("{kind}-{dept}-{i:06}.contoso.local")),
-        os_platform: Some(["Windows11", "Windows10", "Linux", "macOS"][i % 4].into()),
-        health_status: Some("Active".into()),
-        risk_score: Some(["None", "Low", "Medium", "High"][i % 4].into()),
-        exposure_level: Some(["Low", "Medium", "High"][i % 3].into()),
-        last_seen: Some("2026-11-21T08:00:00Z".into()),
-        last_ip_address: Some(format!("10.{}.{}.{}", i >> 16 & 255, i >> 8 & 255, i & 255)),
-        ip_addresses: vec![IpAddress {
-            ip_address: Some(format!("192.168.{}.{}", i >> 8 & 255, i & 255)),
-            ..IpAddress::default()
-        }],
-        machine_tags: vec![format!("ward-{}", i % 40)],
-        ..Machine::default()
-    }
-    .into()
+    machine_named(i, format!("{kind}-{dept}-{i:06}.contoso.local")).into()
 }
 
 /// `n` machines streamed in as the console gets them: pages of 10,000.

@@ -257,6 +257,16 @@ fn sorting_cycles_columns_keeps_the_selection_and_survives_the_filter() {
             .map(|&i| s.machines.rows()[i].machine.id().to_string())
             .collect()
     };
+    let risks_shown = |s: &cordon::tui::state::State| -> Vec<String> {
+        s.machines
+            .visible
+            .iter()
+            .map(|&i| {
+                let risk = s.machines.rows()[i].machine.risk_score();
+                risk.unwrap_or("").to_string()
+            })
+            .collect()
+    };
     user(&mut s, UserAction::SortNext); // name
     assert_eq!(s.machines.selected_id(), Some("m000001"));
     user(&mut s, UserAction::SortNext); // last seen: oldest first
@@ -268,18 +278,7 @@ fn sorting_cycles_columns_keeps_the_selection_and_survives_the_filter() {
     );
     user(&mut s, UserAction::SortNext); // risk
     user(&mut s, UserAction::SortReverse); // risk, highest first
-    let risks: Vec<String> = s
-        .machines
-        .visible
-        .iter()
-        .map(|&i| {
-            s.machines.rows()[i]
-                .machine
-                .risk_score()
-                .unwrap_or("")
-                .to_string()
-        })
-        .collect();
+    let risks = risks_shown(&s);
     assert!(risks.iter().take(3).all(|r| r == "High"), "{risks:?}");
     assert!(risks.iter().rev().take(3).all(|r| r == "None"), "{risks:?}");
     // Descending, equal risks still keep the service's order.
@@ -296,18 +295,7 @@ fn sorting_cycles_columns_keeps_the_selection_and_survives_the_filter() {
     s.machines.marked.insert("m000000".into());
     user(&mut s, UserAction::Filter);
     type_text(&mut s, "os:windows");
-    let risks: Vec<String> = s
-        .machines
-        .visible
-        .iter()
-        .map(|&i| {
-            s.machines.rows()[i]
-                .machine
-                .risk_score()
-                .unwrap_or("")
-                .to_string()
-        })
-        .collect();
+    let risks = risks_shown(&s);
     assert_eq!(risks.first().map(String::as_str), Some("High"), "{risks:?}");
     assert_eq!(s.machines.marked_hidden().len(), 1);
     // Each keystroke kept the sorted order, narrowing (typing) and widening (deleting).
