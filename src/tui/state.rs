@@ -551,8 +551,11 @@ fn key_matches(query: &Query, key_has: impl Fn(&[u8]) -> bool, row: &MachineRow)
 }
 
 fn row_matches(query: &Query, row: &MachineRow) -> bool {
-    let key = row.machine.search_key().as_bytes();
-    key_matches(query, |w| super::query::contains(key, w), row)
+    query.matches(
+        row.machine.search_key().as_bytes(),
+        &row.machine,
+        row.isolation,
+    )
 }
 
 /// `rows` (row numbers) in `sort` order. Each row's value is computed once; ties are

@@ -122,11 +122,6 @@ impl MachineSummary {
             &self.text[self.key_start as usize..]
         }
     }
-
-    /// Bytes this summary holds on the heap (for the memory benchmark).
-    pub fn heap_bytes(&self) -> usize {
-        self.text.len()
-    }
 }
 
 fn split_list(s: &str) -> impl Iterator<Item = &str> {
